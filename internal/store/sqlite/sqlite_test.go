@@ -1,0 +1,66 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/echt-dev/echt/internal/store"
+	"github.com/echt-dev/echt/internal/store/sqlite"
+	"github.com/echt-dev/echt/internal/store/storetest"
+)
+
+func open(t *testing.T) store.Store {
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "echt.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, open)
+}
+
+func TestAuditAppendOnly(t *testing.T) {
+	s := open(t).(*sqlite.Store)
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.AppendAudit(ctx, store.AuditEntry{At: time.Now(), Actor: "a", Action: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	// Even a writable connection cannot change history.
+	db, err := sqlOpenWritable(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{"UPDATE audit_log SET actor = 'b'", "DELETE FROM audit_log"} {
+		if _, err := db.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s = %v, want append-only error", q, err)
+		}
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "echt.db")
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateProduct(ctx, store.Product{ID: "p", Name: "P", HardwareSalt: []byte("salt"), CreatedAt: time.Now()}, store.AuditEntry{Actor: "t", Action: "product.create"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = sqlite.Open(ctx, sqlite.Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Product(ctx, "p"); err != nil {
+		t.Fatalf("Product after reopen = %v", err)
+	}
+}

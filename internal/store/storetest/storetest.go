@@ -1,0 +1,659 @@
+// Package storetest is the conformance suite every store.Store runs, and
+// helpers that make fresh databases for tests.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/echt-dev/echt/internal/store"
+)
+
+// Opener returns a fresh, empty store for one subtest. The store is closed
+// by the suite.
+type Opener func(t *testing.T) store.Store
+
+// Run runs the conformance suite against stores made by open.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"Bootstrap", testBootstrap},
+		{"BootstrapRace", testBootstrapRace},
+		{"Secrets", testSecrets},
+		{"SigningKeys", testSigningKeys},
+		{"Tokens", testTokens},
+		{"Catalog", testCatalog},
+		{"SKUGroupsUnique", testSKUGroupsUnique},
+		{"Serials", testSerials},
+		{"Keys", testKeys},
+		{"Audit", testAudit},
+		{"Activate", testActivate},
+		{"ActivateDecisionError", testActivateDecisionError},
+		{"ActivateSeatLimitConcurrent", testSeatLimitConcurrent},
+		{"EndActivation", testEndActivation},
+		{"Anchors", testAnchors},
+		{"Watch", testWatch},
+		{"TimePrecision", testTimePrecision},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			tt.fn(t, s)
+		})
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+func rnd(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func entry(action, target string) store.AuditEntry {
+	return store.AuditEntry{At: now(), Actor: "tok_test", Action: action, Target: target, Detail: `{"x":1}`, RequestID: "req-1"}
+}
+
+// Fixture creates a product "p" and a SKU "p-pro" and returns the SKU.
+func fixture(t *testing.T, s store.Store) store.SKU {
+	t.Helper()
+	c := ctx(t)
+	if err := s.CreateProduct(c, store.Product{ID: "p", Name: "Product", HardwareSalt: rnd(16), CreatedAt: now()}, entry("product.create", "p")); err != nil {
+		t.Fatalf("CreateProduct = %v", err)
+	}
+	sku, err := s.CreateSKU(c, store.SKU{ID: "p-pro", ProductID: "p", Edition: "Pro", Channel: "retail", Policy: store.Policy{MaxDevices: 5, Tolerance: 4}, Entitlements: []string{"pro"}, CreatedAt: now()}, entry("sku.create", "p-pro"))
+	if err != nil {
+		t.Fatalf("CreateSKU = %v", err)
+	}
+	return sku
+}
+
+func newKey(t *testing.T, s store.Store, sku store.SKU) store.Key {
+	t.Helper()
+	k := store.Key{Hash: rnd(32), SKUID: sku.ID, LastGroup: "7FQ2K", CreatedAt: now()}
+	if err := s.InsertKeys(ctx(t), []store.Key{k}, entry("keys.generate", sku.ID)); err != nil {
+		t.Fatalf("InsertKeys = %v", err)
+	}
+	return k
+}
+
+func testBootstrap(t *testing.T, s store.Store) {
+	c := ctx(t)
+	b := store.Bootstrap{
+		Secrets:     map[string][]byte{"key-secret": []byte("sealed-1")},
+		SigningKeys: []store.SigningKey{{ID: "root-1", Role: store.RoleRoot, PublicKey: rnd(32), PrivateKey: rnd(60), CreatedAt: now()}},
+		Token:       store.Token{ID: "tok_admin", Hash: rnd(32), Role: "admin", CreatedAt: now()},
+		Audit:       entry("bootstrap", ""),
+	}
+	ok, err := s.Bootstrap(c, b)
+	if err != nil || !ok {
+		t.Fatalf("Bootstrap(empty) = %v, %v; want true, nil", ok, err)
+	}
+	b.Secrets["key-secret"] = []byte("sealed-2")
+	ok, err = s.Bootstrap(c, b)
+	if err != nil || ok {
+		t.Fatalf("Bootstrap(again) = %v, %v; want false, nil", ok, err)
+	}
+	v, err := s.Secret(c, "key-secret")
+	if err != nil || string(v) != "sealed-1" {
+		t.Fatalf("Secret = %q, %v; want the first bootstrap's", v, err)
+	}
+	tok, err := s.Token(c, "tok_admin")
+	if err != nil || tok.Role != "admin" {
+		t.Fatalf("Token = %+v, %v", tok, err)
+	}
+	keys, err := s.SigningKeys(c)
+	if err != nil || len(keys) != 1 || keys[0].Role != store.RoleRoot {
+		t.Fatalf("SigningKeys = %+v, %v", keys, err)
+	}
+	au, err := s.Audit(c, store.AuditQuery{})
+	if err != nil || len(au) != 1 || au[0].Action != "bootstrap" {
+		t.Fatalf("Audit = %+v, %v; want one bootstrap entry", au, err)
+	}
+}
+
+func testBootstrapRace(t *testing.T, s store.Store) {
+	c := ctx(t)
+	var wins atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.Bootstrap(c, store.Bootstrap{Secrets: map[string][]byte{"s": {byte(i)}}, Audit: entry("bootstrap", "")})
+			if err != nil {
+				t.Errorf("Bootstrap = %v", err)
+			}
+			if ok {
+				wins.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 {
+		t.Fatalf("%d concurrent bootstraps won, want exactly 1", wins.Load())
+	}
+}
+
+func testSecrets(t *testing.T, s store.Store) {
+	c := ctx(t)
+	if _, err := s.Secret(c, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Secret(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.PutSecret(c, "a", []byte{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSecret(c, "a", []byte{3}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("PutSecret(existing) = %v, want ErrExists", err)
+	}
+	if v, err := s.Secret(c, "a"); err != nil || !bytes.Equal(v, []byte{1, 2}) {
+		t.Fatalf("Secret = %v, %v", v, err)
+	}
+}
+
+func testSigningKeys(t *testing.T, s store.Store) {
+	c := ctx(t)
+	t0 := now()
+	first := store.SigningKey{ID: "sig-1", Role: store.RoleSigning, PublicKey: rnd(32), PrivateKey: rnd(60), Certificate: rnd(100), CreatedAt: t0}
+	if _, err := s.Bootstrap(c, store.Bootstrap{SigningKeys: []store.SigningKey{first}, Audit: entry("bootstrap", "")}); err != nil {
+		t.Fatal(err)
+	}
+	second := store.SigningKey{ID: "sig-2", Role: store.RoleSigning, PublicKey: rnd(32), PrivateKey: rnd(60), Certificate: rnd(100), CreatedAt: t0.Add(time.Second)}
+	if err := s.RotateSigningKey(c, second, entry("keyring.rotate", "sig-2")); err != nil {
+		t.Fatalf("RotateSigningKey = %v", err)
+	}
+	keys, err := s.SigningKeys(c)
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("SigningKeys = %v, %v", keys, err)
+	}
+	if keys[0].ID != "sig-1" || keys[0].RetiredAt.IsZero() {
+		t.Errorf("old key = %+v, want retired", keys[0])
+	}
+	if keys[1].ID != "sig-2" || !keys[1].RetiredAt.IsZero() || !bytes.Equal(keys[1].Certificate, second.Certificate) || !bytes.Equal(keys[1].PrivateKey, second.PrivateKey) {
+		t.Errorf("new key = %+v, want active and intact", keys[1])
+	}
+}
+
+func testTokens(t *testing.T, s store.Store) {
+	c := ctx(t)
+	tok := store.Token{ID: "tok_1", Hash: rnd(32), Role: "support", Description: "desk", CreatedAt: now()}
+	if err := s.CreateToken(c, tok, entry("token.create", tok.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(c, tok, entry("token.create", tok.ID)); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("CreateToken(dup) = %v, want ErrExists", err)
+	}
+	got, err := s.Token(c, "tok_1")
+	if err != nil || !bytes.Equal(got.Hash, tok.Hash) || got.Role != "support" || got.Description != "desk" || !got.RevokedAt.IsZero() {
+		t.Fatalf("Token = %+v, %v", got, err)
+	}
+	if _, err := s.Token(c, "tok_x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Token(missing) = %v", err)
+	}
+	at := now()
+	r, err := s.RevokeToken(c, "tok_1", at, entry("token.revoke", "tok_1"))
+	if err != nil || !r.RevokedAt.Equal(at) {
+		t.Fatalf("RevokeToken = %+v, %v", r, err)
+	}
+	if _, err := s.RevokeToken(c, "tok_1", at.Add(time.Hour), entry("token.revoke", "tok_1")); err != nil {
+		t.Fatalf("RevokeToken(again) = %v, want idempotent", err)
+	}
+	if _, err := s.RevokeToken(c, "tok_x", at, entry("token.revoke", "tok_x")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RevokeToken(missing) = %v, want ErrNotFound", err)
+	}
+	all, err := s.Tokens(c)
+	if err != nil || len(all) != 1 || !all[0].RevokedAt.Equal(at) {
+		t.Fatalf("Tokens = %+v, %v", all, err)
+	}
+	au, _ := s.Audit(c, store.AuditQuery{Action: "token.revoke"})
+	if len(au) != 1 {
+		t.Errorf("audit has %d token.revoke entries, want 1 (idempotent revoke adds none)", len(au))
+	}
+}
+
+func testCatalog(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	if sku.Group == 0 {
+		t.Fatalf("CreateSKU assigned group 0")
+	}
+	if err := s.CreateProduct(c, store.Product{ID: "p", Name: "again", HardwareSalt: rnd(16), CreatedAt: now()}, entry("product.create", "p")); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("CreateProduct(dup) = %v, want ErrExists", err)
+	}
+	if _, err := s.CreateSKU(c, store.SKU{ID: "x", ProductID: "nope", Edition: "e", Channel: "oem", CreatedAt: now()}, entry("sku.create", "x")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("CreateSKU(no product) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.CreateSKU(c, store.SKU{ID: "p-pro", ProductID: "p", Edition: "e", Channel: "oem", CreatedAt: now()}, entry("sku.create", "p-pro")); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("CreateSKU(dup) = %v, want ErrExists", err)
+	}
+	p, err := s.Product(c, "p")
+	if err != nil || p.Name != "Product" || len(p.HardwareSalt) != 16 {
+		t.Fatalf("Product = %+v, %v", p, err)
+	}
+	if _, err := s.Product(c, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Product(missing) = %v", err)
+	}
+	got, err := s.SKU(c, "p-pro")
+	if err != nil || got.Policy != sku.Policy || got.Channel != "retail" || got.Edition != "Pro" || got.Group != sku.Group || len(got.Entitlements) != 1 {
+		t.Fatalf("SKU = %+v, %v; want %+v", got, err, sku)
+	}
+	byGroup, err := s.SKUByGroup(c, sku.Group)
+	if err != nil || byGroup.ID != "p-pro" {
+		t.Fatalf("SKUByGroup = %+v, %v", byGroup, err)
+	}
+	if _, err := s.SKUByGroup(c, 999); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SKUByGroup(missing) = %v", err)
+	}
+	ps, _ := s.Products(c)
+	ss, _ := s.SKUs(c)
+	if len(ps) != 1 || len(ss) != 1 {
+		t.Fatalf("Products, SKUs = %d, %d; want 1, 1", len(ps), len(ss))
+	}
+}
+
+func testSKUGroupsUnique(t *testing.T, s store.Store) {
+	c := ctx(t)
+	fixture(t, s)
+	var wg sync.WaitGroup
+	groups := make([]uint16, 20)
+	for i := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sku, err := s.CreateSKU(c, store.SKU{ID: fmt.Sprintf("s%d", i), ProductID: "p", Edition: "e", Channel: "retail", CreatedAt: now()}, entry("sku.create", ""))
+			if err != nil {
+				t.Errorf("CreateSKU = %v", err)
+			}
+			groups[i] = sku.Group
+		}()
+	}
+	wg.Wait()
+	seen := map[uint16]bool{}
+	for _, g := range groups {
+		if g == 0 || seen[g] {
+			t.Fatalf("groups %v: not unique and non-zero", groups)
+		}
+		seen[g] = true
+	}
+}
+
+func testSerials(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	var mu sync.Mutex
+	got := map[uint32]bool{}
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first, err := s.ReserveSerials(c, sku.ID, 100, 1<<30-1)
+			if err != nil {
+				t.Errorf("ReserveSerials = %v", err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for j := first; j < first+100; j++ {
+				if got[j] {
+					t.Errorf("serial %d handed out twice", j)
+				}
+				got[j] = true
+			}
+		}()
+	}
+	wg.Wait()
+	if len(got) != 1000 {
+		t.Fatalf("%d serials, want 1000", len(got))
+	}
+	if _, err := s.ReserveSerials(c, sku.ID, 10, 1005); !errors.Is(err, store.ErrExhausted) {
+		t.Fatalf("ReserveSerials(past max) = %v, want ErrExhausted", err)
+	}
+	if first, err := s.ReserveSerials(c, sku.ID, 6, 1005); err != nil || first != 1000 {
+		t.Fatalf("ReserveSerials(up to max) = %d, %v; want 1000", first, err)
+	}
+	if _, err := s.ReserveSerials(c, "nope", 1, 10); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ReserveSerials(no sku) = %v, want ErrNotFound", err)
+	}
+}
+
+func testKeys(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	batch := make([]store.Key, 1000)
+	for i := range batch {
+		batch[i] = store.Key{Hash: rnd(32), SKUID: sku.ID, LastGroup: "BCDFG", CreatedAt: now()}
+	}
+	if err := s.InsertKeys(c, batch, entry("keys.generate", sku.ID)); err != nil {
+		t.Fatal(err)
+	}
+	// A batch with a duplicate is refused as a whole.
+	dup := []store.Key{{Hash: rnd(32), SKUID: sku.ID, LastGroup: "HJKMP", CreatedAt: now()}, batch[3]}
+	if err := s.InsertKeys(c, dup, entry("keys.generate", sku.ID)); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("InsertKeys(dup) = %v, want ErrExists", err)
+	}
+	if _, err := s.Key(c, dup[0].Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("key of a failed batch was stored: %v", err)
+	}
+	k, err := s.Key(c, batch[500].Hash)
+	if err != nil || k.SKUID != sku.ID || k.LastGroup != "BCDFG" || k.Blocked {
+		t.Fatalf("Key = %+v, %v", k, err)
+	}
+	if _, err := s.Key(c, rnd(32)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Key(missing) = %v", err)
+	}
+	at := now()
+	k, err = s.SetKeyBlocked(c, batch[500].Hash, true, "counterfeit", at, entry("key.block", "BCDFG"))
+	if err != nil || !k.Blocked || k.BlockReason != "counterfeit" || !k.BlockedAt.Equal(at) {
+		t.Fatalf("SetKeyBlocked = %+v, %v", k, err)
+	}
+	if k, _ = s.Key(c, batch[500].Hash); !k.Blocked {
+		t.Fatalf("blocked key reads as active")
+	}
+	k, err = s.SetKeyBlocked(c, batch[500].Hash, false, "ignored", at, entry("key.unblock", "BCDFG"))
+	if err != nil || k.Blocked || k.BlockReason != "" {
+		t.Fatalf("SetKeyBlocked(false) = %+v, %v", k, err)
+	}
+	if _, err := s.SetKeyBlocked(c, rnd(32), true, "x", at, entry("key.block", "")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SetKeyBlocked(missing) = %v", err)
+	}
+}
+
+func testAudit(t *testing.T, s store.Store) {
+	c := ctx(t)
+	for i := 0; i < 250; i++ {
+		a := entry("test.action", fmt.Sprint(i))
+		if i%2 == 1 {
+			a.Action = "test.other"
+		}
+		if err := s.AppendAudit(c, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page1, err := s.Audit(c, store.AuditQuery{})
+	if err != nil || len(page1) != 100 {
+		t.Fatalf("Audit(default) = %d entries, %v; want 100", len(page1), err)
+	}
+	for i := 1; i < len(page1); i++ {
+		if page1[i].Seq <= page1[i-1].Seq {
+			t.Fatalf("audit not ordered by seq")
+		}
+	}
+	e := page1[0]
+	if e.Target != "0" || e.Actor != "tok_test" || e.Detail != `{"x":1}` || e.RequestID != "req-1" || e.At.IsZero() {
+		t.Fatalf("entry = %+v", e)
+	}
+	rest, _ := s.Audit(c, store.AuditQuery{AfterSeq: page1[99].Seq, Limit: 1000})
+	if len(rest) != 150 {
+		t.Fatalf("Audit(after) = %d, want 150", len(rest))
+	}
+	other, _ := s.Audit(c, store.AuditQuery{Action: "test.other", Limit: 1000})
+	if len(other) != 125 {
+		t.Fatalf("Audit(action) = %d, want 125", len(other))
+	}
+}
+
+func anchor(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
+
+func newActivation(id string, sku store.SKU, anchors ...string) *store.Activation {
+	a := &store.Activation{ID: id, SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: "7FQ2K", Profile: []byte(`{"id":"` + id + `"}`), CreatedAt: now()}
+	for _, an := range anchors {
+		a.Anchors = append(a.Anchors, anchor(an))
+	}
+	return a
+}
+
+func testActivate(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	k := newKey(t, s, sku)
+	var sawKey store.Key
+	a, created, err := s.Activate(c, k.Hash, [][]byte{anchor("pc-a")}, func(key store.Key, cands []store.Activation) (store.Decision, error) {
+		sawKey = key
+		if len(cands) != 0 {
+			t.Errorf("candidates = %v, want none", cands)
+		}
+		return store.Decision{New: newActivation("act_1", sku, "pc-a")}, nil
+	})
+	if err != nil || !created || a.ID != "act_1" || a.Status != store.StatusActive || !bytes.Equal(a.KeyHash, k.Hash) {
+		t.Fatalf("Activate = %+v, %v, %v", a, created, err)
+	}
+	if sawKey.SKUID != sku.ID || sawKey.ActiveActivations != 0 {
+		t.Fatalf("decide saw key %+v", sawKey)
+	}
+	a, created, err = s.Activate(c, k.Hash, [][]byte{anchor("pc-a")}, func(key store.Key, cands []store.Activation) (store.Decision, error) {
+		if key.ActiveActivations != 1 || key.Activations != 1 || len(cands) != 1 || cands[0].ID != "act_1" || string(cands[0].Profile) != `{"id":"act_1"}` {
+			t.Errorf("second decide saw %+v, %+v", key, cands)
+		}
+		return store.Decision{Existing: "act_1"}, nil
+	})
+	if err != nil || created || a.ID != "act_1" {
+		t.Fatalf("Activate(existing) = %+v, %v, %v", a, created, err)
+	}
+	got, err := s.Activation(c, "act_1")
+	if err != nil || got.ProductID != "p" || got.SKUID != sku.ID || len(got.Anchors) != 1 || !bytes.Equal(got.Anchors[0], anchor("pc-a")) || got.Status != store.StatusActive {
+		t.Fatalf("Activation = %+v, %v", got, err)
+	}
+	if _, err := s.Activation(c, "act_x"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Activation(missing) = %v", err)
+	}
+	if _, _, err := s.Activate(c, rnd(32), nil, func(store.Key, []store.Activation) (store.Decision, error) {
+		t.Error("decide called for a missing key")
+		return store.Decision{}, nil
+	}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Activate(missing key) = %v, want ErrNotFound", err)
+	}
+	list, err := s.ActivationsByKey(c, k.Hash)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("ActivationsByKey = %v, %v", list, err)
+	}
+	key, _ := s.Key(c, k.Hash)
+	if key.ActiveActivations != 1 || key.Activations != 1 {
+		t.Fatalf("key counters = %d, %d; want 1, 1", key.ActiveActivations, key.Activations)
+	}
+}
+
+var errRefused = errors.New("refused")
+
+func testActivateDecisionError(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	k := newKey(t, s, sku)
+	_, _, err := s.Activate(c, k.Hash, nil, func(store.Key, []store.Activation) (store.Decision, error) {
+		return store.Decision{}, errRefused
+	})
+	if !errors.Is(err, errRefused) {
+		t.Fatalf("Activate = %v, want the decision's error", err)
+	}
+	if list, _ := s.ActivationsByKey(c, k.Hash); len(list) != 0 {
+		t.Fatalf("refused activation was stored: %v", list)
+	}
+}
+
+// 200 concurrent activations of a 5-seat key from 200 devices: exactly 5.
+func testSeatLimitConcurrent(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	k := newKey(t, s, sku)
+	var ok, full atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 200; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("act_%03d", i)
+			_, created, err := s.Activate(c, k.Hash, [][]byte{anchor(id)}, func(key store.Key, cands []store.Activation) (store.Decision, error) {
+				if key.ActiveActivations >= 5 || len(cands) >= 5 {
+					return store.Decision{}, errRefused
+				}
+				return store.Decision{New: newActivation(id, sku, id)}, nil
+			})
+			switch {
+			case errors.Is(err, errRefused):
+				full.Add(1)
+			case err != nil:
+				t.Errorf("Activate = %v", err)
+			case created:
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 5 || full.Load() != 195 {
+		t.Fatalf("%d activated, %d refused; want 5, 195", ok.Load(), full.Load())
+	}
+	key, _ := s.Key(c, k.Hash)
+	list, _ := s.ActivationsByKey(c, k.Hash)
+	if key.ActiveActivations != 5 || len(list) != 5 {
+		t.Fatalf("stored %d activations, counter %d; want 5", len(list), key.ActiveActivations)
+	}
+}
+
+func testEndActivation(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	k := newKey(t, s, sku)
+	for _, id := range []string{"act_1", "act_2"} {
+		if _, _, err := s.Activate(c, k.Hash, nil, func(store.Key, []store.Activation) (store.Decision, error) {
+			return store.Decision{New: newActivation(id, sku, id)}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.EndActivation(c, "act_1", store.StatusDeactivated, "user", now(), func(store.Activation) error { return errRefused }, nil); !errors.Is(err, errRefused) {
+		t.Fatalf("EndActivation(refused) = %v", err)
+	}
+	at := now()
+	a, err := s.EndActivation(c, "act_1", store.StatusDeactivated, "user", at, nil, nil)
+	if err != nil || a.Status != store.StatusDeactivated || !a.EndedAt.Equal(at) || a.EndReason != "user" {
+		t.Fatalf("EndActivation = %+v, %v", a, err)
+	}
+	au := entry("activation.revoke", "act_2")
+	if _, err := s.EndActivation(c, "act_2", store.StatusRevoked, "refund", at, nil, &au); err != nil {
+		t.Fatal(err)
+	}
+	// ending twice changes nothing and frees nothing
+	if a, err := s.EndActivation(c, "act_1", store.StatusRevoked, "again", at, nil, nil); err != nil || a.Status != store.StatusDeactivated {
+		t.Fatalf("EndActivation(again) = %+v, %v", a, err)
+	}
+	key, _ := s.Key(c, k.Hash)
+	if key.ActiveActivations != 0 || key.Activations != 2 {
+		t.Fatalf("key counters = %d active, %d total; want 0, 2", key.ActiveActivations, key.Activations)
+	}
+	if _, err := s.EndActivation(c, "act_x", store.StatusRevoked, "", at, nil, nil); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("EndActivation(missing) = %v", err)
+	}
+	if got, _ := s.Audit(c, store.AuditQuery{Action: "activation.revoke"}); len(got) != 1 {
+		t.Fatalf("audit entries for revoke = %d, want 1", len(got))
+	}
+	// candidates only include active activations
+	_, _, err = s.Activate(c, k.Hash, nil, func(_ store.Key, cands []store.Activation) (store.Decision, error) {
+		if len(cands) != 0 {
+			t.Errorf("candidates after ending = %d, want 0", len(cands))
+		}
+		return store.Decision{}, errRefused
+	})
+	if !errors.Is(err, errRefused) {
+		t.Fatal(err)
+	}
+}
+
+func testAnchors(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	k1, k2 := newKey(t, s, sku), newKey(t, s, sku)
+	act := func(k store.Key, id string, anchors ...string) {
+		t.Helper()
+		var raw [][]byte
+		for _, a := range anchors {
+			raw = append(raw, anchor(a))
+		}
+		if _, _, err := s.Activate(c, k.Hash, raw, func(store.Key, []store.Activation) (store.Decision, error) {
+			return store.Decision{New: newActivation(id, sku, anchors...)}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	act(k1, "act_a", "uuid-a", "mac-a", "disk-a")
+	act(k2, "act_b", "uuid-b", "mac-b", "disk-shared")
+	act(k1, "act_c", "uuid-c", "disk-shared")
+	got, err := s.ActivationsByAnchors(c, "p", [][]byte{anchor("mac-a"), anchor("nothing")})
+	if err != nil || len(got) != 1 || got[0].ID != "act_a" || len(got[0].Anchors) != 3 {
+		t.Fatalf("ActivationsByAnchors(mac-a) = %+v, %v", got, err)
+	}
+	got, _ = s.ActivationsByAnchors(c, "p", [][]byte{anchor("disk-shared"), anchor("uuid-b")})
+	if len(got) != 2 {
+		t.Fatalf("ActivationsByAnchors(shared) = %d results, want 2 (no duplicates)", len(got))
+	}
+	if got, _ := s.ActivationsByAnchors(c, "other-product", [][]byte{anchor("mac-a")}); len(got) != 0 {
+		t.Fatalf("anchors leak across products: %v", got)
+	}
+	if _, err := s.EndActivation(c, "act_a", store.StatusDeactivated, "", now(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ActivationsByAnchors(c, "p", [][]byte{anchor("mac-a")}); len(got) != 0 {
+		t.Fatalf("ended activation still found by anchors")
+	}
+	if got, err := s.ActivationsByAnchors(c, "p", nil); err != nil || len(got) != 0 {
+		t.Fatalf("ActivationsByAnchors(nil) = %v, %v", got, err)
+	}
+}
+
+func testWatch(t *testing.T, s store.Store) {
+	c, cancel := context.WithCancel(ctx(t))
+	defer cancel()
+	sku := fixture(t, s)
+	k := newKey(t, s, sku)
+	got := make(chan store.Change, 100)
+	ready := make(chan struct{})
+	go func() {
+		close(ready)
+		_ = s.Watch(c, func(ch store.Change) { got <- ch })
+	}()
+	<-ready
+	// PostgreSQL needs a moment to LISTEN; retry the change until seen.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := s.SetKeyBlocked(c, k.Hash, true, "leaked", now(), entry("key.block", "")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ch := <-got:
+			if ch.Kind == store.ChangeKey || ch.Kind == "all" {
+				return
+			}
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatal("no key change seen by Watch within 10s")
+}
+
+func testTimePrecision(t *testing.T, s store.Store) {
+	c := ctx(t)
+	at := time.Date(2031, 5, 6, 7, 8, 9, 123456789, time.FixedZone("X", 3600))
+	if err := s.CreateProduct(c, store.Product{ID: "t", Name: "T", HardwareSalt: rnd(16), CreatedAt: at}, entry("product.create", "t")); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.Product(c, "t")
+	if want := at.Truncate(time.Millisecond).UTC(); !p.CreatedAt.Equal(want) || p.CreatedAt.Location() != time.UTC {
+		t.Fatalf("CreatedAt = %v, want %v in UTC", p.CreatedAt, want)
+	}
+}
