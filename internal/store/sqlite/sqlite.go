@@ -258,7 +258,9 @@ func (t *wtx) queryRow(name string, args ...any) *sql.Row {
 	return t.tx.Stmt(t.s.stmts[name]).QueryRow(args...)
 }
 
-func (t *wtx) notify(kind, id string) { t.op.changes = append(t.op.changes, store.Change{Kind: kind, ID: id}) }
+func (t *wtx) notify(kind, id string) {
+	t.op.changes = append(t.op.changes, store.Change{Kind: kind, ID: id})
+}
 
 // write queues fn and waits until its transaction committed (or failed).
 // Once queued, the write is carried out even if ctx ends, so the caller

@@ -1,0 +1,343 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/echt-dev/echt/internal/auth"
+	"github.com/echt-dev/echt/internal/ident"
+	"github.com/echt-dev/echt/internal/store"
+	"github.com/echt-dev/echt/problem"
+)
+
+type ctxKey int
+
+const (
+	keyRequestID ctxKey = iota
+	keyPrincipal
+	keyInfo
+)
+
+// reqInfo is per-request state the middleware and handlers share.
+type reqInfo struct {
+	id        string
+	route     string
+	clientIP  netip.Addr
+	principal *auth.Principal
+	status    int
+}
+
+func info(r *http.Request) *reqInfo {
+	if i, ok := r.Context().Value(keyInfo).(*reqInfo); ok {
+		return i
+	}
+	return &reqInfo{}
+}
+
+// RequestID returns the request id of r.
+func RequestID(r *http.Request) string { return info(r).id }
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap is the outermost middleware: request id, client address, timeout,
+// body limit, panic recovery, metrics and one log line per request.
+func (s *Server) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{id: r.Header.Get("X-Request-Id"), clientIP: s.clientIP(r)}
+		if !requestIDPattern.MatchString(ri.id) {
+			ri.id = ident.Random(10)
+		}
+		w.Header().Set("X-Request-Id", ri.id)
+		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), keyInfo, ri), s.cfg.RequestTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			s.fail(w, r, problem.Newf(problem.RequestTooLarge, "request bodies are limited to %d bytes", s.cfg.MaxBodyBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic", "request_id", ri.id, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					s.fail(sw, r, errors.New("panic"))
+				}
+			}
+			d := time.Since(start)
+			route := ri.route
+			if route == "" {
+				route = "unmatched"
+			}
+			s.metrics.observe(route, sw.status, d)
+			level := slog.LevelInfo
+			if sw.status >= 500 {
+				level = slog.LevelError
+			}
+			if s.log.Enabled(ctx, level) && (s.cfg.LogRequests || sw.status >= 500) {
+				attrs := []slog.Attr{
+					slog.String("request_id", ri.id), slog.String("method", r.Method), slog.String("route", route),
+					slog.Int("status", sw.status), slog.Int("bytes", sw.bytes), slog.Duration("duration", d), slog.String("client", ri.clientIP.String()),
+				}
+				if ri.principal != nil {
+					attrs = append(attrs, slog.String("token_id", ri.principal.TokenID))
+				}
+				s.log.LogAttrs(context.Background(), level, "request", attrs...)
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+func (s *Server) clientIP(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr = addr.Unmap()
+	if len(s.cfg.TrustedProxies) > 0 && s.trusted(addr) {
+		// Walk X-Forwarded-For from the right, skipping trusted proxies.
+		xff := r.Header.Values("X-Forwarded-For")
+		var hops []string
+		for _, v := range xff {
+			for _, h := range splitComma(v) {
+				hops = append(hops, h)
+			}
+		}
+		for i := len(hops) - 1; i >= 0; i-- {
+			a, err := netip.ParseAddr(hops[i])
+			if err != nil {
+				break
+			}
+			a = a.Unmap()
+			if !s.trusted(a) {
+				return a
+			}
+			addr = a
+		}
+	}
+	return addr
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			part := s[start:i]
+			for len(part) > 0 && part[0] == ' ' {
+				part = part[1:]
+			}
+			for len(part) > 0 && part[len(part)-1] == ' ' {
+				part = part[:len(part)-1]
+			}
+			if part != "" {
+				out = append(out, part)
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// fail writes err as problem+json; errors without a code are logged in full
+// and answered with a generic 500.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	ri := info(r)
+	var pe *problem.Error
+	switch {
+	case errors.As(err, &pe):
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+		s.log.Warn("store unavailable", "request_id", ri.id, "error", err)
+		err = &problem.Error{Code: problem.StoreUnavailable, Detail: "the database is unavailable; retry shortly", RetryAfter: 2 * time.Second}
+	case errors.Is(err, context.DeadlineExceeded):
+		s.log.Warn("request timed out", "request_id", ri.id, "error", err)
+		err = &problem.Error{Code: problem.Unavailable, Detail: "the server did not finish in time; retry shortly", RetryAfter: time.Second}
+	case errors.Is(err, context.Canceled):
+		err = &problem.Error{Code: problem.Unavailable, Detail: "request canceled"}
+	default:
+		s.log.Error("internal error", "request_id", ri.id, "route", ri.route, "error", err)
+	}
+	problem.Write(w, err, ri.id)
+}
+
+// route records the matched pattern for logs and metrics.
+func (s *Server) route(pattern string, h http.HandlerFunc) (string, http.Handler) {
+	return pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info(r).route = pattern
+		h(w, r)
+	})
+}
+
+// admin requires a token whose role has permission p.
+func (s *Server) admin(p auth.Permission, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		pr, err := s.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="echt"`)
+			s.fail(w, r, err)
+			return
+		}
+		if !pr.Role.Can(p) {
+			s.fail(w, r, problem.Newf(problem.Forbidden, "the %s role may not do this (needs %s)", pr.Role, p))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
+	ri := info(r)
+	if ri.principal != nil {
+		return *ri.principal, nil
+	}
+	h := r.Header.Get("Authorization")
+	token, ok := cutPrefixFold(h, "Bearer ")
+	if !ok || token == "" {
+		return auth.Principal{}, auth.ErrBadToken
+	}
+	p, err := s.tokens.Verify(r.Context(), token)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	ri.principal = &p
+	return p, nil
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !equalFold(s[:len(prefix)], prefix) {
+		return "", false
+	}
+	return s[len(prefix):], true
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// public applies the per-client rate limit of class c, unless the request
+// carries a valid API token (load generators and the publisher's own
+// services authenticate and are not limited per address).
+func (s *Server) public(c limitClass, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			if _, err := s.authenticate(r); err == nil {
+				h(w, r)
+				return
+			}
+		}
+		if wait, ok := s.limits.allow(c, info(r).clientIP); !ok {
+			s.fail(w, r, &problem.Error{Code: problem.RateLimited, Detail: "too many requests from your address; slow down", RetryAfter: wait})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// decode reads a JSON body into v. strict refuses unknown fields.
+func (s *Server) decode(r *http.Request, v any, strict bool) error {
+	dec := json.NewDecoder(r.Body)
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return problem.Newf(problem.RequestTooLarge, "request bodies are limited to %d bytes", mbe.Limit)
+		}
+		if errors.Is(err, io.EOF) {
+			return problem.New(problem.InvalidRequest, "the request needs a JSON body")
+		}
+		return problem.Newf(problem.InvalidRequest, "the request body is not valid JSON for this endpoint: %v", err)
+	}
+	if dec.More() {
+		return problem.New(problem.InvalidRequest, "the request body has data after the JSON object")
+	}
+	return nil
+}
+
+// reply writes v as JSON with status.
+func reply(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encoding error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}

@@ -1,0 +1,64 @@
+package httpapi
+
+import (
+	_ "embed"
+	"net/http"
+	"time"
+
+	"github.com/echt-dev/echt/internal/keyring"
+	"github.com/echt-dev/echt/internal/signing"
+	"github.com/echt-dev/echt/problem"
+)
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+// OpenAPI returns the OpenAPI 3.1 document the server serves.
+func OpenAPI() []byte { return openapiDoc }
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(openapiDoc)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	reply(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if err := s.st.Ping(ctx); err != nil {
+		s.log.Warn("not ready", "error", err)
+		s.fail(w, r, &problem.Error{Code: problem.StoreUnavailable, Detail: "the database does not answer", RetryAfter: 2 * time.Second})
+		return
+	}
+	reply(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// SigningKeysView is the body of GET /v1/signing-keys.
+type SigningKeysView struct {
+	Root    RootView            `json:"root"`
+	Current string              `json:"current"`
+	Keys    []keyring.PublicKey `json:"keys"`
+}
+
+// RootView names the trust anchor clients pin.
+type RootView struct {
+	KeyID     string `json:"kid"`
+	PublicKey string `json:"public_key"`
+}
+
+func (s *Server) signingKeys(w http.ResponseWriter, r *http.Request) {
+	root := s.kr.RootPublic()
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	reply(w, http.StatusOK, SigningKeysView{
+		Root:    RootView{KeyID: signing.KeyID(root), PublicKey: signing.EncodePublicKey(root)},
+		Current: s.kr.Signer().KeyID(),
+		Keys:    s.kr.PublicKeys(),
+	})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.fail(w, r, problem.Newf(problem.NotFound, "no such endpoint: %s %s (the API is described at /v1/openapi.json)", r.Method, r.URL.Path))
+}

@@ -1,0 +1,48 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/echt-dev/echt/internal/auth"
+)
+
+// routes registers every route. Keep docs (openapi.json) in step: a test
+// checks that both list the same operations.
+func (s *Server) routes(mux *http.ServeMux) {
+	handle := func(pattern string, h http.HandlerFunc) {
+		s.patterns = append(s.patterns, pattern)
+		mux.Handle(s.route(pattern, h))
+	}
+
+	// Operations.
+	handle("GET /healthz", s.healthz)
+	handle("GET /readyz", s.readyz)
+	handle("GET /metrics", s.metrics.handler().ServeHTTP)
+	handle("GET /v1/openapi.json", s.openapi)
+
+	// Public and client endpoints.
+	handle("GET /v1/signing-keys", s.public(limitClient, s.signingKeys))
+
+	// Administration.
+	handle("POST /v1/admin/products", s.admin(auth.CatalogWrite, s.createProduct))
+	handle("GET /v1/admin/products", s.admin(auth.CatalogRead, s.listProducts))
+	handle("GET /v1/admin/products/{id}", s.admin(auth.CatalogRead, s.getProduct))
+	handle("POST /v1/admin/skus", s.admin(auth.CatalogWrite, s.createSKU))
+	handle("GET /v1/admin/skus", s.admin(auth.CatalogRead, s.listSKUs))
+	handle("GET /v1/admin/skus/{id}", s.admin(auth.CatalogRead, s.getSKU))
+	handle("POST /v1/admin/skus/{id}/keys", s.admin(auth.KeysGenerate, s.generateKeys))
+	handle("POST /v1/admin/keys/lookup", s.admin(auth.KeysRead, s.lookupKey))
+	handle("POST /v1/admin/keys/block", s.admin(auth.KeysBlock, s.blockKey))
+	handle("POST /v1/admin/keys/unblock", s.admin(auth.KeysBlock, s.unblockKey))
+	handle("POST /v1/admin/tokens", s.admin(auth.TokensManage, s.createToken))
+	handle("GET /v1/admin/tokens", s.admin(auth.TokensManage, s.listTokens))
+	handle("POST /v1/admin/tokens/{id}/revoke", s.admin(auth.TokensManage, s.revokeToken))
+	handle("GET /v1/admin/audit", s.admin(auth.AuditRead, s.listAudit))
+	handle("POST /v1/admin/keyring/rotate", s.admin(auth.KeyringManage, s.rotateKeyring))
+
+	// Everything else is a problem+json 404 (or 405).
+	handle("/", s.notFound)
+}
+
+// Routes returns the registered route patterns.
+func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }

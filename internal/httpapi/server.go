@@ -1,0 +1,168 @@
+// Package httpapi is echt's HTTP server: the JSON API under /v1 (client
+// endpoints for activation and validation, admin endpoints behind API
+// tokens), health and metrics endpoints, and the help and results pages.
+//
+// Every error is an RFC 9457 problem+json document with a stable code
+// (package problem). Unauthenticated endpoints are rate limited per client
+// address. Routes are registered in one place, routes.go.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/echt-dev/echt/internal/auth"
+	"github.com/echt-dev/echt/internal/catalog"
+	"github.com/echt-dev/echt/internal/keyring"
+	"github.com/echt-dev/echt/internal/keys"
+	"github.com/echt-dev/echt/internal/store"
+)
+
+// Config configures the server. Zero values mean the documented defaults.
+type Config struct {
+	// MaxBodyBytes bounds request bodies; 0 means 1 MiB.
+	MaxBodyBytes int64
+	// RequestTimeout bounds each request's work; 0 means 30s.
+	RequestTimeout time.Duration
+	// ClientLimit is the per-address limit of client endpoints
+	// (activation, validation); zero Rate disables it.
+	ClientLimit RateLimit
+	// CheckLimit is the per-address limit of the public key check and
+	// counterfeit reports; zero Rate disables it.
+	CheckLimit RateLimit
+	// TrustedProxies are proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// LogRequests logs every request (errors are always logged).
+	LogRequests bool
+	// PublicURL is the server's external base URL, used in links (results
+	// pages); empty means derived from each request.
+	PublicURL string
+}
+
+func (c *Config) defaults() {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = 30 * time.Second
+	}
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	Store   store.Store
+	Keyring *keyring.Keyring
+	Logger  *slog.Logger
+}
+
+// Server serves the echt API.
+type Server struct {
+	cfg      Config
+	st       store.Store
+	kr       *keyring.Keyring
+	log      *slog.Logger
+	catalog  *catalog.Service
+	keys     *keys.Service
+	tokens   *auth.Tokens
+	limits   *limiter
+	metrics  *metrics
+	handler  http.Handler
+	patterns []string
+}
+
+// New builds a server.
+func New(cfg Config, d Deps) (*Server, error) {
+	if d.Store == nil || d.Keyring == nil {
+		return nil, errors.New("httpapi: Store and Keyring are required")
+	}
+	cfg.defaults()
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:     cfg,
+		st:      d.Store,
+		kr:      d.Keyring,
+		log:     d.Logger,
+		catalog: catalog.New(d.Store),
+		keys:    keys.New(d.Store, d.Keyring.ProductKeys()),
+		tokens:  auth.NewTokens(d.Store, 0),
+		limits:  newLimiter(cfg.ClientLimit, cfg.CheckLimit),
+		metrics: newMetrics(),
+	}
+	mux := http.NewServeMux()
+	s.routes(mux)
+	s.handler = s.wrap(mux)
+	return s, nil
+}
+
+// Handler returns the server's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Watch applies store changes to the node's caches until ctx ends.
+func (s *Server) Watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.st.Watch(ctx, s.onChange)
+		if ctx.Err() != nil || errors.Is(err, store.ErrClosed) {
+			return
+		}
+		s.log.Warn("store watch ended; restarting", "error", err)
+		s.onChange(store.Change{Kind: "all"})
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Server) onChange(c store.Change) {
+	switch c.Kind {
+	case store.ChangeToken:
+		s.tokens.Invalidate()
+	case store.ChangeSigningKey:
+		if err := s.kr.Reload(context.Background(), s.st); err != nil {
+			s.log.Error("reload keyring", "error", err)
+		}
+	case "all":
+		s.tokens.Invalidate()
+		if err := s.kr.Reload(context.Background(), s.st); err != nil {
+			s.log.Error("reload keyring", "error", err)
+		}
+	}
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets requests in flight finish (up to grace), and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      s.cfg.RequestTimeout + 30*time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	defer stopWatch()
+	go s.Watch(watchCtx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

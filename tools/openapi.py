@@ -1,0 +1,62 @@
+import json
+P = lambda ref: {"$ref": "#/components/schemas/" + ref}
+def prob(*codes):
+    return {"description": "Problem: " + ", ".join(codes), "content": {"application/problem+json": {"schema": P("Problem")}}}
+def ok(desc, schema, status="200"):
+    return {status: {"description": desc, "content": {"application/json": {"schema": schema}}}}
+def body(schema):
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+admin_err = {"401": prob("UNAUTHORIZED"), "403": prob("FORBIDDEN")}
+sec = [{"bearer": []}]
+paths = {}
+def op(path, method, opid, summary, responses, tags, request=None, security=None, params=None):
+    o = {"operationId": opid, "summary": summary, "tags": tags, "responses": responses}
+    if request: o["requestBody"] = request
+    if security is not None: o["security"] = security
+    if params: o["parameters"] = params
+    paths.setdefault(path, {})[method] = o
+
+op("/healthz", "get", "healthz", "Liveness: the process is up", ok("OK", {"type": "object"}), ["operations"], security=[])
+op("/readyz", "get", "readyz", "Readiness: the database answers", {**ok("Ready", {"type": "object"}), "503": prob("STORE_UNAVAILABLE")}, ["operations"], security=[])
+op("/metrics", "get", "metrics", "Prometheus metrics", {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}, ["operations"], security=[])
+op("/v1/openapi.json", "get", "openapi", "This document", ok("OpenAPI 3.1", {"type": "object"}), ["operations"], security=[])
+op("/v1/signing-keys", "get", "signingKeys", "The root key clients trust and every signing key (certified by the root)", {**ok("Keys", P("SigningKeys")), "429": prob("RATE_LIMITED")}, ["client"], security=[])
+
+op("/v1/admin/products", "post", "createProduct", "Create a product", {**ok("Created", P("Product"), "201"), "400": prob("INVALID_REQUEST"), "409": prob("PRODUCT_EXISTS"), **admin_err}, ["admin"], body({"type": "object", "required": ["id"], "properties": {"id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$"}, "name": {"type": "string"}}}), sec)
+op("/v1/admin/products", "get", "listProducts", "List products", {**ok("Products", {"type": "array", "items": P("Product")}), **admin_err}, ["admin"], security=sec)
+idp = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+op("/v1/admin/products/{id}", "get", "getProduct", "Get a product", {**ok("Product", P("Product")), "404": prob("PRODUCT_NOT_FOUND"), **admin_err}, ["admin"], security=sec, params=idp)
+op("/v1/admin/skus", "post", "createSKU", "Create a SKU; zero policy values take the channel's defaults", {**ok("Created", P("SKU"), "201"), "400": prob("INVALID_REQUEST"), "404": prob("PRODUCT_NOT_FOUND"), "409": prob("SKU_EXISTS"), "422": prob("INVALID_POLICY"), **admin_err}, ["admin"], body(P("SKURequest")), sec)
+op("/v1/admin/skus", "get", "listSKUs", "List SKUs", {**ok("SKUs", {"type": "array", "items": P("SKU")}), **admin_err}, ["admin"], security=sec, params=[{"name": "product", "in": "query", "schema": {"type": "string"}}])
+op("/v1/admin/skus/{id}", "get", "getSKU", "Get a SKU", {**ok("SKU", P("SKU")), "404": prob("SKU_NOT_FOUND"), **admin_err}, ["admin"], security=sec, params=idp)
+op("/v1/admin/skus/{id}/keys", "post", "generateKeys", "Issue a durable batch of up to 50,000 product keys (shown only in this response)", {**ok("Keys", P("KeyBatch"), "201"), "404": prob("SKU_NOT_FOUND"), "409": prob("KEYSPACE_EXHAUSTED"), **admin_err}, ["admin"], body({"type": "object", "required": ["count"], "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 50000}}}), sec, idp)
+keyreq = body({"type": "object", "required": ["key"], "properties": {"key": {"type": "string", "description": "A product key; case, spaces and dashes do not matter"}, "reason": {"type": "string", "enum": ["counterfeit", "leaked", "refunded", "other"]}}})
+keyerrs = {"422": prob("KEY_TYPO", "KEY_INVALID")}
+op("/v1/admin/keys/lookup", "post", "lookupKey", "Look up a key (POST keeps keys out of URLs and logs)", {**ok("Key", P("KeyInfo")), **keyerrs, **admin_err}, ["admin"], keyreq, sec)
+op("/v1/admin/keys/block", "post", "blockKey", "Block a key with a reason", {**ok("Key", P("KeyInfo")), **keyerrs, "400": prob("INVALID_REQUEST"), **admin_err}, ["admin"], keyreq, sec)
+op("/v1/admin/keys/unblock", "post", "unblockKey", "Unblock a key", {**ok("Key", P("KeyInfo")), **keyerrs, **admin_err}, ["admin"], keyreq, sec)
+op("/v1/admin/tokens", "post", "createToken", "Create an API token (the token is returned once)", {**ok("Token", P("Token"), "201"), "400": prob("INVALID_REQUEST"), **admin_err}, ["admin"], body({"type": "object", "required": ["role"], "properties": {"role": {"type": "string", "enum": ["admin", "support", "investigator", "auditor"]}, "description": {"type": "string"}}}), sec)
+op("/v1/admin/tokens", "get", "listTokens", "List tokens (never their secrets)", {**ok("Tokens", {"type": "array", "items": P("Token")}), **admin_err}, ["admin"], security=sec)
+op("/v1/admin/tokens/{id}/revoke", "post", "revokeToken", "Revoke a token", {**ok("Token", P("Token")), "404": prob("TOKEN_NOT_FOUND"), **admin_err}, ["admin"], security=sec, params=idp)
+op("/v1/admin/audit", "get", "listAudit", "Read the append-only audit log", {**ok("Entries", {"type": "array", "items": P("AuditEntry")}), **admin_err}, ["admin"], security=sec, params=[{"name": "after", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}, {"name": "action", "in": "query", "schema": {"type": "string"}}])
+op("/v1/admin/keyring/rotate", "post", "rotateKeyring", "Make a new signing key; the old one is retired but what it signed still verifies", {**ok("New key", P("PublicKey")), **admin_err}, ["admin"], security=sec)
+
+policy = {"type": "object", "properties": {k: {"type": "integer", "minimum": 0} for k in ["max_devices", "valid_days", "grace_days", "tolerance", "revalidate_hours", "reminder_minutes", "escalate_days"]}}
+schemas = {
+ "Problem": {"type": "object", "description": "RFC 9457 problem details with echt's stable code", "required": ["type", "title", "status", "code"], "properties": {"type": {"type": "string", "description": "URI reference of the help page of the code"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}, "code": {"type": "string", "description": "Stable code; see docs/reasons.md"}, "request_id": {"type": "string"}}, "additionalProperties": True},
+ "Product": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "hardware_salt": {"type": "string", "contentEncoding": "base64"}, "created_at": {"type": "string", "format": "date-time"}}},
+ "Policy": policy,
+ "SKURequest": {"type": "object", "required": ["id", "product", "edition", "channel"], "properties": {"id": {"type": "string"}, "product": {"type": "string"}, "edition": {"type": "string"}, "channel": {"type": "string", "enum": ["retail", "oem", "volume-mak", "volume-host", "subscription", "trial"]}, "policy": P("Policy"), "entitlements": {"type": "array", "items": {"type": "string"}}}},
+ "SKU": {"type": "object", "properties": {"id": {"type": "string"}, "product": {"type": "string"}, "edition": {"type": "string"}, "channel": {"type": "string"}, "policy": P("Policy"), "entitlements": {"type": "array", "items": {"type": "string"}}, "key_group": {"type": "integer"}, "keys_issued": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"}}},
+ "KeyBatch": {"type": "object", "properties": {"sku": {"type": "string"}, "first_serial": {"type": "integer"}, "count": {"type": "integer"}, "keys": {"type": "array", "items": {"type": "string", "example": "BCDFG-HJKMP-QRTVW-XY234-6789B"}}}},
+ "KeyInfo": {"type": "object", "properties": {"partial_key": {"type": "string", "example": "XXXXX-XXXXX-XXXXX-XXXXX-7FQ2K"}, "status": {"type": "string", "enum": ["active", "blocked"]}, "block_reason": {"type": "string"}, "blocked_at": {"type": "string", "format": "date-time"}, "sku": {"type": "string"}, "product": {"type": "string"}, "edition": {"type": "string"}, "channel": {"type": "string"}, "max_devices": {"type": "integer"}, "active_activations": {"type": "integer"}, "activations_total": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"}, "activations": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}, "status": {"type": "string"}, "created_at": {"type": "string"}, "ended_at": {"type": "string"}, "end_reason": {"type": "string"}, "not_after": {"type": "string"}}}}}},
+ "Token": {"type": "object", "properties": {"id": {"type": "string"}, "token": {"type": "string", "description": "Only in the creation response"}, "role": {"type": "string"}, "description": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"}, "revoked_at": {"type": "string", "format": "date-time"}}},
+ "AuditEntry": {"type": "object", "properties": {"seq": {"type": "integer"}, "at": {"type": "string", "format": "date-time"}, "actor": {"type": "string"}, "action": {"type": "string"}, "target": {"type": "string"}, "detail": {"type": "object"}, "request_id": {"type": "string"}}},
+ "PublicKey": {"type": "object", "properties": {"kid": {"type": "string"}, "role": {"type": "string", "enum": ["root", "signing"]}, "public_key": {"type": "string", "contentEncoding": "base64"}, "certificate": {"type": "string", "contentEncoding": "base64", "description": "JSON signed envelope of type signing-key, signed by the root"}, "created_at": {"type": "string", "format": "date-time"}, "retired_at": {"type": "string", "format": "date-time"}}},
+ "SigningKeys": {"type": "object", "properties": {"root": {"type": "object", "properties": {"kid": {"type": "string"}, "public_key": {"type": "string"}}}, "current": {"type": "string"}, "keys": {"type": "array", "items": P("PublicKey")}}},
+}
+doc = {"openapi": "3.1.0", "info": {"title": "echt API", "version": "1", "description": "Product activation and genuine validation. Errors are RFC 9457 problem+json documents with a stable `code` (docs/reasons.md). Admin endpoints need `Authorization: Bearer <token>`. Client endpoints are rate limited per address (429 with Retry-After)."},
+ "servers": [{"url": "http://127.0.0.1:8080"}], "security": [], "tags": [{"name": "client"}, {"name": "admin"}, {"name": "operations"}],
+ "paths": paths, "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "An echt API token (echt_...)"}}}}
+import sys
+json.dump(doc, open(sys.argv[1], "w"), indent=1)
