@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/echt-dev/echt/internal/store"
+)
+
+// listenIdle is how long Watch waits for a notification before it pings its
+// connection, so that a silently dead connection is noticed.
+const listenIdle = 30 * time.Second
+
+// Watch implements store.Store with LISTEN on a dedicated connection. When
+// the connection is lost, Watch reconnects (with backoff, for as long as it
+// takes) and then reports a Change of kind "all": notifications sent
+// meanwhile are lost, so every cache must be dropped. fn runs on the
+// calling goroutine. Watch returns ctx.Err() when ctx ends and
+// store.ErrClosed when the store closes.
+func (s *Store) Watch(ctx context.Context, fn func(store.Change)) error {
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	missed := false // whether changes may have gone unreported
+	backoff := 100 * time.Millisecond
+	for {
+		listening := s.listen(ctx, fn, missed)
+		if ctx.Err() != nil {
+			if parent.Err() != nil {
+				return parent.Err()
+			}
+			return store.ErrClosed
+		}
+		missed = true
+		if listening {
+			backoff = 100 * time.Millisecond
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			continue // reported at the top of the loop
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// listen connects, listens and calls fn for every notification until the
+// connection fails or ctx ends. It reports whether it got to listen; why
+// the connection failed does not matter to Watch, which tries again.
+func (s *Store) listen(ctx context.Context, fn func(store.Change), missed bool) bool {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig)
+	if err != nil {
+		return false
+	}
+	defer closeConn(conn)
+	if _, err := conn.Exec(ctx, "LISTEN "+changesChannel); err != nil {
+		return false
+	}
+	if missed {
+		fn(store.Change{Kind: "all"})
+	}
+	for {
+		wctx, cancel := context.WithTimeout(ctx, listenIdle)
+		n, err := conn.WaitForNotification(wctx)
+		idle := errors.Is(wctx.Err(), context.DeadlineExceeded)
+		cancel()
+		switch {
+		case err == nil:
+			fn(parseChange(n.Payload))
+		case ctx.Err() != nil:
+			return true
+		case idle:
+			pctx, cancel := context.WithTimeout(ctx, s.pool.Config().ConnConfig.ConnectTimeout)
+			err := conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+}
+
+func parseChange(payload string) store.Change {
+	kind, id, _ := strings.Cut(payload, ":")
+	return store.Change{Kind: kind, ID: id}
+}
