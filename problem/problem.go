@@ -175,27 +175,38 @@ func Render(err error, requestID string) Document {
 	}
 }
 
-// Write writes err as problem+json. It sets Retry-After when the error asks
-// for it (and always for STORE_UNAVAILABLE and RATE_LIMITED).
-func Write(w http.ResponseWriter, err error, requestID string) {
+// Encode renders err as a problem+json body and returns it with its status
+// and the Retry-After duration to send (zero for none).
+func Encode(err error, requestID string) (status int, retryAfter time.Duration, body []byte) {
 	doc := Render(err, requestID)
 	var pe *Error
-	retry := time.Duration(0)
 	if errors.As(err, &pe) {
-		retry = pe.RetryAfter
+		retryAfter = pe.RetryAfter
 	}
-	if retry <= 0 && (doc.Code == StoreUnavailable || doc.Code == RateLimited || doc.Code == Unavailable) {
-		retry = time.Second
+	if retryAfter <= 0 && (doc.Code == StoreUnavailable || doc.Code == RateLimited || doc.Code == Unavailable) {
+		retryAfter = time.Second
 	}
-	if retry > 0 {
-		secs := int((retry + time.Second - 1) / time.Second)
+	body, _ = json.Marshal(doc)
+	return doc.Status, retryAfter, append(body, '\n')
+}
+
+// WriteEncoded writes a body made by Encode.
+func WriteEncoded(w http.ResponseWriter, status int, retryAfter time.Duration, body []byte) {
+	if retryAfter > 0 {
+		secs := int((retryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 	}
-	body, _ := json.Marshal(doc)
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(doc.Status)
-	_, _ = w.Write(append(body, '\n'))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// Write writes err as problem+json. It sets Retry-After when the error asks
+// for it (and always for STORE_UNAVAILABLE, UNAVAILABLE and RATE_LIMITED).
+func Write(w http.ResponseWriter, err error, requestID string) {
+	status, retry, body := Encode(err, requestID)
+	WriteEncoded(w, status, retry, body)
 }
 
 // maxDocument bounds how much of a problem response Decode reads.

@@ -22,6 +22,12 @@ op("/metrics", "get", "metrics", "Prometheus metrics", {"200": {"description": "
 op("/v1/openapi.json", "get", "openapi", "This document", ok("OpenAPI 3.1", {"type": "object"}), ["operations"], security=[])
 op("/v1/signing-keys", "get", "signingKeys", "The root key clients trust and every signing key (certified by the root)", {**ok("Keys", P("SigningKeys")), "429": prob("RATE_LIMITED")}, ["client"], security=[])
 
+op("/v1/products/{id}", "get", "productInfo", "Public product information: what a client needs to hash its hardware", {**ok("Product", P("ProductInfo")), "404": prob("PRODUCT_NOT_FOUND"), "429": prob("RATE_LIMITED")}, ["client"], security=[], params=[{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}])
+client_errs = {"400": prob("INVALID_REQUEST", "HARDWARE_PROFILE_INVALID"), "429": prob("RATE_LIMITED"), "503": prob("STORE_UNAVAILABLE")}
+op("/v1/activations", "post", "activate", "Activate this device with a product key, or (without key) find its digital license", {**ok("Already activated, or digital license found", P("ActivateResponse")), **ok("Activated", P("ActivateResponse"), "201"), "403": prob("KEY_BLOCKED"), "404": prob("NO_DIGITAL_LICENSE", "PRODUCT_NOT_FOUND"), "409": prob("KEY_IN_USE_ELSEWHERE", "ACTIVATION_LIMIT_REACHED"), "422": prob("KEY_INVALID", "KEY_TYPO", "SKU_MISMATCH"), **client_errs}, ["client"], body(P("ActivateRequest")), [], [{"name": "Echt-Nonce", "in": "header", "schema": {"type": "string"}, "description": "The request nonce again; error responses carry Echt-Signature over it"}])
+op("/v1/activations/deactivate", "post", "deactivate", "Release this device's activation where the channel allows it (retail yes, OEM never)", {**ok("Deactivated", P("DeactivateResponse")), "404": prob("ACTIVATION_NOT_FOUND"), "409": prob("DEACTIVATION_NOT_ALLOWED", "HARDWARE_CHANGED"), "422": prob("LICENSE_TAMPERED"), **client_errs}, ["client"], body(P("DeactivateRequest")), [])
+op("/v1/keys/check", "post", "checkKey", "Public check: is this key genuine, and is it unused? Reveals nothing about its owner; strictly rate limited", {**ok("Verdict", P("KeyCheckResponse")), "429": prob("RATE_LIMITED")}, ["client"], body({"type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}}), [])
+
 op("/v1/admin/products", "post", "createProduct", "Create a product", {**ok("Created", P("Product"), "201"), "400": prob("INVALID_REQUEST"), "409": prob("PRODUCT_EXISTS"), **admin_err}, ["admin"], body({"type": "object", "required": ["id"], "properties": {"id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$"}, "name": {"type": "string"}}}), sec)
 op("/v1/admin/products", "get", "listProducts", "List products", {**ok("Products", {"type": "array", "items": P("Product")}), **admin_err}, ["admin"], security=sec)
 idp = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -42,7 +48,19 @@ op("/v1/admin/audit", "get", "listAudit", "Read the append-only audit log", {**o
 op("/v1/admin/keyring/rotate", "post", "rotateKeyring", "Make a new signing key; the old one is retired but what it signed still verifies", {**ok("New key", P("PublicKey")), **admin_err}, ["admin"], security=sec)
 
 policy = {"type": "object", "properties": {k: {"type": "integer", "minimum": 0} for k in ["max_devices", "valid_days", "grace_days", "tolerance", "revalidate_hours", "reminder_minutes", "escalate_days"]}}
+hw = {"type": "object", "description": "Hashed hardware profile: lower-case hex of 16-byte salted SHA-256 hashes (docs/hardware.md)", "properties": {k: {"type": "string", "pattern": "^[0-9a-f]{32}$"} for k in ["system_uuid", "board_serial", "cpu", "memory", "os_install_id"]}}
+hw["properties"]["disks"] = {"type": "array", "maxItems": 8, "items": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+hw["properties"]["macs"] = {"type": "array", "maxItems": 8, "items": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+envelope = {"type": "object", "description": "Signed envelope (docs/licenses.md)", "required": ["type", "kid", "payload", "sig"], "properties": {"type": {"type": "string"}, "kid": {"type": "string"}, "payload": {"type": "string", "contentEncoding": "base64"}, "sig": {"type": "string", "contentEncoding": "base64"}, "cert": {"type": "object"}}}
 schemas = {
+ "Hardware": hw,
+ "Envelope": envelope,
+ "ProductInfo": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "hardware_salt": {"type": "string", "contentEncoding": "base64"}}},
+ "ActivateRequest": {"type": "object", "required": ["hardware", "nonce"], "properties": {"key": {"type": "string"}, "product": {"type": "string"}, "hardware": P("Hardware"), "nonce": {"type": "string", "maxLength": 128}}},
+ "ActivateResponse": {"type": "object", "properties": {"activation_id": {"type": "string"}, "reason": {"type": "string", "enum": ["ACTIVATED", "ALREADY_ACTIVATED", "DIGITAL_LICENSE"]}, "license": P("Envelope"), "product": {"type": "string"}, "edition": {"type": "string"}, "sku": {"type": "string"}, "channel": {"type": "string"}, "partial_key": {"type": "string"}, "not_after": {"type": "string", "format": "date-time"}}},
+ "DeactivateRequest": {"type": "object", "required": ["license", "hardware"], "properties": {"license": P("Envelope"), "hardware": P("Hardware"), "nonce": {"type": "string"}}},
+ "DeactivateResponse": {"type": "object", "properties": {"activation_id": {"type": "string"}, "status": {"type": "string"}, "nonce": {"type": "string"}}},
+ "KeyCheckResponse": {"type": "object", "properties": {"genuine": {"type": "boolean"}, "status": {"type": "string", "enum": ["unused", "activated", "blocked", "invalid", "typo"]}, "reason": {"type": "string"}, "product": {"type": "string"}, "product_name": {"type": "string"}, "edition": {"type": "string"}, "channel": {"type": "string"}}},
  "Problem": {"type": "object", "description": "RFC 9457 problem details with echt's stable code", "required": ["type", "title", "status", "code"], "properties": {"type": {"type": "string", "description": "URI reference of the help page of the code"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}, "code": {"type": "string", "description": "Stable code; see docs/reasons.md"}, "request_id": {"type": "string"}}, "additionalProperties": True},
  "Product": {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}, "hardware_salt": {"type": "string", "contentEncoding": "base64"}, "created_at": {"type": "string", "format": "date-time"}}},
  "Policy": policy,

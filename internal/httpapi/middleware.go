@@ -35,7 +35,8 @@ type reqInfo struct {
 	route     string
 	clientIP  netip.Addr
 	principal *auth.Principal
-	status    int
+	// signErrors: the route is a client endpoint whose errors are signed.
+	signErrors bool
 }
 
 func info(r *http.Request) *reqInfo {
@@ -216,7 +217,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		s.log.Error("internal error", "request_id", ri.id, "route", ri.route, "error", err)
 	}
-	problem.Write(w, err, ri.id)
+	status, retry, body := problem.Encode(err, ri.id)
+	if ri.signErrors {
+		s.signResponse(w, r, status, body)
+	}
+	problem.WriteEncoded(w, status, retry, body)
 }
 
 // route records the matched pattern for logs and metrics.

@@ -22,6 +22,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// Public and client endpoints.
 	handle("GET /v1/signing-keys", s.public(limitClient, s.signingKeys))
+	handle("GET /v1/products/{id}", s.client(limitClient, s.productInfo))
+	handle("POST /v1/activations", s.client(limitClient, s.activate))
+	handle("POST /v1/activations/deactivate", s.client(limitClient, s.deactivate))
+	handle("POST /v1/keys/check", s.client(limitCheck, s.checkKey))
 
 	// Administration.
 	handle("POST /v1/admin/products", s.admin(auth.CatalogWrite, s.createProduct))

@@ -9,8 +9,10 @@ package httpapi
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/echt-dev/echt/internal/activation"
 	"log/slog"
 	"net"
 	"net/http"
@@ -63,17 +65,19 @@ type Deps struct {
 
 // Server serves the echt API.
 type Server struct {
-	cfg      Config
-	st       store.Store
-	kr       *keyring.Keyring
-	log      *slog.Logger
-	catalog  *catalog.Service
-	keys     *keys.Service
-	tokens   *auth.Tokens
-	limits   *limiter
-	metrics  *metrics
-	handler  http.Handler
-	patterns []string
+	cfg        Config
+	st         store.Store
+	kr         *keyring.Keyring
+	log        *slog.Logger
+	catalog    *catalog.Service
+	keys       *keys.Service
+	cat        *catalog.Cache
+	activation *activation.Service
+	tokens     *auth.Tokens
+	limits     *limiter
+	metrics    *metrics
+	handler    http.Handler
+	patterns   []string
 }
 
 // New builds a server.
@@ -92,10 +96,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 		log:     d.Logger,
 		catalog: catalog.New(d.Store),
 		keys:    keys.New(d.Store, d.Keyring.ProductKeys()),
+		cat:     catalog.NewCache(d.Store),
 		tokens:  auth.NewTokens(d.Store, 0),
 		limits:  newLimiter(cfg.ClientLimit, cfg.CheckLimit),
 		metrics: newMetrics(),
 	}
+	s.activation = activation.New(d.Store, s.cat, d.Keyring, d.Logger)
 	mux := http.NewServeMux()
 	s.routes(mux)
 	s.handler = s.wrap(mux)
@@ -125,12 +131,15 @@ func (s *Server) onChange(c store.Change) {
 	switch c.Kind {
 	case store.ChangeToken:
 		s.tokens.Invalidate()
+	case store.ChangeProduct, store.ChangeSKU:
+		s.cat.Invalidate()
 	case store.ChangeSigningKey:
 		if err := s.kr.Reload(context.Background(), s.st); err != nil {
 			s.log.Error("reload keyring", "error", err)
 		}
 	case "all":
 		s.tokens.Invalidate()
+		s.cat.Invalidate()
 		if err := s.kr.Reload(context.Background(), s.st); err != nil {
 			s.log.Error("reload keyring", "error", err)
 		}

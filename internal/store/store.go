@@ -172,13 +172,13 @@ type Product struct {
 // Policy is the licensing policy of a SKU. Zero values are defaults chosen
 // by the catalog package.
 type Policy struct {
-	MaxDevices      int
-	ValidDays       int
-	GraceDays       int
-	Tolerance       int
-	RevalidateHours int
-	ReminderMinutes int
-	EscalateDays    int
+	MaxDevices      int `json:"max_devices"`
+	ValidDays       int `json:"valid_days"`
+	GraceDays       int `json:"grace_days"`
+	Tolerance       int `json:"tolerance"`
+	RevalidateHours int `json:"revalidate_hours"`
+	ReminderMinutes int `json:"reminder_minutes"`
+	EscalateDays    int `json:"escalate_days"`
 }
 
 // SKU is a product + edition + channel + policy, with its key group.

@@ -70,7 +70,7 @@ func dsn(path string, readOnly bool) string {
 	if readOnly {
 		q += "&_pragma=query_only(1)"
 	} else {
-		q += "&_txlock=immediate"
+		q += "&_txlock=immediate&_pragma=cache_size(-65536)"
 	}
 	return "file:" + filepath.ToSlash(path) + "?" + q
 }
@@ -398,7 +398,7 @@ func wrapErr(err error) error {
 var statements = map[string]string{
 	"insertAudit":      `INSERT INTO audit_log (at, actor, action, target, detail, request_id) VALUES (?, ?, ?, ?, ?, ?)`,
 	"keyForUpdate":     `SELECT hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations FROM product_keys WHERE hash = ?`,
-	"insertKey":        `INSERT INTO product_keys (hash, sku_id, last_group, created_at) VALUES (?, ?, ?, ?)`,
+	"insertKeys":       insertKeysSQL(keysPerStatement),
 	"insertActivation": `INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"insertAnchor":     `INSERT OR IGNORE INTO activation_anchors (product_id, anchor, activation_id) VALUES (?, ?, ?)`,
 	"seatTaken":        `UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1 WHERE hash = ?`,
@@ -801,17 +801,47 @@ func (s *Store) ReserveSerials(ctx context.Context, skuID string, n int, max uin
 	return uint32(first), err
 }
 
-// InsertKeys implements store.Store.
+// InsertKeys implements store.Store. Rows go in multi-row statements of
+// keysPerStatement rows: far fewer statement executions than one per key.
 func (s *Store) InsertKeys(ctx context.Context, keys []store.Key, a store.AuditEntry) error {
 	return s.write(ctx, func(t *wtx) error {
-		st := t.tx.Stmt(s.stmts["insertKey"])
-		for _, k := range keys {
-			if _, err := st.Exec(k.Hash, k.SKUID, k.LastGroup, store.Millis(k.CreatedAt)); err != nil {
-				return fmt.Errorf("insert key: %w", wrapErr(err))
+		for len(keys) > 0 {
+			n := min(len(keys), keysPerStatement)
+			st := s.stmts["insertKeys"]
+			if n < keysPerStatement {
+				var err error
+				if st, err = t.tx.Prepare(insertKeysSQL(n)); err != nil {
+					return fmt.Errorf("insert keys: %w", err)
+				}
+				defer st.Close()
+			} else {
+				st = t.tx.Stmt(st)
 			}
+			args := make([]any, 0, 4*n)
+			for _, k := range keys[:n] {
+				args = append(args, k.Hash, k.SKUID, k.LastGroup, store.Millis(k.CreatedAt))
+			}
+			if _, err := st.Exec(args...); err != nil {
+				return fmt.Errorf("insert keys: %w", wrapErr(err))
+			}
+			keys = keys[n:]
 		}
 		return audit(t, a)
 	})
+}
+
+const keysPerStatement = 250
+
+func insertKeysSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO product_keys (hash, sku_id, last_group, created_at) VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?)")
+	}
+	return b.String()
 }
 
 func scanKey(sc interface{ Scan(...any) error }) (store.Key, error) {

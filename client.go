@@ -1,0 +1,385 @@
+package echt
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/echt-dev/echt/internal/api"
+	"github.com/echt-dev/echt/internal/hardware"
+	"github.com/echt-dev/echt/internal/license"
+	"github.com/echt-dev/echt/internal/signing"
+	"github.com/echt-dev/echt/problem"
+)
+
+// maxResponse bounds what the SDK reads from a server.
+const maxResponse = 4 << 20
+
+// call sends a JSON request and returns the raw response body. Error
+// responses become *problem.Error; on client endpoints their signature is
+// checked, so a fake server cannot put words in the publisher's mouth.
+func (c *Client) call(ctx context.Context, method, path, nonce string, in any, out any) error {
+	if c.cfg.Server == "" {
+		return problem.New(problem.ServerUnreachable, "no server configured (Config.Server, --server or ECHT_SERVER)")
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.Server+path, body)
+	if err != nil {
+		return fmt.Errorf("server URL %q: %w", c.cfg.Server, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if nonce != "" {
+		req.Header.Set(api.NonceHeader, nonce)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return problem.Wrap(problem.ServerUnreachable, fmt.Sprintf("cannot reach the activation server at %s", c.cfg.Server), err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return problem.Wrap(problem.ServerUnreachable, "the server's answer was cut off", err)
+	}
+	if resp.StatusCode >= 400 {
+		pe := problem.DecodeBytes(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"), raw)
+		if nonce != "" && !transient(resp.StatusCode) {
+			if err := c.verifyResponse(resp, nonce, raw); err != nil {
+				return problem.Wrap(problem.ServerUntrusted, fmt.Sprintf("the server answered %s without the publisher's signature", pe.Code), err)
+			}
+		}
+		return pe
+	}
+	if out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return problem.Wrap(problem.ServerUntrusted, "the server's answer is not what an echt server sends", err)
+		}
+	}
+	return nil
+}
+
+// transient statuses carry no verdict, and proxies send them too.
+func transient(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+func (c *Client) verifyResponse(resp *http.Response, nonce string, body []byte) error {
+	v, err := c.trust(resp.Request.Context())
+	if err != nil {
+		return err
+	}
+	kid, sig, ok := parseSignatureHeader(resp.Header.Get(api.SignatureHeader))
+	if !ok {
+		return errors.New("no signature")
+	}
+	certJSON, err := base64.StdEncoding.DecodeString(resp.Header.Get(api.CertificateHeader))
+	if err != nil {
+		return errors.New("no signing certificate")
+	}
+	var cert signing.Envelope
+	if err := json.Unmarshal(certJSON, &cert); err != nil {
+		return errors.New("malformed signing certificate")
+	}
+	m := make([]byte, 0, len(nonce)+len(body)+8)
+	m = append(m, nonce...)
+	m = append(m, fmt.Sprintf("\n%d\n", resp.StatusCode)...)
+	m = append(m, body...)
+	return v.VerifyRaw(&cert, kid, signing.TypeResponse, m, sig)
+}
+
+func parseSignatureHeader(h string) (kid string, sig []byte, ok bool) {
+	for _, part := range strings.Split(h, ",") {
+		k, v, found := strings.Cut(strings.TrimSpace(part), "=")
+		if !found {
+			continue
+		}
+		switch k {
+		case "kid":
+			kid = v
+		case "sig":
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				return "", nil, false
+			}
+			sig = b
+		}
+	}
+	return kid, sig, kid != "" && len(sig) == ed25519.SignatureSize
+}
+
+// trust returns the verifier of the publisher's root key. With
+// TrustOnFirstUse and no configured key, the key pinned in the store (or,
+// the first time, the server's) is used.
+func (c *Client) trust(ctx context.Context) (*signing.Verifier, error) {
+	c.mu.Lock()
+	v := c.verifier
+	c.mu.Unlock()
+	if v != nil {
+		return v, nil
+	}
+	root, err := readPinnedRoot(c.store)
+	if err != nil {
+		return nil, err
+	}
+	if root == nil {
+		var keys struct {
+			Root struct {
+				PublicKey string `json:"public_key"`
+			} `json:"root"`
+		}
+		if err := c.call(ctx, "GET", "/v1/signing-keys", "", nil, &keys); err != nil {
+			return nil, err
+		}
+		root, err = signing.DecodePublicKey(keys.Root.PublicKey)
+		if err != nil {
+			return nil, problem.Wrap(problem.ServerUntrusted, "the server's root key is malformed", err)
+		}
+		if err := pinRoot(c.store, root); err != nil {
+			return nil, problem.Wrap(problem.StoreCorrupt, "cannot record the publisher's root key", err)
+		}
+	}
+	v = signing.NewVerifier(root)
+	c.mu.Lock()
+	c.verifier = v
+	c.mu.Unlock()
+	return v, nil
+}
+
+const trustFile = "trusted-root.json"
+
+func readPinnedRoot(dir string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(dir + string(os.PathSeparator) + trustFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the pinned root key", err)
+	}
+	var t struct {
+		Root string `json:"root_key"`
+	}
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, problem.Wrap(problem.LicenseTampered, "the pinned root key file is damaged", err)
+	}
+	k, err := signing.DecodePublicKey(t.Root)
+	if err != nil {
+		return nil, problem.Wrap(problem.LicenseTampered, "the pinned root key file is damaged", err)
+	}
+	return k, nil
+}
+
+func pinRoot(dir string, root ed25519.PublicKey) error {
+	b, _ := json.MarshalIndent(map[string]string{"root_key": signing.EncodePublicKey(root), "kid": signing.KeyID(root)}, "", "  ")
+	return writeAtomic(dir+string(os.PathSeparator)+trustFile, append(b, '\n'))
+}
+
+// RootKeyID returns the id of the root key the client trusts, fetching and
+// pinning it first with TrustOnFirstUse.
+func (c *Client) RootKeyID(ctx context.Context) (string, error) {
+	v, err := c.trust(ctx)
+	if err != nil {
+		return "", err
+	}
+	ids := v.Roots()
+	if len(ids) == 0 {
+		return "", errors.New("no root key")
+	}
+	return ids[0], nil
+}
+
+// productSalt returns a product's hardware salt, from the store or the
+// server (then remembered).
+func (c *Client) productSalt(ctx context.Context, product string) ([]byte, error) {
+	ls := c.local(product)
+	f, err := ls.read()
+	if err == nil && f.st != nil && len(f.st.HardwareSalt) > 0 {
+		return f.st.HardwareSalt, nil
+	}
+	var info api.ProductInfo
+	if err := c.call(ctx, "GET", "/v1/products/"+url.PathEscape(product), "", nil, &info); err != nil {
+		return nil, err
+	}
+	if info.ID != product || len(info.HardwareSalt) == 0 {
+		return nil, problem.New(problem.ServerUntrusted, "the server's product information is malformed")
+	}
+	return info.HardwareSalt, nil
+}
+
+// productOfKey asks the server which product a key belongs to.
+func (c *Client) productOfKey(ctx context.Context, key string) (string, error) {
+	var res api.KeyCheckResponse
+	if err := c.call(ctx, "POST", "/v1/keys/check", "", api.KeyCheckRequest{Key: key}, &res); err != nil {
+		return "", err
+	}
+	switch res.Status {
+	case "typo":
+		return "", problem.New(problem.KeyTypo, "the product key has a typing error: check each character against your certificate of authenticity or receipt")
+	case "invalid":
+		return "", problem.New(problem.KeyInvalid, "this is not a valid product key for this publisher")
+	}
+	if res.Product == "" {
+		return "", problem.New(problem.KeyInvalid, "the server does not know the product of this key")
+	}
+	return res.Product, nil
+}
+
+// Activate activates this device with a product key. The same key on the
+// same device gives the existing activation again (ALREADY_ACTIVATED)
+// without spending a seat.
+func (c *Client) Activate(ctx context.Context, key string) (*Activation, error) {
+	return c.activate(ctx, key, c.cfg.Product)
+}
+
+// ActivateProduct is Activate for a product other than Config.Product.
+// An empty key uses the device's digital license of the product.
+func (c *Client) ActivateProduct(ctx context.Context, key, product string) (*Activation, error) {
+	return c.activate(ctx, key, product)
+}
+
+// ActivateDigital re-activates this device with the digital license it
+// holds for the product (after a reinstall), without a key.
+func (c *Client) ActivateDigital(ctx context.Context) (*Activation, error) {
+	if c.cfg.Product == "" {
+		return nil, errors.New("echt: ActivateDigital needs Config.Product")
+	}
+	return c.activate(ctx, "", c.cfg.Product)
+}
+
+func (c *Client) activate(ctx context.Context, key, product string) (*Activation, error) {
+	if _, err := c.trust(ctx); err != nil {
+		return nil, err
+	}
+	if key != "" && product == "" {
+		p, err := c.productOfKey(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		product = p
+	}
+	if product == "" {
+		return nil, problem.New(problem.InvalidRequest, "give a product key, or the product (--product) whose digital license to use")
+	}
+	salt, err := c.productSalt(ctx, product)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := c.profile(ctx, salt)
+	if err != nil {
+		return nil, err
+	}
+	if err := prof.Validate(); err != nil {
+		return nil, problem.Newf(problem.HardwareProfileInvalid, "this device's hardware cannot be identified: %v", err)
+	}
+	nonce := newNonce()
+	var resp api.ActivateResponse
+	if err := c.call(ctx, "POST", "/v1/activations", nonce, api.ActivateRequest{Key: key, Product: product, Hardware: prof, Nonce: nonce}, &resp); err != nil {
+		return nil, err
+	}
+	v, _ := c.trust(ctx)
+	l, _, err := license.Verify(v, resp.License)
+	if err != nil {
+		return nil, problem.Wrap(problem.ServerUntrusted, "the license the server sent is not signed by the publisher", err)
+	}
+	switch {
+	case l.Nonce != nonce:
+		return nil, problem.New(problem.ServerUntrusted, "the license the server sent was not made for this request (replayed)")
+	case l.Product != product:
+		return nil, problem.New(problem.ServerUntrusted, "the license the server sent is for another product")
+	case !hardware.Match(l.Hardware, prof, l.Tolerance).Same:
+		return nil, problem.New(problem.ServerUntrusted, "the license the server sent is for another device")
+	}
+	now := c.now().UTC()
+	ls := c.local(product)
+	f, err := ls.read()
+	if err != nil {
+		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the license store", err)
+	}
+	st := f.st
+	if st == nil {
+		st = &state{Product: product, FirstSeen: now}
+	}
+	st.Server, st.HardwareSalt, st.ActivationID = c.cfg.Server, salt, l.ActivationID
+	st.Verdict, st.NotGenuineSince = nil, time.Time{}
+	if st.LastSeen.Before(now) {
+		st.LastSeen = now
+	}
+	if err := ls.save(resp.License, st); err != nil {
+		return nil, problem.Wrap(problem.StoreCorrupt, "cannot save the license", err)
+	}
+	c.forget(product)
+	return &Activation{
+		ActivationID: l.ActivationID, Reason: problem.Code(resp.Reason), Product: l.Product, Edition: l.Edition, SKU: l.SKU,
+		Channel: l.Channel, PartialKey: l.PartialKey, NotAfter: l.NotAfter, License: l,
+	}, nil
+}
+
+// Deactivate releases this device's activation of Config.Product, so the
+// key can be used on another device (where the channel allows it), and
+// removes the local license.
+func (c *Client) Deactivate(ctx context.Context) error {
+	return c.DeactivateProduct(ctx, c.cfg.Product)
+}
+
+// DeactivateProduct is Deactivate for a given product.
+func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
+	ls := c.local(product)
+	f, err := ls.read()
+	if err != nil {
+		return problem.Wrap(problem.StoreCorrupt, "cannot read the license store", err)
+	}
+	if f.license == nil || f.st == nil {
+		return problem.New(problem.NotActivated, "this device has no license to deactivate")
+	}
+	prof, err := c.profile(ctx, f.st.HardwareSalt)
+	if err != nil {
+		return err
+	}
+	nonce := newNonce()
+	var resp api.DeactivateResponse
+	err = c.call(ctx, "POST", "/v1/activations/deactivate", nonce, api.DeactivateRequest{License: f.license, Hardware: prof, Nonce: nonce}, &resp)
+	if err != nil && problem.CodeOf(err) != problem.ActivationNotFound {
+		return err
+	}
+	if err == nil && resp.Nonce != nonce {
+		return problem.New(problem.ServerUntrusted, "the server's answer was not made for this request")
+	}
+	if err := ls.removeLicense(f.st); err != nil {
+		return problem.Wrap(problem.StoreCorrupt, "cannot remove the local license", err)
+	}
+	c.forget(product)
+	return nil
+}
+
+// Server returns the server URL the client talks to.
+func (c *Client) Server() string { return c.cfg.Server }
+
+// HardwareSalt returns a product's public hardware salt.
+func (c *Client) HardwareSalt(ctx context.Context, product string) ([]byte, error) {
+	return c.productSalt(ctx, product)
+}

@@ -1,0 +1,344 @@
+// Package activation binds product keys to devices: activation with a key,
+// re-activation of a device that already holds a digital license,
+// deactivation, and the seat rules of each channel. It signs the license a
+// device receives.
+//
+// Seat limits hold under any concurrency because the rule (Service.decide)
+// runs inside the store's transaction that holds the key's row lock.
+package activation
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/echt-dev/echt/internal/catalog"
+	"github.com/echt-dev/echt/internal/hardware"
+	"github.com/echt-dev/echt/internal/ident"
+	"github.com/echt-dev/echt/internal/keyring"
+	"github.com/echt-dev/echt/internal/license"
+	"github.com/echt-dev/echt/internal/productkey"
+	"github.com/echt-dev/echt/internal/signing"
+	"github.com/echt-dev/echt/internal/store"
+	"github.com/echt-dev/echt/problem"
+)
+
+// Store is what activation needs.
+type Store interface {
+	Key(ctx context.Context, hash []byte) (store.Key, error)
+	Activate(ctx context.Context, keyHash []byte, anchors [][]byte, decide store.DecideFunc) (store.Activation, bool, error)
+	Activation(ctx context.Context, id string) (store.Activation, error)
+	ActivationsByAnchors(ctx context.Context, productID string, anchors [][]byte) ([]store.Activation, error)
+	EndActivation(ctx context.Context, id, status, reason string, at time.Time, check func(store.Activation) error, a *store.AuditEntry) (store.Activation, error)
+}
+
+// Service activates and deactivates devices.
+type Service struct {
+	st      Store
+	catalog *catalog.Cache
+	kr      *keyring.Keyring
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New returns an activation service.
+func New(st Store, cat *catalog.Cache, kr *keyring.Keyring, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{st: st, catalog: cat, kr: kr, log: log, now: time.Now}
+}
+
+// Request is an activation request.
+type Request struct {
+	Key      string // empty: use the device's digital license of Product
+	Product  string
+	Hardware hardware.Profile
+	Nonce    string
+	Server   string // the server's public URL, recorded in the license
+}
+
+// Result is a successful activation.
+type Result struct {
+	Reason     problem.Code // Activated, AlreadyActivated or DigitalLicense
+	Activation store.Activation
+	SKU        store.SKU
+	License    []byte
+}
+
+// MaxNonce bounds the client nonce.
+const MaxNonce = 128
+
+func checkRequest(r Request) error {
+	if len(r.Nonce) > MaxNonce {
+		return problem.Newf(problem.InvalidRequest, "nonce: at most %d characters", MaxNonce)
+	}
+	if err := r.Hardware.Validate(); err != nil {
+		return problem.Newf(problem.HardwareProfileInvalid, "hardware profile: %v", err)
+	}
+	return nil
+}
+
+// Activate activates a device with a key, or finds its digital license.
+func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
+	if err := checkRequest(r); err != nil {
+		return Result{}, err
+	}
+	if r.Key == "" {
+		return s.digital(ctx, r)
+	}
+	k, v := s.kr.ProductKeys().Classify(r.Key)
+	switch v {
+	case productkey.Typo:
+		return Result{}, problem.New(problem.KeyTypo, "the product key has a typing error: check each character against your certificate of authenticity or receipt")
+	case productkey.Forged:
+		return Result{}, problem.New(problem.KeyInvalid, "this is not a valid product key for this publisher")
+	}
+	sku, err := s.catalog.SKUByGroup(ctx, k.Group)
+	if errors.Is(err, problem.ErrNotFound) || problem.CodeOf(err) == problem.SKUNotFound {
+		return Result{}, problem.New(problem.KeyInvalid, "this product key belongs to no product of this publisher")
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if r.Product != "" && r.Product != sku.ProductID {
+		return Result{}, problem.Newf(problem.SKUMismatch, "this key is for %s, not for %s", sku.ProductID, r.Product)
+	}
+	product, err := s.catalog.Product(ctx, sku.ProductID)
+	if err != nil {
+		return Result{}, err
+	}
+	hash := s.kr.ProductKeys().Hash(k)
+	anchors := r.Hardware.Anchors()
+
+	// The repair case: an earlier activation of this product on this
+	// device made with another key. Read outside the transaction: it only
+	// annotates the new activation.
+	var prior string
+	others, err := s.st.ActivationsByAnchors(ctx, sku.ProductID, anchors)
+	if err != nil {
+		return Result{}, err
+	}
+	for _, o := range others {
+		if !bytes.Equal(o.KeyHash, hash) && s.sameDevice(ctx, o, r.Hardware) && o.PriorID == "" {
+			prior = o.ID
+			break
+		}
+	}
+
+	now := s.now().UTC().Truncate(time.Millisecond)
+	profileJSON, _ := json.Marshal(r.Hardware)
+	act, created, err := s.st.Activate(ctx, hash, anchors, func(key store.Key, cands []store.Activation) (store.Decision, error) {
+		return decide(key, cands, sku, r.Hardware, func() *store.Activation {
+			a := &store.Activation{
+				ID: ident.New("act"), SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: k.LastGroup(),
+				Profile: profileJSON, Anchors: anchors, CreatedAt: now, PriorID: prior,
+			}
+			if sku.Policy.ValidDays > 0 {
+				a.NotAfter = now.Add(time.Duration(sku.Policy.ValidDays) * 24 * time.Hour)
+			}
+			return a
+		})
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return Result{}, problem.New(problem.KeyInvalid, "this product key was never issued")
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	reason := problem.Activated
+	if !created {
+		reason = problem.AlreadyActivated
+		if !act.NotAfter.IsZero() && !now.Before(act.NotAfter) {
+			return Result{}, problem.Newf(problem.LicenseExpired, "this activation expired on %s: renew your subscription", act.NotAfter.Format(time.DateOnly))
+		}
+		// Entering the original key after a repair: release the activation
+		// a technician made with another key on this device.
+		s.releaseReplacements(ctx, act, r.Hardware)
+	}
+	lic, err := s.sign(product, sku, act, r, now)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Reason: reason, Activation: act, SKU: sku, License: lic}, nil
+}
+
+// decide is the seat rule, run inside the store's transaction.
+func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.Profile, fresh func() *store.Activation) (store.Decision, error) {
+	if key.Blocked {
+		return store.Decision{}, blocked(key.BlockReason)
+	}
+	for _, c := range cands {
+		var p hardware.Profile
+		if json.Unmarshal(c.Profile, &p) != nil {
+			continue
+		}
+		if hardware.Match(p, hw, sku.Policy.Tolerance).Same {
+			return store.Decision{Existing: c.ID}, nil
+		}
+	}
+	if catalog.Channel(sku.Channel) == catalog.OEM && key.Activations > 0 {
+		return store.Decision{}, problem.New(problem.KeyInUseElsewhere, "this OEM key is bound to the device it was first activated on and cannot move to another device")
+	}
+	if key.ActiveActivations >= sku.Policy.MaxDevices {
+		if sku.Policy.MaxDevices == 1 {
+			return store.Decision{}, problem.New(problem.KeyInUseElsewhere, "this key is already in use on another device (1 licence = 1 PC): deactivate it there first, or buy another licence")
+		}
+		return store.Decision{}, problem.Newf(problem.ActivationLimitReached, "this key has reached its limit of %d devices", sku.Policy.MaxDevices)
+	}
+	return store.Decision{New: fresh()}, nil
+}
+
+func blocked(reason string) *problem.Error {
+	detail := "this product key has been blocked by the publisher"
+	if reason == "counterfeit" {
+		detail = "this product key was reported as counterfeit and has been blocked"
+	} else if reason != "" {
+		detail += " (" + reason + ")"
+	}
+	return problem.New(problem.KeyBlocked, detail).With("block_reason", reason)
+}
+
+func (s *Service) sameDevice(ctx context.Context, a store.Activation, hw hardware.Profile) bool {
+	var p hardware.Profile
+	if json.Unmarshal(a.Profile, &p) != nil {
+		return false
+	}
+	tol := catalog.DefaultTolerance
+	if sku, err := s.catalog.SKU(ctx, a.SKUID); err == nil {
+		tol = sku.Policy.Tolerance
+	}
+	return hardware.Match(p, hw, tol).Same
+}
+
+// releaseReplacements ends activations on this device made with another
+// key after orig (the repair case), now that orig's key was entered again.
+func (s *Service) releaseReplacements(ctx context.Context, orig store.Activation, hw hardware.Profile) {
+	others, err := s.st.ActivationsByAnchors(ctx, orig.ProductID, orig.Anchors)
+	if err != nil {
+		s.log.Warn("release replacement activations", "activation_id", orig.ID, "error", err)
+		return
+	}
+	for _, o := range others {
+		if o.PriorID != orig.ID || !s.sameDevice(ctx, o, hw) {
+			continue
+		}
+		if _, err := s.st.EndActivation(ctx, o.ID, store.StatusDeactivated, "replaced by the original key "+productkey.Partial(orig.LastGroup), s.now().UTC(), nil, nil); err != nil {
+			s.log.Warn("release replacement activation", "activation_id", o.ID, "error", err)
+		}
+	}
+}
+
+// digital finds the device's existing activation of a product by hardware.
+func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
+	if r.Product == "" {
+		return Result{}, problem.New(problem.InvalidRequest, "give a product key, or the product whose digital license this device holds")
+	}
+	product, err := s.catalog.Product(ctx, r.Product)
+	if err != nil {
+		return Result{}, err
+	}
+	cands, err := s.st.ActivationsByAnchors(ctx, r.Product, r.Hardware.Anchors())
+	if err != nil {
+		return Result{}, err
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	var found *store.Activation
+	var expired bool
+	for i := range cands {
+		c := cands[i]
+		if !s.sameDevice(ctx, c, r.Hardware) {
+			continue
+		}
+		if !c.NotAfter.IsZero() && !now.Before(c.NotAfter) {
+			expired = true
+			continue
+		}
+		// Prefer the device's original activation over a replacement.
+		if found == nil || (found.PriorID != "" && c.PriorID == "") {
+			found = &c
+		}
+	}
+	if found == nil {
+		if expired {
+			return Result{}, problem.New(problem.LicenseExpired, "this device's license of the product has expired: renew it or enter a new product key")
+		}
+		return Result{}, problem.Newf(problem.NoDigitalLicense, "this device holds no digital license for %s: enter a product key", r.Product)
+	}
+	key, err := s.st.Key(ctx, found.KeyHash)
+	if err != nil {
+		return Result{}, fmt.Errorf("digital license key: %w", err)
+	}
+	if key.Blocked {
+		return Result{}, blocked(key.BlockReason)
+	}
+	sku, err := s.catalog.SKU(ctx, found.SKUID)
+	if err != nil {
+		return Result{}, err
+	}
+	lic, err := s.sign(product, sku, *found, r, now)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Reason: problem.DigitalLicense, Activation: *found, SKU: sku, License: lic}, nil
+}
+
+func (s *Service) sign(product store.Product, sku store.SKU, act store.Activation, r Request, now time.Time) ([]byte, error) {
+	var hw hardware.Profile
+	if err := json.Unmarshal(act.Profile, &hw); err != nil {
+		return nil, fmt.Errorf("activation %s profile: %w", act.ID, err)
+	}
+	l := license.License{
+		LicenseID: ident.New("lic"), ActivationID: act.ID, Product: product.ID, ProductName: product.Name,
+		Edition: sku.Edition, SKU: sku.ID, Channel: sku.Channel, Entitlements: sku.Entitlements,
+		PartialKey: productkey.Partial(act.LastGroup), Hardware: hw, Tolerance: sku.Policy.Tolerance,
+		IssuedAt: now, NotAfter: act.NotAfter, RevalidateAfter: now.Add(time.Duration(sku.Policy.RevalidateHours) * time.Hour),
+		Nonce: r.Nonce, Server: r.Server,
+	}
+	return license.Sign(s.kr.Signer(), l)
+}
+
+// Deactivate releases the activation of the license a device presents,
+// where the channel allows it.
+func (s *Service) Deactivate(ctx context.Context, licenseFile []byte, hw hardware.Profile) (store.Activation, error) {
+	l, err := s.verifyOwn(licenseFile)
+	if err != nil {
+		return store.Activation{}, err
+	}
+	sku, err := s.catalog.SKU(ctx, l.SKU)
+	if err != nil {
+		return store.Activation{}, err
+	}
+	act, err := s.st.EndActivation(ctx, l.ActivationID, store.StatusDeactivated, "deactivated by the device", s.now().UTC(), func(a store.Activation) error {
+		if a.Status == store.StatusRevoked {
+			return problem.New(problem.ActivationRevoked, "this activation was revoked by the publisher")
+		}
+		if !catalog.Channel(sku.Channel).Transferable() {
+			return problem.Newf(problem.DeactivationNotAllowed, "%s licenses cannot be moved to another device", sku.Channel)
+		}
+		var p hardware.Profile
+		if json.Unmarshal(a.Profile, &p) == nil && !hardware.Match(p, hw, sku.Policy.Tolerance).Same {
+			return problem.New(problem.HardwareChanged, "deactivate from the device that holds the activation")
+		}
+		return nil
+	}, nil)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Activation{}, problem.New(problem.ActivationNotFound, "the server does not know this activation")
+	}
+	return act, err
+}
+
+// verifyOwn checks that a license a client presents was signed by this
+// publisher (any of its signing keys, current or retired).
+func (s *Service) verifyOwn(data []byte) (license.License, error) {
+	v := signing.NewVerifier(s.kr.RootPublic())
+	l, _, err := license.Verify(v, data)
+	if err != nil {
+		return license.License{}, problem.Wrap(problem.LicenseTampered, "the license file is not a valid license of this publisher", err)
+	}
+	return l, nil
+}

@@ -1,0 +1,85 @@
+// Package api holds the JSON bodies of echt's client endpoints: what the
+// SDK sends and the server answers. Both sides use these types, so the
+// wire format has one definition. Field names are a public contract.
+package api
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/echt-dev/echt/internal/hardware"
+)
+
+// NonceHeader carries the client's nonce on requests without a body.
+const NonceHeader = "Echt-Nonce"
+
+// SignatureHeader carries the server's signature of an error response:
+// "kid=<key id>, sig=<base64>", over "<nonce>\n<status>\n<body>".
+const SignatureHeader = "Echt-Signature"
+
+// CertificateHeader carries, base64, the certificate of the key that made
+// SignatureHeader.
+const CertificateHeader = "Echt-Signing-Certificate"
+
+// ActivateRequest asks to activate this device. Without Key the server
+// looks for the device's digital license of Product.
+type ActivateRequest struct {
+	Key      string           `json:"key,omitempty"`
+	Product  string           `json:"product,omitempty"`
+	Hardware hardware.Profile `json:"hardware"`
+	Nonce    string           `json:"nonce"`
+}
+
+// ActivateResponse is a successful activation. License is the signed
+// license file; everything else repeats what it says, for convenience.
+type ActivateResponse struct {
+	ActivationID string          `json:"activation_id"`
+	Reason       string          `json:"reason"` // ACTIVATED, ALREADY_ACTIVATED or DIGITAL_LICENSE
+	License      json.RawMessage `json:"license"`
+	Product      string          `json:"product"`
+	Edition      string          `json:"edition"`
+	SKU          string          `json:"sku"`
+	Channel      string          `json:"channel"`
+	PartialKey   string          `json:"partial_key"`
+	NotAfter     time.Time       `json:"not_after,omitzero"`
+}
+
+// DeactivateRequest releases this device's activation. The license proves
+// the caller holds it.
+type DeactivateRequest struct {
+	License  json.RawMessage  `json:"license"`
+	Hardware hardware.Profile `json:"hardware"`
+	Nonce    string           `json:"nonce"`
+}
+
+// DeactivateResponse confirms a deactivation.
+type DeactivateResponse struct {
+	ActivationID string `json:"activation_id"`
+	Status       string `json:"status"`
+	Nonce        string `json:"nonce"`
+}
+
+// ProductInfo is the public part of a product: what a client needs to hash
+// its hardware.
+type ProductInfo struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	HardwareSalt []byte `json:"hardware_salt"`
+}
+
+// KeyCheckRequest asks whether a key is genuine.
+type KeyCheckRequest struct {
+	Key string `json:"key"`
+}
+
+// KeyCheckResponse tells a buyer about a key without revealing anything
+// about its owner.
+type KeyCheckResponse struct {
+	Genuine     bool   `json:"genuine"`
+	Status      string `json:"status"` // unused, activated, blocked, invalid, typo
+	Reason      string `json:"reason"`
+	Product     string `json:"product,omitempty"`
+	ProductName string `json:"product_name,omitempty"`
+	Edition     string `json:"edition,omitempty"`
+	Channel     string `json:"channel,omitempty"`
+}

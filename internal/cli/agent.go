@@ -1,0 +1,428 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/echt-dev/echt"
+	"github.com/echt-dev/echt/internal/hardware"
+	"github.com/echt-dev/echt/internal/reasons"
+	"github.com/echt-dev/echt/internal/signing"
+	"github.com/echt-dev/echt/problem"
+)
+
+// agentFlags are the flags every agent command shares.
+type agentFlags struct {
+	server   string
+	store    string
+	hardware string
+	product  string
+	rootKey  string
+	json     bool
+	lang     string
+}
+
+func (e *env) addAgentFlags(cmd *cobra.Command, f *agentFlags) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.server, "server", "", "activation server URL; default: the server this device activated with, else http://127.0.0.1:8080 (env ECHT_SERVER)")
+	fl.StringVar(&f.store, "store", "", "license store directory; default: the per-user store of this OS (env ECHT_STORE)")
+	fl.StringVar(&f.hardware, "hardware", "", "read hardware components from this JSON file instead of the machine, see docs/hardware.md (env ECHT_HARDWARE_FILE)")
+	fl.StringVar(&f.product, "product", "", "product id (env ECHT_PRODUCT)")
+	fl.StringVar(&f.rootKey, "root-key", "", "the publisher's root public key (base64); default: trust the server's on first use and pin it (env ECHT_ROOT_KEY)")
+	fl.BoolVar(&f.json, "json", false, "print one JSON object")
+	fl.StringVar(&f.lang, "lang", "", "language of explanations (en, nl); default from LANG")
+}
+
+// readHardwareFile parses a --hardware file strictly.
+func readHardwareFile(path string) (hardware.Raw, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return hardware.Raw{}, usagef("--hardware: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var r hardware.Raw
+	if err := dec.Decode(&r); err != nil {
+		return hardware.Raw{}, usagef("--hardware %s: %v (fields: system_uuid, board_serial, disks, macs, cpu, memory_gb, os_install_id)", path, err)
+	}
+	return r, nil
+}
+
+func (e *env) agentClient(f *agentFlags, product string) (*echt.Client, error) {
+	dir := f.store
+	if dir == "" {
+		var err error
+		if dir, err = echt.DefaultStoreDir(echt.UserScope); err != nil {
+			return nil, err
+		}
+	}
+	cfg := echt.Config{Server: f.server, Product: product, StoreDir: dir}
+	if f.rootKey != "" {
+		k, err := signing.DecodePublicKey(f.rootKey)
+		if err != nil {
+			return nil, usagef("--root-key: %v", err)
+		}
+		cfg.RootKey = k
+	} else {
+		cfg.TrustOnFirstUse = true
+	}
+	if f.hardware != "" {
+		raw, err := readHardwareFile(f.hardware)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Hardware = func(context.Context) (echt.Hardware, error) { return raw, nil }
+	}
+	if cfg.Server == "" && product != "" {
+		cfg.Server = echt.LastServer(dir, product)
+	}
+	if cfg.Server == "" {
+		cfg.Server = "http://127.0.0.1:8080"
+	}
+	cfg.Now = clock()
+	return echt.NewClient(cfg)
+}
+
+func (e *env) language(f *agentFlags) string {
+	if f.lang != "" {
+		return reasons.Negotiate(f.lang, "")
+	}
+	lang := e.getenv("LC_ALL")
+	if lang == "" {
+		lang = e.getenv("LANG")
+	}
+	base, _, _ := strings.Cut(lang, "_")
+	return reasons.Negotiate(base, "")
+}
+
+func (e *env) agentCmds() []*cobra.Command {
+	return []*cobra.Command{e.activateCmd(), e.deactivateCmd(), e.statusCmd(), e.hwidCmd()}
+}
+
+// activateOutput is the JSON of echt activate (a contract).
+type activateOutput struct {
+	ActivationID string    `json:"activation_id"`
+	Reason       string    `json:"reason"`
+	Detail       string    `json:"detail,omitempty"`
+	Remedy       string    `json:"remedy,omitempty"`
+	Product      string    `json:"product,omitempty"`
+	Edition      string    `json:"edition,omitempty"`
+	SKU          string    `json:"sku,omitempty"`
+	Channel      string    `json:"channel,omitempty"`
+	PartialKey   string    `json:"partial_key,omitempty"`
+	NotAfter     time.Time `json:"not_after,omitzero"`
+}
+
+func (e *env) activateCmd() *cobra.Command {
+	var f agentFlags
+	cmd := &cobra.Command{
+		Use:   "activate [KEY]",
+		Short: "Activate this device with a product key, or with its digital license",
+		Long: `Activate this device. With a product key, the key is bound to this device.
+Without one, the device's digital license for --product is used (a device
+that activated before, for example before a reinstall, needs no key).`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			key := ""
+			if len(args) == 1 {
+				key = args[0]
+			}
+			if key == "" && f.product == "" {
+				return usagef("give a product key, or --product ID to use this device's digital license")
+			}
+			c, err := e.agentClient(&f, f.product)
+			if err != nil {
+				return err
+			}
+			f.server = c.Server()
+			var act *echt.Activation
+			if key == "" {
+				act, err = c.ActivateDigital(cmd.Context())
+			} else {
+				act, err = c.ActivateProduct(cmd.Context(), key, f.product)
+			}
+			if err != nil {
+				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
+					return activateOutput{Reason: string(code), Detail: detail, Remedy: remedy}
+				})
+			}
+			if f.json {
+				return e.printJSON(activateOutput{ActivationID: act.ActivationID, Reason: string(act.Reason), Product: act.Product, Edition: act.Edition, SKU: act.SKU, Channel: act.Channel, PartialKey: act.PartialKey, NotAfter: act.NotAfter})
+			}
+			switch act.Reason {
+			case problem.AlreadyActivated:
+				fmt.Fprintf(e.stdout, "%s %s was already activated on this device (%s); no activation was used.\n", act.License.ProductName, act.Edition, act.PartialKey)
+			case problem.DigitalLicense:
+				fmt.Fprintf(e.stdout, "%s %s is activated with this device's digital license (%s).\n", act.License.ProductName, act.Edition, act.PartialKey)
+			default:
+				fmt.Fprintf(e.stdout, "%s %s is activated (%s).\n", act.License.ProductName, act.Edition, act.PartialKey)
+			}
+			fmt.Fprintf(e.stdout, "activation id: %s\n", act.ActivationID)
+			if !act.NotAfter.IsZero() {
+				fmt.Fprintf(e.stdout, "valid until:   %s\n", act.NotAfter.Local().Format(time.DateTime))
+			}
+			return nil
+		},
+	}
+	e.addAgentFlags(cmd, &f)
+	return cmd
+}
+
+// agentFailure reports an agent error: JSON on stdout with --json, a
+// message with the code and what to do on stderr otherwise; the exit code
+// is the code's.
+func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Code, detail, remedy string) any) error {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	code := problem.CodeOf(err)
+	var pe *problem.Error
+	detail := err.Error()
+	if errors.As(err, &pe) {
+		detail = firstNonEmpty(pe.Detail, code.Title())
+	}
+	lang := e.language(f)
+	remedy := reasons.Remedy(code, lang)
+	if f.json {
+		_ = e.printJSON(jsonOf(code, detail, remedy))
+	} else {
+		fmt.Fprintf(e.stderr, "echt: %s: %s\n", code, detail)
+		if remedy != "" {
+			fmt.Fprintf(e.stderr, "  what to do: %s\n", remedy)
+		}
+		if f.server != "" {
+			fmt.Fprintf(e.stderr, "  more help:  %s/help/errors/%s\n", strings.TrimRight(f.server, "/"), code)
+		}
+	}
+	return exitError{code: code.ExitCode()}
+}
+
+func (e *env) deactivateCmd() *cobra.Command {
+	var f agentFlags
+	cmd := &cobra.Command{
+		Use:   "deactivate",
+		Short: "Release this device's activation so the key can move to another device",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			product, err := e.pickProduct(&f)
+			if err != nil {
+				return err
+			}
+			c, err := e.agentClient(&f, product)
+			if err != nil {
+				return err
+			}
+			f.server = c.Server()
+			if err := c.DeactivateProduct(cmd.Context(), product); err != nil {
+				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
+					return map[string]string{"product": product, "reason": string(code), "detail": detail, "remedy": remedy}
+				})
+			}
+			if f.json {
+				return e.printJSON(map[string]string{"product": product, "reason": "DEACTIVATED"})
+			}
+			fmt.Fprintf(e.stdout, "%s is deactivated on this device; its key can now be activated on another device.\n", product)
+			return nil
+		},
+	}
+	e.addAgentFlags(cmd, &f)
+	return cmd
+}
+
+// pickProduct returns --product, or the only product in the store.
+func (e *env) pickProduct(f *agentFlags) (string, error) {
+	if f.product != "" {
+		return f.product, nil
+	}
+	c, err := e.agentClient(f, "")
+	if err != nil {
+		return "", err
+	}
+	ps, err := c.Products()
+	if err != nil {
+		return "", err
+	}
+	switch len(ps) {
+	case 0:
+		return "", problem.New(problem.NotActivated, "no product is activated on this device: activate one first (echt activate KEY)")
+	case 1:
+		return ps[0], nil
+	}
+	return "", usagef("this device holds licenses of several products (%s): choose one with --product", strings.Join(ps, ", "))
+}
+
+// statusOutput is the JSON of echt status (a contract).
+type statusOutput struct {
+	*echt.Status
+	Remedy     *echt.Remedy `json:"remedy,omitempty"`
+	ResultsURL string       `json:"results_url,omitempty"`
+}
+
+func (e *env) statusCmd() *cobra.Command {
+	var f agentFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Say whether this copy is genuine, offline, and how to fix it if not",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			product, err := e.pickProduct(&f)
+			if err != nil {
+				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
+					return map[string]string{"status": echt.StatusNotActivated, "reason": string(code), "detail": detail, "remedy": remedy}
+				})
+			}
+			c, err := e.agentClient(&f, product)
+			if err != nil {
+				return err
+			}
+			st, err := c.StatusProduct(cmd.Context(), product)
+			if err != nil {
+				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
+					return map[string]string{"status": echt.StatusNotGenuine, "reason": string(code), "detail": detail, "remedy": remedy, "product": product}
+				})
+			}
+			return e.printStatus(&f, st, "")
+		},
+	}
+	e.addAgentFlags(cmd, &f)
+	return cmd
+}
+
+func (e *env) printStatus(f *agentFlags, st *echt.Status, resultsURL string) error {
+	lang := e.language(f)
+	var remedy *echt.Remedy
+	if st.Status != echt.StatusGenuine {
+		remedy = &echt.Remedy{ID: reasons.RemedyID(st.Reason), Text: reasons.Remedy(st.Reason, lang)}
+	}
+	if f.json {
+		if err := e.printJSON(statusOutput{Status: st, Remedy: remedy, ResultsURL: resultsURL}); err != nil {
+			return err
+		}
+	} else {
+		entry, _ := reasons.Lookup(st.Reason, lang)
+		name := firstNonEmpty(st.ProductName, st.Product)
+		fmt.Fprintf(e.stdout, "%s %s: %s (%s)\n", name, st.Edition, st.Status, st.Reason)
+		if entry.Title != "" && st.Status != echt.StatusGenuine {
+			fmt.Fprintf(e.stdout, "  %s.", entry.Title)
+			if st.Detail != "" {
+				fmt.Fprintf(e.stdout, " %s", st.Detail)
+			}
+			fmt.Fprintln(e.stdout)
+		}
+		if st.PartialKey != "" {
+			fmt.Fprintf(e.stdout, "  product key:   %s\n", st.PartialKey)
+		}
+		if st.ActivationID != "" {
+			fmt.Fprintf(e.stdout, "  activation id: %s\n", st.ActivationID)
+		}
+		if !st.NotAfter.IsZero() {
+			fmt.Fprintf(e.stdout, "  valid until:   %s\n", st.NotAfter.Local().Format(time.DateTime))
+		}
+		if !st.GraceUntil.IsZero() && st.Status == echt.StatusGrace {
+			fmt.Fprintf(e.stdout, "  activate by:   %s\n", st.GraceUntil.Local().Format(time.DateTime))
+		}
+		if remedy != nil && remedy.Text != "" {
+			fmt.Fprintf(e.stdout, "  what to do:    %s\n", remedy.Text)
+			for i, step := range entry.Steps {
+				fmt.Fprintf(e.stdout, "    %d. %s\n", i+1, step)
+			}
+		}
+		if resultsURL != "" {
+			fmt.Fprintf(e.stdout, "  details:       %s\n", resultsURL)
+		}
+	}
+	if st.Status == echt.StatusGenuine {
+		return nil
+	}
+	return exitError{code: st.Reason.ExitCode()}
+}
+
+func (e *env) hwidCmd() *cobra.Command {
+	var f agentFlags
+	var raw bool
+	cmd := &cobra.Command{
+		Use:   "hwid",
+		Short: "Print this device's hardware profile (hashed as the server sees it)",
+		Long: `Print this device's hardware profile: which components were found and
+their salted hashes as sent to the server. With --product the product's salt
+is used (fetched from the server once); without, the hashes are unsalted and
+for support only. --raw also prints the raw values, which never leave the
+device otherwise.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var r hardware.Raw
+			var err error
+			if f.hardware != "" {
+				r, err = readHardwareFile(f.hardware)
+			} else {
+				r, err = hardware.Collect(cmd.Context())
+			}
+			if err != nil {
+				return err
+			}
+			var salt []byte
+			if f.product != "" {
+				c, err := e.agentClient(&f, f.product)
+				if err != nil {
+					return err
+				}
+				if salt, err = c.HardwareSalt(cmd.Context(), f.product); err != nil {
+					return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
+						return map[string]string{"reason": string(code), "detail": detail}
+					})
+				}
+			}
+			p := r.Hash(salt)
+			if f.json {
+				out := map[string]any{"product": f.product, "profile": p, "identifiable": p.Validate() == nil}
+				if raw {
+					out["raw"] = r
+				}
+				return e.printJSON(out)
+			}
+			show := func(name string, hashes []string, rawv string) {
+				if len(hashes) == 0 {
+					fmt.Fprintf(e.stdout, "%-14s (not found)\n", name)
+					return
+				}
+				fmt.Fprintf(e.stdout, "%-14s %s", name, strings.Join(hashes, " "))
+				if raw && rawv != "" {
+					fmt.Fprintf(e.stdout, "   [%s]", rawv)
+				}
+				fmt.Fprintln(e.stdout)
+			}
+			one := func(s string) []string {
+				if s == "" {
+					return nil
+				}
+				return []string{s}
+			}
+			show("system_uuid", one(p.SystemUUID), r.SystemUUID)
+			show("board_serial", one(p.BoardSerial), r.BoardSerial)
+			show("disks", p.Disks, strings.Join(r.Disks, ", "))
+			show("macs", p.MACs, strings.Join(r.MACs, ", "))
+			show("cpu", one(p.CPU), r.CPU)
+			show("memory", one(p.Memory), fmt.Sprintf("%g GB", r.MemoryGB))
+			show("os_install_id", one(p.OSInstallID), r.OSInstallID)
+			if err := p.Validate(); err != nil {
+				fmt.Fprintf(e.stdout, "\nwarning: %v\n", err)
+			}
+			if salt == nil {
+				fmt.Fprintln(e.stdout, "\n(unsalted: pass --product ID for the hashes the server sees)")
+			}
+			return nil
+		},
+	}
+	e.addAgentFlags(cmd, &f)
+	cmd.Flags().BoolVar(&raw, "raw", false, "also print raw component values")
+	return cmd
+}

@@ -1,0 +1,66 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/echt-dev/echt/problem"
+)
+
+// apiClient calls the admin API.
+type apiClient struct {
+	server string
+	token  string
+	http   *http.Client
+}
+
+func newAPIClient(server, token string) *apiClient {
+	return &apiClient{server: strings.TrimRight(server, "/"), token: token, http: &http.Client{Timeout: 5 * time.Minute}}
+}
+
+// do sends a request with a JSON body (if in != nil) and decodes a JSON
+// response into out (if out != nil). Error responses become *problem.Error.
+func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, body)
+	if err != nil {
+		return usagef("--server %q: %v", c.server, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "echt-cli/"+Version)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return unreachable(c.server, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return problem.Decode(resp)
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 256<<20)).Decode(out); err != nil {
+		return fmt.Errorf("read response of %s %s: %w", method, path, err)
+	}
+	return nil
+}

@@ -1,0 +1,330 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/echt-dev/echt/internal/auth"
+	"github.com/echt-dev/echt/internal/httpapi"
+	"github.com/echt-dev/echt/internal/keyring"
+	"github.com/echt-dev/echt/internal/store"
+	"github.com/echt-dev/echt/internal/store/postgres"
+	"github.com/echt-dev/echt/internal/store/sqlite"
+)
+
+type serveFlags struct {
+	addr           string
+	data           string
+	db             string
+	masterKeyFile  string
+	logFormat      string
+	logLevel       string
+	logRequests    bool
+	rateLimit      float64
+	checkRateLimit float64
+	trustedProxies []string
+	publicURL      string
+	maxBody        int64
+	requestTimeout time.Duration
+	grace          time.Duration
+}
+
+func (e *env) serveCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the echt server",
+		Long: `Run the echt server: the HTTP API under /v1, health checks, metrics and help pages.
+
+With no --db it keeps everything in an embedded SQLite database in the data
+directory. On first start it creates the data directory, the publisher's
+signing keys and a bootstrap admin token, written to DATA/admin-token and
+printed once.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return e.serve(ctx, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on (env ECHT_ADDR)")
+	fl.StringVar(&f.data, "data", "echt-data", "data directory: SQLite database, master key, admin token (env ECHT_DATA)")
+	fl.StringVar(&f.db, "db", "", "database URL; postgres://... selects PostgreSQL, empty means SQLite in the data directory (env ECHT_DB)")
+	fl.StringVar(&f.masterKeyFile, "master-key-file", "", "file with the base64 master key that seals private keys; the key itself may be given in ECHT_MASTER_KEY (env ECHT_MASTER_KEY_FILE)")
+	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json (env ECHT_LOG_FORMAT)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error (env ECHT_LOG_LEVEL)")
+	fl.BoolVar(&f.logRequests, "log-requests", false, "log every request, not only failures (env ECHT_LOG_REQUESTS)")
+	fl.Float64Var(&f.rateLimit, "rate-limit", 20, "requests per second per client address on client endpoints, 0 to disable; requests with an API token are exempt (env ECHT_RATE_LIMIT)")
+	fl.Float64Var(&f.checkRateLimit, "check-rate-limit", 30, "public key checks and reports per minute per client address, 0 to disable (env ECHT_CHECK_RATE_LIMIT)")
+	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is trusted (env ECHT_TRUSTED_PROXIES)")
+	fl.StringVar(&f.publicURL, "public-url", "", "external base URL of this server, for links in results pages (env ECHT_PUBLIC_URL)")
+	fl.Int64Var(&f.maxBody, "max-body", 1<<20, "maximum request body in bytes")
+	fl.DurationVar(&f.requestTimeout, "request-timeout", 30*time.Second, "maximum time for one request")
+	fl.DurationVar(&f.grace, "shutdown-grace", 30*time.Second, "time requests in flight get to finish on shutdown")
+	return cmd
+}
+
+func newLogger(w *os.File, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: use text or json", format)
+}
+
+func (e *env) serve(ctx context.Context, f serveFlags) error {
+	logger, err := newLogger(os.Stderr, f.logFormat, f.logLevel)
+	if err != nil {
+		return err
+	}
+	var proxies []netip.Prefix
+	for _, p := range f.trustedProxies {
+		pfx, err := netip.ParsePrefix(strings.TrimSpace(p))
+		if err != nil {
+			return usagef("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8", p)
+		}
+		proxies = append(proxies, pfx)
+	}
+	isPG := strings.HasPrefix(f.db, "postgres://") || strings.HasPrefix(f.db, "postgresql://")
+	if f.db != "" && !isPG {
+		return usagef("--db %q: use a postgres:// URL, or leave it empty for SQLite in --data", redactURL(f.db))
+	}
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", f.data, err)
+	}
+	_ = os.Chmod(f.data, 0o700)
+
+	master, err := e.loadMasterKey(f, isPG)
+	if err != nil {
+		return err
+	}
+
+	var st store.Store
+	if isPG {
+		logger.Info("opening PostgreSQL store", "db", redactURL(f.db))
+		st, err = openPostgresRetry(ctx, f.db, logger)
+	} else {
+		path := filepath.Join(f.data, sqlite.FileName)
+		logger.Info("opening SQLite store", "path", path)
+		st, err = sqlite.Open(ctx, sqlite.Config{Path: path})
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	kr, err := e.bootstrap(ctx, st, master, f.data, logger)
+	if err != nil {
+		return err
+	}
+
+	srv, err := httpapi.New(httpapi.Config{
+		MaxBodyBytes:   f.maxBody,
+		RequestTimeout: f.requestTimeout,
+		ClientLimit:    httpapi.RateLimit{Rate: f.rateLimit, Burst: int(2*f.rateLimit) + 1},
+		CheckLimit:     httpapi.RateLimit{Rate: f.checkRateLimit / 60, Burst: int(f.checkRateLimit/6) + 1},
+		TrustedProxies: proxies,
+		LogRequests:    f.logRequests,
+		PublicURL:      strings.TrimRight(f.publicURL, "/"),
+	}, httpapi.Deps{Store: st, Keyring: kr, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server running? choose another --addr)", f.addr, err)
+	}
+	logger.Info("echt serving", "addr", ln.Addr().String(), "version", Version)
+	fmt.Fprintf(e.stdout, "echt: serving on http://%s\n", ln.Addr().String())
+	if err := srv.Serve(ctx, ln, f.grace); err != nil {
+		return err
+	}
+	logger.Info("echt stopped")
+	return nil
+}
+
+func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (store.Store, error) {
+	for attempt := 1; ; attempt++ {
+		st, err := postgres.Open(ctx, postgres.Config{URL: url})
+		if err == nil {
+			return st, nil
+		}
+		if !errors.Is(err, store.ErrUnavailable) || attempt >= 30 || ctx.Err() != nil {
+			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		logger.Warn("PostgreSQL not reachable yet; retrying", "attempt", attempt, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func redactURL(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		if at := strings.LastIndex(s, "@"); at > i {
+			userinfo := s[i+3 : at]
+			if c := strings.Index(userinfo, ":"); c >= 0 {
+				return s[:i+3] + userinfo[:c] + ":REDACTED" + s[at:]
+			}
+		}
+	}
+	return s
+}
+
+// loadMasterKey reads the master key from ECHT_MASTER_KEY, the file, or
+// (SQLite only) DATA/master.key, creating that file on first start.
+func (e *env) loadMasterKey(f serveFlags, isPG bool) (*keyring.MasterKey, error) {
+	if v := e.getenv("ECHT_MASTER_KEY"); v != "" {
+		if f.masterKeyFile != "" {
+			return nil, usagef("give the master key either in ECHT_MASTER_KEY or with --master-key-file, not both")
+		}
+		mk, err := keyring.ParseMasterKey(v)
+		if err != nil {
+			return nil, usagef("ECHT_MASTER_KEY: %v", err)
+		}
+		return mk, nil
+	}
+	path := f.masterKeyFile
+	if path == "" {
+		if isPG {
+			return nil, usagef("with PostgreSQL every node needs the same master key: pass --master-key-file FILE or set ECHT_MASTER_KEY (make one with: head -c 32 /dev/urandom | base64)")
+		}
+		path = filepath.Join(f.data, "master.key")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if err := writeFileAtomic(path, []byte(keyring.GenerateMasterKey()+"\n"), 0o600); err != nil {
+				return nil, fmt.Errorf("create master key: %w", err)
+			}
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read master key: %w", err)
+	}
+	mk, err := keyring.ParseMasterKey(string(b))
+	if err != nil {
+		return nil, usagef("master key file %s: %v", path, err)
+	}
+	return mk, nil
+}
+
+// bootstrap initialises an empty database (keyring and first admin token)
+// or loads the existing keyring. The token file is written before the
+// database commit and renamed after it, so a crash in between loses nothing.
+func (e *env) bootstrap(ctx context.Context, st store.Store, master *keyring.MasterKey, data string, logger *slog.Logger) (*keyring.Keyring, error) {
+	tokenPath := filepath.Join(data, "admin-token")
+	pending := tokenPath + ".new"
+	if b, err := os.ReadFile(pending); err == nil {
+		// A previous start crashed between writing the token and renaming it.
+		if tokenCommitted(ctx, st, strings.TrimSpace(string(b))) {
+			_ = os.Rename(pending, tokenPath)
+		} else {
+			_ = os.Remove(pending)
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	secrets, keys, err := keyring.Initial(master, now)
+	if err != nil {
+		return nil, err
+	}
+	token, rec := auth.Mint(auth.Admin, "bootstrap admin token", now)
+	if err := writeFileAtomic(pending, []byte(token+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("write admin token: %w", err)
+	}
+	created, err := st.Bootstrap(ctx, store.Bootstrap{
+		Secrets: secrets, SigningKeys: keys, Token: rec,
+		Audit: store.AuditEntry{At: now, Actor: "system", Action: "bootstrap", Target: rec.ID, Detail: `{"role":"admin"}`},
+	})
+	if err != nil {
+		_ = os.Remove(pending)
+		return nil, fmt.Errorf("initialise database: %w", err)
+	}
+	if created {
+		if err := os.Rename(pending, tokenPath); err != nil {
+			return nil, fmt.Errorf("write admin token: %w", err)
+		}
+		syncDir(data)
+		logger.Info("initialised a new echt database", "admin_token_id", rec.ID, "admin_token_file", tokenPath)
+		fmt.Fprintf(e.stdout, "echt: created the first admin token (shown once; also in %s):\n%s\n", tokenPath, token)
+	} else {
+		_ = os.Remove(pending)
+	}
+	kr, err := keyring.Load(ctx, st, master)
+	if err != nil {
+		return nil, err
+	}
+	return kr, nil
+}
+
+func tokenCommitted(ctx context.Context, st store.Store, token string) bool {
+	id, _, ok := strings.Cut(strings.TrimPrefix(token, "echt_"), "_")
+	if !ok {
+		return false
+	}
+	rec, err := st.Token(ctx, "tok_"+id)
+	if err != nil {
+		return false
+	}
+	h := sha256.Sum256([]byte(token))
+	return subtle.ConstantTimeCompare(rec.Hash, h[:]) == 1
+}
+
+// writeFileAtomic writes data to path via a synced temporary file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}

@@ -1,0 +1,337 @@
+// Package hardware describes a device by its hardware components, hashes
+// them on the device, and decides whether two profiles are the same device.
+//
+// Privacy model: raw component values (serial numbers, MAC addresses) never
+// leave the device. Each value is normalised and hashed with the product's
+// public salt, so the server sees only salted hashes, and hashes of one
+// product cannot be joined with those of another.
+//
+// Matching is a weighted vote (see docs/hardware.md): the system board
+// decides identity (a new board is a new device); the other components may
+// change up to the policy's tolerance.
+package hardware
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Raw is a device's component values as collected (or read from a
+// --hardware file). Every field is optional: missing components are normal
+// in VMs, containers and without administrator rights.
+type Raw struct {
+	SystemUUID  string   `json:"system_uuid,omitempty"`
+	BoardSerial string   `json:"board_serial,omitempty"`
+	Disks       []string `json:"disks,omitempty"`
+	MACs        []string `json:"macs,omitempty"`
+	CPU         string   `json:"cpu,omitempty"`
+	MemoryGB    float64  `json:"memory_gb,omitempty"`
+	OSInstallID string   `json:"os_install_id,omitempty"`
+}
+
+// Component kinds, as named in profiles and docs.
+const (
+	KindSystemUUID  = "system_uuid"
+	KindBoardSerial = "board_serial"
+	KindDisk        = "disks"
+	KindMAC         = "macs"
+	KindCPU         = "cpu"
+	KindMemory      = "memory"
+	KindOSInstall   = "os_install_id"
+)
+
+// Limits on multi-valued components.
+const (
+	MaxDisks = 8
+	MaxMACs  = 8
+	// HashLen is the length of a component hash in hex characters (128 bits).
+	HashLen = 32
+)
+
+// Profile is a hashed hardware profile: what a client sends and a license
+// records. Values are lower-case hex of 16-byte salted hashes.
+type Profile struct {
+	SystemUUID  string   `json:"system_uuid,omitempty"`
+	BoardSerial string   `json:"board_serial,omitempty"`
+	Disks       []string `json:"disks,omitempty"`
+	MACs        []string `json:"macs,omitempty"`
+	CPU         string   `json:"cpu,omitempty"`
+	Memory      string   `json:"memory,omitempty"`
+	OSInstallID string   `json:"os_install_id,omitempty"`
+}
+
+// junk values firmware ships instead of real identifiers.
+var junk = map[string]bool{
+	"": true, "0": true, "none": true, "null": true, "n/a": true, "na": true, "unknown": true, "default string": true,
+	"to be filled by o.e.m.": true, "to be filled by oem": true, "system serial number": true, "not specified": true,
+	"not applicable": true, "base board serial number": true, "0123456789": true, "123456789": true, "oem": true, "xxxxxxxxxx": true,
+	"03000200-0400-0500-0006-000700080009": true, "00000000-0000-0000-0000-000000000000": true, "ffffffff-ffff-ffff-ffff-ffffffffffff": true,
+	"00020003-0004-0005-0006-000700080009": true,
+}
+
+func normText(s string) string {
+	s = strings.ToLower(strings.Join(strings.Fields(s), " "))
+	if junk[s] || strings.Trim(s, "0-. ") == "" || strings.Trim(s, "f-") == "" {
+		return ""
+	}
+	return s
+}
+
+func normUUID(s string) string {
+	s = strings.ToLower(strings.TrimSpace(strings.Trim(s, "{}")))
+	if junk[s] {
+		return ""
+	}
+	return normText(s)
+}
+
+// NormMAC returns a MAC address as aa:bb:cc:dd:ee:ff, or "" when it is not
+// a usable hardware address (all zero, broadcast, or malformed).
+func NormMAC(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.NewReplacer("-", "", ":", "", ".", "").Replace(s)
+	if len(s) != 12 {
+		return ""
+	}
+	if _, err := hex.DecodeString(s); err != nil {
+		return ""
+	}
+	if s == "000000000000" || s == "ffffffffffff" {
+		return ""
+	}
+	var b strings.Builder
+	for i := 0; i < 12; i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(s[i : i+2])
+	}
+	return b.String()
+}
+
+// MemoryBucket rounds a memory size to the nearest power of two GB, so
+// that reported sizes that differ by firmware reservations agree.
+func MemoryBucket(gb float64) string {
+	if gb <= 0 || gb != gb {
+		return ""
+	}
+	if gb < 1 {
+		return "1"
+	}
+	n := uint64(gb + 0.5)
+	lo := uint64(1) << (63 - bits.LeadingZeros64(n))
+	hi := lo << 1
+	if float64(hi)-gb <= gb-float64(lo) {
+		return strconv.FormatUint(hi, 10)
+	}
+	return strconv.FormatUint(lo, 10)
+}
+
+func hashValue(salt []byte, kind, value string) string {
+	h := sha256.New()
+	h.Write([]byte("echt-hw/1\x00"))
+	h.Write(salt)
+	h.Write([]byte{0})
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write([]byte(value))
+	return hex.EncodeToString(h.Sum(nil)[:HashLen/2])
+}
+
+func hashList(salt []byte, kind string, values []string, norm func(string) string, limit int) []string {
+	var out []string
+	for _, v := range values {
+		if n := norm(v); n != "" {
+			out = append(out, hashValue(salt, kind, n))
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
+}
+
+// Hash normalises and hashes raw values with the product's salt. The same
+// raw values always give the same profile; values that are firmware junk
+// are dropped.
+func (r Raw) Hash(salt []byte) Profile {
+	var p Profile
+	if v := normUUID(r.SystemUUID); v != "" {
+		p.SystemUUID = hashValue(salt, KindSystemUUID, v)
+	}
+	if v := normText(r.BoardSerial); v != "" {
+		p.BoardSerial = hashValue(salt, KindBoardSerial, v)
+	}
+	p.Disks = hashList(salt, KindDisk, r.Disks, normText, MaxDisks)
+	p.MACs = hashList(salt, KindMAC, r.MACs, NormMAC, MaxMACs)
+	if v := normText(r.CPU); v != "" {
+		p.CPU = hashValue(salt, KindCPU, v)
+	}
+	if v := MemoryBucket(r.MemoryGB); v != "" {
+		p.Memory = hashValue(salt, KindMemory, v)
+	}
+	if v := normUUID(r.OSInstallID); v != "" {
+		p.OSInstallID = hashValue(salt, KindOSInstall, v)
+	}
+	return p
+}
+
+// ErrNoIdentity means a profile has no identifying component at all.
+var ErrNoIdentity = errors.New("no identifying hardware component (system UUID, board serial, disk, network card or OS install id) could be read")
+
+func validHash(s string) bool {
+	if len(s) != HashLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks a profile received from a client: well-formed hashes,
+// bounded lists, and at least one identifying component.
+func (p Profile) Validate() error {
+	for kind, v := range map[string]string{KindSystemUUID: p.SystemUUID, KindBoardSerial: p.BoardSerial, KindCPU: p.CPU, KindMemory: p.Memory, KindOSInstall: p.OSInstallID} {
+		if v != "" && !validHash(v) {
+			return fmt.Errorf("%s: want %d lower-case hex characters", kind, HashLen)
+		}
+	}
+	if len(p.Disks) > MaxDisks || len(p.MACs) > MaxMACs {
+		return fmt.Errorf("at most %d disks and %d network cards", MaxDisks, MaxMACs)
+	}
+	for _, l := range [][]string{p.Disks, p.MACs} {
+		for _, v := range l {
+			if !validHash(v) {
+				return fmt.Errorf("list entries: want %d lower-case hex characters", HashLen)
+			}
+		}
+	}
+	if len(p.Anchors()) == 0 {
+		return ErrNoIdentity
+	}
+	return nil
+}
+
+// Anchors returns the identifying component hashes (everything but CPU and
+// memory, which many devices share), as bytes, tagged by kind so that equal
+// values of different kinds never collide. The server indexes them to find
+// a device's earlier activations.
+func (p Profile) Anchors() [][]byte {
+	var out [][]byte
+	add := func(kind byte, v string) {
+		if b, err := hex.DecodeString(v); err == nil && len(b) == HashLen/2 {
+			out = append(out, append([]byte{kind}, b...))
+		}
+	}
+	if p.SystemUUID != "" {
+		add(1, p.SystemUUID)
+	}
+	if p.BoardSerial != "" {
+		add(2, p.BoardSerial)
+	}
+	for _, d := range p.Disks {
+		add(3, d)
+	}
+	for _, m := range p.MACs {
+		add(4, m)
+	}
+	if p.OSInstallID != "" {
+		add(5, p.OSInstallID)
+	}
+	return out
+}
+
+// Weights of each component kind in the vote (docs/hardware.md).
+var Weights = map[string]int{
+	KindSystemUUID:  4,
+	KindBoardSerial: 2,
+	KindMAC:         3,
+	KindDisk:        2,
+	KindCPU:         2,
+	KindMemory:      1,
+	KindOSInstall:   1,
+}
+
+// MinMatch is the least matched weight for two profiles to be one device.
+const MinMatch = 3
+
+// Verdict is the outcome of Match.
+type Verdict struct {
+	Same bool
+	// Why is set when Same is false: "board_changed", "too_many_changes"
+	// or "too_little_in_common".
+	Why     string
+	Matched int      // weight of components present in both and equal
+	Changed int      // weight of components present in both and different
+	Kinds   []string // kinds that changed
+}
+
+// Match decides whether current is the same device as the stored profile.
+// Components missing on either side count neither way. A different system
+// UUID or board serial means a different system board, hence a different
+// device. Otherwise the device is the same while the changed weight is at
+// most tolerance, the matched weight at least MinMatch, and at least one
+// identifying component matches.
+func Match(stored, current Profile, tolerance int) Verdict {
+	var v Verdict
+	identity := false
+	one := func(kind, a, b string) {
+		if a == "" || b == "" {
+			return
+		}
+		if a == b {
+			v.Matched += Weights[kind]
+			if kind != KindCPU && kind != KindMemory {
+				identity = true
+			}
+			return
+		}
+		v.Changed += Weights[kind]
+		v.Kinds = append(v.Kinds, kind)
+	}
+	many := func(kind string, a, b []string) {
+		if len(a) == 0 || len(b) == 0 {
+			return
+		}
+		for _, x := range a {
+			if slices.Contains(b, x) {
+				v.Matched += Weights[kind]
+				identity = true
+				return
+			}
+		}
+		v.Changed += Weights[kind]
+		v.Kinds = append(v.Kinds, kind)
+	}
+	one(KindSystemUUID, stored.SystemUUID, current.SystemUUID)
+	one(KindBoardSerial, stored.BoardSerial, current.BoardSerial)
+	boardChanged := len(v.Kinds) > 0
+	many(KindDisk, stored.Disks, current.Disks)
+	many(KindMAC, stored.MACs, current.MACs)
+	one(KindCPU, stored.CPU, current.CPU)
+	one(KindMemory, stored.Memory, current.Memory)
+	one(KindOSInstall, stored.OSInstallID, current.OSInstallID)
+	switch {
+	case boardChanged:
+		v.Why = "board_changed"
+	case v.Changed > tolerance:
+		v.Why = "too_many_changes"
+	case v.Matched < MinMatch || !identity:
+		v.Why = "too_little_in_common"
+	default:
+		v.Same = true
+	}
+	return v
+}

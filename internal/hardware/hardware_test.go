@@ -1,0 +1,166 @@
+package hardware
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+var salt = []byte("product-salt")
+
+func pc() Raw {
+	return Raw{
+		SystemUUID:  "4C4C4544-0042-3510-8052-B4C04F4E4D32",
+		BoardSerial: "/7B5RNM2/CN1296354A00A7/",
+		Disks:       []string{"S4EWNX0M123456", "WD-WX12A3456789"},
+		MACs:        []string{"B4:2E:99:3A:10:7C"},
+		CPU:         "GenuineIntel Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz family 6 model 158 stepping 10",
+		MemoryGB:    15.6,
+		OSInstallID: "0f3c2a9e8d7b4c1a9e2f6d5c4b3a2910",
+	}
+}
+
+// The scenario table of docs/hardware.md, row by row, at the default
+// tolerance of 4 points.
+func TestScenarios(t *testing.T) {
+	const tolerance = 4
+	tests := []struct {
+		name   string
+		change func(r *Raw)
+		same   bool
+		why    string
+	}{
+		{"nothing changed", func(r *Raw) {}, true, ""},
+		{"RAM upgrade", func(r *Raw) { r.MemoryGB = 32 }, true, ""},
+		{"disk swap (both disks)", func(r *Raw) { r.Disks = []string{"NEWDISK0001"} }, true, ""},
+		{"disk added", func(r *Raw) { r.Disks = append(r.Disks, "NEWDISK0001") }, true, ""},
+		{"NIC swap", func(r *Raw) { r.MACs = []string{"00:1b:21:aa:bb:cc"} }, true, ""},
+		{"CPU upgrade", func(r *Raw) { r.CPU = "AMD Ryzen 7 5800X" }, true, ""},
+		{"OS reinstall", func(r *Raw) { r.OSInstallID = "aaaaaaaabbbbccccddddeeeeeeeeeeee" }, true, ""},
+		{"RAM upgrade and disk swap", func(r *Raw) { r.MemoryGB = 64; r.Disks = []string{"NEWDISK0001"} }, true, ""},
+		{"RAM upgrade and NIC swap", func(r *Raw) { r.MemoryGB = 64; r.MACs = []string{"00:1b:21:aa:bb:cc"} }, true, ""},
+		{"disk swap and OS reinstall", func(r *Raw) { r.Disks = []string{"NEWDISK0001"}; r.OSInstallID = "aaaaaaaabbbbccccddddeeeeeeeeeeee" }, true, ""},
+		{"disk swap and NIC swap", func(r *Raw) { r.Disks = []string{"NEWDISK0001"}; r.MACs = []string{"00:1b:21:aa:bb:cc"} }, false, "too_many_changes"},
+		{"CPU and disk swap", func(r *Raw) { r.CPU = "AMD Ryzen 7 5800X"; r.Disks = []string{"NEWDISK0001"} }, true, ""},
+		{"NIC, disk and RAM", func(r *Raw) {
+			r.MACs = []string{"00:1b:21:aa:bb:cc"}
+			r.Disks = []string{"NEWDISK0001"}
+			r.MemoryGB = 64
+		}, false, "too_many_changes"},
+		{"new motherboard", func(r *Raw) { r.SystemUUID = "11111111-2222-3333-4444-555555555555"; r.BoardSerial = "NEWBOARD" }, false, "board_changed"},
+		{"new board serial only", func(r *Raw) { r.BoardSerial = "NEWBOARD" }, false, "board_changed"},
+		{"cloned VM (new UUID, same disks and OS)", func(r *Raw) {
+			r.SystemUUID = "564d1a2b-3c4d-5e6f-7a8b-9c0d1e2f3a4b"
+			r.MACs = []string{"00:50:56:aa:bb:cc"}
+		}, false, "board_changed"},
+		{"run without root (no UUID, no board serial)", func(r *Raw) { r.SystemUUID = ""; r.BoardSerial = "" }, true, ""},
+		{"another PC", func(r *Raw) {
+			*r = Raw{SystemUUID: "99999999-2222-3333-4444-555555555555", MACs: []string{"00:11:22:33:44:55"}, CPU: r.CPU, MemoryGB: r.MemoryGB}
+		}, false, "board_changed"},
+		{"only CPU and memory in common", func(r *Raw) { *r = Raw{CPU: r.CPU, MemoryGB: r.MemoryGB, MACs: []string{"00:11:22:33:44:55"}} }, false, "too_little_in_common"},
+	}
+	stored := pc().Hash(salt)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := pc()
+			tt.change(&r)
+			v := Match(stored, r.Hash(salt), tolerance)
+			if v.Same != tt.same || v.Why != tt.why {
+				t.Errorf("Match = %+v, want same=%v why=%q", v, tt.same, tt.why)
+			}
+		})
+	}
+}
+
+func TestToleranceIsTunable(t *testing.T) {
+	stored := pc().Hash(salt)
+	r := pc()
+	r.MACs = []string{"00:1b:21:aa:bb:cc"} // 3 points
+	if v := Match(stored, r.Hash(salt), 2); v.Same {
+		t.Errorf("tolerance 2: NIC swap (3 points) = same, want changed")
+	}
+	r.Disks = []string{"x1"} // +2 = 5
+	if v := Match(stored, r.Hash(salt), 5); !v.Same {
+		t.Errorf("tolerance 5: 5 points changed = %+v, want same", v)
+	}
+}
+
+func TestHashNormalises(t *testing.T) {
+	a := pc()
+	b := pc()
+	b.SystemUUID = "{" + strings.ToLower(b.SystemUUID) + "}"
+	b.MACs = []string{"b4-2e-99-3a-10-7c"}
+	b.Disks = []string{"WD-WX12A3456789", "  S4EWNX0M123456 ", "S4EWNX0M123456"}
+	b.MemoryGB = 16.2
+	ha, hb := a.Hash(salt), b.Hash(salt)
+	ja, _ := json.Marshal(ha)
+	jb, _ := json.Marshal(hb)
+	if string(ja) != string(jb) {
+		t.Fatalf("normalisation differs:\n%s\n%s", ja, jb)
+	}
+	if other := a.Hash([]byte("other product")); other.SystemUUID == ha.SystemUUID {
+		t.Fatal("hashes do not depend on the product salt")
+	}
+	if strings.Contains(string(ja), "S4EWNX0M123456") || strings.Contains(string(ja), "b4:2e") {
+		t.Fatal("raw value in hashed profile")
+	}
+}
+
+func TestJunkDropped(t *testing.T) {
+	r := Raw{SystemUUID: "03000200-0400-0500-0006-000700080009", BoardSerial: "To be filled by O.E.M.", MACs: []string{"00:00:00:00:00:00", "nonsense"}, Disks: []string{"0000000"}, CPU: " "}
+	p := r.Hash(salt)
+	if p.SystemUUID != "" || p.BoardSerial != "" || len(p.MACs) != 0 || len(p.Disks) != 0 || p.CPU != "" {
+		t.Fatalf("junk kept: %+v", p)
+	}
+	if err := p.Validate(); err != ErrNoIdentity {
+		t.Fatalf("Validate(empty) = %v, want ErrNoIdentity", err)
+	}
+}
+
+func TestMemoryBucket(t *testing.T) {
+	for in, want := range map[float64]string{0.5: "1", 3.8: "4", 7.7: "8", 15.6: "16", 16: "16", 24: "32", 31.2: "32", 48: "64", 47: "32", 0: "", -1: ""} {
+		if got := MemoryBucket(in); got != want {
+			t.Errorf("MemoryBucket(%v) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	good := pc().Hash(salt)
+	if err := good.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := good
+	bad.CPU = "XYZ"
+	if bad.Validate() == nil {
+		t.Error("Validate accepted a malformed hash")
+	}
+	bad = good
+	bad.MACs = make([]string, MaxMACs+1)
+	for i := range bad.MACs {
+		bad.MACs[i] = good.MACs[0]
+	}
+	if bad.Validate() == nil {
+		t.Error("Validate accepted too many MACs")
+	}
+}
+
+func FuzzRawJSON(f *testing.F) {
+	b, _ := json.Marshal(pc())
+	f.Add(b)
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"macs":["zz"],"memory_gb":-3}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r Raw
+		if json.Unmarshal(data, &r) != nil {
+			return
+		}
+		p := r.Hash(salt)
+		if err := p.Validate(); err != nil && err != ErrNoIdentity {
+			t.Fatalf("hashed profile invalid: %v (%+v)", err, p)
+		}
+		if v := Match(p, p, 0); len(p.Anchors()) > 0 && p.SystemUUID != "" && !v.Same && v.Matched >= MinMatch {
+			t.Fatalf("profile does not match itself: %+v", v)
+		}
+	})
+}

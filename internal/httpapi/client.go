@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/echt-dev/echt/internal/activation"
+	"github.com/echt-dev/echt/internal/api"
+	"github.com/echt-dev/echt/internal/productkey"
+	"github.com/echt-dev/echt/internal/signing"
+	"github.com/echt-dev/echt/internal/store"
+	"github.com/echt-dev/echt/problem"
+)
+
+// ResponseMessage is what the signature of an error response covers.
+func ResponseMessage(nonce string, status int, body []byte) []byte {
+	m := make([]byte, 0, len(nonce)+len(body)+8)
+	m = append(m, nonce...)
+	m = append(m, '\n')
+	m = strconv.AppendInt(m, int64(status), 10)
+	m = append(m, '\n')
+	return append(m, body...)
+}
+
+// signResponse signs an error response of a client endpoint, so that a
+// client can tell the publisher's answers from a fake server's.
+func (s *Server) signResponse(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	nonce := r.Header.Get(api.NonceHeader)
+	if len(nonce) > activation.MaxNonce {
+		return
+	}
+	signer := s.kr.Signer()
+	sig := signer.SignRaw(signing.TypeResponse, ResponseMessage(nonce, status, body))
+	w.Header().Set(api.SignatureHeader, "kid="+signer.KeyID()+", sig="+base64.StdEncoding.EncodeToString(sig))
+	w.Header().Set(api.CertificateHeader, base64.StdEncoding.EncodeToString(signer.Certificate()))
+}
+
+// client marks a route as a client endpoint: rate limited per address and
+// with signed error responses.
+func (s *Server) client(c limitClass, h http.HandlerFunc) http.HandlerFunc {
+	inner := s.public(c, h)
+	return func(w http.ResponseWriter, r *http.Request) {
+		info(r).signErrors = true
+		inner(w, r)
+	}
+}
+
+func (s *Server) publicURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (s *Server) productInfo(w http.ResponseWriter, r *http.Request) {
+	p, err := s.cat.Product(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	reply(w, http.StatusOK, api.ProductInfo{ID: p.ID, Name: p.Name, HardwareSalt: p.HardwareSalt})
+}
+
+func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
+	var req api.ActivateRequest
+	if err := s.decode(r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.activation.Activate(r.Context(), activation.Request{Key: req.Key, Product: req.Product, Hardware: req.Hardware, Nonce: req.Nonce, Server: s.publicURL(r)})
+	if err != nil {
+		s.metrics.activations.WithLabelValues(string(problem.CodeOf(err))).Inc()
+		s.fail(w, r, err)
+		return
+	}
+	s.metrics.activations.WithLabelValues(string(res.Reason)).Inc()
+	status := http.StatusOK
+	if res.Reason == problem.Activated {
+		status = http.StatusCreated
+	}
+	reply(w, status, api.ActivateResponse{
+		ActivationID: res.Activation.ID, Reason: string(res.Reason), License: json.RawMessage(res.License),
+		Product: res.SKU.ProductID, Edition: res.SKU.Edition, SKU: res.SKU.ID, Channel: res.SKU.Channel,
+		PartialKey: productkey.Partial(res.Activation.LastGroup), NotAfter: res.Activation.NotAfter,
+	})
+}
+
+func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) {
+	var req api.DeactivateRequest
+	if err := s.decode(r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	act, err := s.activation.Deactivate(r.Context(), req.License, req.Hardware)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, api.DeactivateResponse{ActivationID: act.ID, Status: act.Status, Nonce: req.Nonce})
+}
+
+// checkKey is the public "is this key genuine?" check. It says whether a
+// key is genuine and whether it is in use, never by whom or where.
+func (s *Server) checkKey(w http.ResponseWriter, r *http.Request) {
+	var req api.KeyCheckRequest
+	if err := s.decode(r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := api.KeyCheckResponse{}
+	_, rec, err := s.keys.Resolve(r.Context(), req.Key)
+	switch code := problem.CodeOf(err); {
+	case err == nil:
+	case code == problem.KeyTypo:
+		out.Status, out.Reason = "typo", string(code)
+		reply(w, http.StatusOK, out)
+		return
+	case code == problem.KeyInvalid:
+		out.Status, out.Reason = "invalid", string(code)
+		reply(w, http.StatusOK, out)
+		return
+	default:
+		s.fail(w, r, err)
+		return
+	}
+	sku, err := s.cat.SKU(r.Context(), rec.SKUID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.cat.Product(r.Context(), sku.ProductID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.fail(w, r, err)
+		return
+	}
+	out.Product, out.ProductName, out.Edition, out.Channel = sku.ProductID, p.Name, sku.Edition, sku.Channel
+	switch {
+	case rec.Blocked:
+		out.Status, out.Reason = "blocked", string(problem.KeyBlocked)
+	case rec.ActiveActivations > 0 || (rec.Activations > 0 && sku.Channel == "oem"):
+		out.Genuine, out.Status, out.Reason = true, "activated", string(problem.Genuine)
+	default:
+		out.Genuine, out.Status, out.Reason = true, "unused", string(problem.Genuine)
+	}
+	reply(w, http.StatusOK, out)
+}

@@ -1,0 +1,48 @@
+package reasons
+
+import (
+	"testing"
+
+	"github.com/echt-dev/echt/problem"
+)
+
+// Every code of the problem table has a complete entry in every language.
+func TestCatalogComplete(t *testing.T) {
+	if err := Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range Languages() {
+		for _, info := range problem.Codes() {
+			e, ok := catalog[lang][info.Code]
+			if !ok {
+				t.Errorf("%s: no entry for %s", lang, info.Code)
+				continue
+			}
+			if e.Title == "" || e.Meaning == "" || len(e.Causes) == 0 || len(e.Steps) == 0 || e.Remedy == "" {
+				t.Errorf("%s: entry for %s is incomplete", lang, info.Code)
+			}
+		}
+		for c := range catalog[lang] {
+			if _, ok := problem.Lookup(c); !ok {
+				t.Errorf("%s: entry for unknown code %s", lang, c)
+			}
+		}
+	}
+}
+
+func TestNegotiate(t *testing.T) {
+	tests := []struct{ explicit, accept, want string }{
+		{"", "", "en"},
+		{"", "nl-NL,nl;q=0.9,en;q=0.8", "nl"},
+		{"", "fr-FR, en;q=0.5", "en"},
+		{"", "de;q=0.9, nl;q=0.8", "nl"},
+		{"en", "nl", "en"},
+		{"xx", "nl", "nl"},
+		{"", "nl;q=0", "en"},
+	}
+	for _, tt := range tests {
+		if got := Negotiate(tt.explicit, tt.accept); got != tt.want {
+			t.Errorf("Negotiate(%q, %q) = %q, want %q", tt.explicit, tt.accept, got, tt.want)
+		}
+	}
+}

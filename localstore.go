@@ -1,0 +1,213 @@
+package echt
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// Scope selects where licenses are kept by default.
+type Scope int
+
+const (
+	// UserScope keeps licenses in the user's configuration directory:
+	// $XDG_CONFIG_HOME/echt (~/.config/echt), %AppData%\echt, or
+	// ~/Library/Application Support/echt.
+	UserScope Scope = iota
+	// MachineScope keeps licenses for every user of the machine:
+	// /var/lib/echt, %ProgramData%\echt, or /Library/Application Support/echt.
+	MachineScope
+)
+
+// DefaultStoreDir returns the default license directory of a scope on this
+// operating system.
+func DefaultStoreDir(s Scope) (string, error) {
+	if s == MachineScope {
+		switch runtime.GOOS {
+		case "windows":
+			pd := os.Getenv("ProgramData")
+			if pd == "" {
+				pd = `C:\ProgramData`
+			}
+			return filepath.Join(pd, "echt"), nil
+		case "darwin":
+			return "/Library/Application Support/echt", nil
+		default:
+			return "/var/lib/echt", nil
+		}
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no user configuration directory: %w (set a store directory)", err)
+	}
+	return filepath.Join(dir, "echt"), nil
+}
+
+const (
+	licenseFile = "license.json"
+	stateFile   = "state.json"
+	stateFormat = "echt-state/1"
+)
+
+// state is the device's record of a product's license, beside the license
+// file. Its checksum detects corruption; the license itself is signed.
+type state struct {
+	Format        string    `json:"format"`
+	Product       string    `json:"product"`
+	Server        string    `json:"server,omitempty"`
+	RootKey       []byte    `json:"root_key,omitempty"`
+	HardwareSalt  []byte    `json:"hardware_salt,omitempty"`
+	LicenseSHA256 string    `json:"license_sha256,omitempty"`
+	ActivationID  string    `json:"activation_id,omitempty"`
+	FirstSeen     time.Time `json:"first_seen"`
+	LastSeen      time.Time `json:"last_seen"`
+	// Verdict is the last signed online verdict, if any.
+	Verdict json.RawMessage `json:"verdict,omitempty"`
+	// NotGenuineSince is when the device was first seen not genuine.
+	NotGenuineSince time.Time `json:"not_genuine_since,omitzero"`
+	Checksum        string    `json:"checksum"`
+}
+
+func (s *state) sum() string {
+	c := *s
+	c.Checksum = ""
+	b, _ := json.Marshal(c)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// localStore is one product's directory in the license store.
+type localStore struct {
+	dir string
+}
+
+// files is what the store holds, and how intact it is.
+type files struct {
+	license      []byte // nil: no license file
+	st           *state // nil: no state file
+	stateCorrupt bool
+}
+
+func (ls localStore) read() (files, error) {
+	var f files
+	b, err := os.ReadFile(filepath.Join(ls.dir, licenseFile))
+	switch {
+	case err == nil:
+		f.license = b
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return f, fmt.Errorf("read license: %w", err)
+	}
+	b, err = os.ReadFile(filepath.Join(ls.dir, stateFile))
+	switch {
+	case err == nil:
+		var s state
+		if json.Unmarshal(b, &s) != nil || s.Format != stateFormat || s.Checksum != s.sum() {
+			f.stateCorrupt = true
+		} else {
+			f.st = &s
+		}
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return f, fmt.Errorf("read license state: %w", err)
+	}
+	return f, nil
+}
+
+func (ls localStore) writeState(s *state) error {
+	s.Format = stateFormat
+	s.Checksum = s.sum()
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(ls.dir, stateFile), append(b, '\n'))
+}
+
+// save writes a new license and the state that names it. The license is
+// written first: a crash in between leaves a state that names the previous
+// license, which reads as tampered until the next activation — never a
+// state that vouches for a file that is not there.
+func (ls localStore) save(lic []byte, s *state) error {
+	if err := os.MkdirAll(ls.dir, 0o700); err != nil {
+		return fmt.Errorf("create license store: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(ls.dir, licenseFile), lic); err != nil {
+		return fmt.Errorf("write license: %w", err)
+	}
+	h := sha256.Sum256(lic)
+	s.LicenseSHA256 = hex.EncodeToString(h[:])
+	if err := ls.writeState(s); err != nil {
+		return fmt.Errorf("write license state: %w", err)
+	}
+	return nil
+}
+
+// remove deletes the license, keeping the state (first seen, trust).
+func (ls localStore) removeLicense(s *state) error {
+	s.LicenseSHA256, s.ActivationID, s.Verdict, s.NotGenuineSince = "", "", nil, time.Time{}
+	if err := ls.writeState(s); err != nil {
+		return err
+	}
+	err := os.Remove(filepath.Join(ls.dir, licenseFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func licenseMatches(lic []byte, s *state) bool {
+	h := sha256.Sum256(lic)
+	want, err := hex.DecodeString(s.LicenseSHA256)
+	return err == nil && bytes.Equal(h[:], want)
+}
+
+// writeAtomic writes via a synced temporary file and a rename.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// LastServer returns the server a product was last activated with in the
+// license store dir, or "".
+func LastServer(dir, product string) string {
+	f, err := localStore{dir: filepath.Join(dir, product)}.read()
+	if err != nil || f.st == nil {
+		return ""
+	}
+	return f.st.Server
+}

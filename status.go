@@ -1,0 +1,267 @@
+package echt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/echt-dev/echt/internal/hardware"
+	"github.com/echt-dev/echt/internal/license"
+	"github.com/echt-dev/echt/internal/signing"
+	"github.com/echt-dev/echt/problem"
+)
+
+// Statuses of a copy.
+const (
+	StatusGenuine      = "GENUINE"
+	StatusNotGenuine   = "NOT_GENUINE"
+	StatusNotActivated = "NOT_ACTIVATED"
+	StatusGrace        = "GRACE"
+)
+
+// Status says whether this copy is genuine, and if not, why.
+type Status struct {
+	Status       string       `json:"status"`
+	Reason       problem.Code `json:"reason"`
+	Detail       string       `json:"detail,omitempty"`
+	Product      string       `json:"product"`
+	ProductName  string       `json:"product_name,omitempty"`
+	Edition      string       `json:"edition,omitempty"`
+	SKU          string       `json:"sku,omitempty"`
+	Channel      string       `json:"channel,omitempty"`
+	PartialKey   string       `json:"partial_key,omitempty"`
+	ActivationID string       `json:"activation_id,omitempty"`
+	Entitlements []string     `json:"entitlements,omitempty"`
+	NotAfter     time.Time    `json:"not_after,omitzero"`
+	// RevalidateAfter is when the copy should next validate online.
+	RevalidateAfter time.Time `json:"revalidate_after,omitzero"`
+	// GraceUntil is the end of the grace period of a copy not activated.
+	GraceUntil time.Time `json:"grace_until,omitzero"`
+	CheckedAt  time.Time `json:"checked_at"`
+	// Online is true when the status comes from a server verdict.
+	Online bool `json:"online"`
+	// NotGenuineSince is when the device was first seen not genuine.
+	NotGenuineSince time.Time `json:"not_genuine_since,omitzero"`
+}
+
+// Genuine reports whether the status is GENUINE.
+func (s *Status) Genuine() bool { return s.Status == StatusGenuine }
+
+// loadedLicense is a product's verified license kept in memory, so that
+// repeated checks cost a signature check and no file reads.
+type loadedLicense struct {
+	files    files
+	lic      license.License
+	env      *signing.Envelope
+	verifyOK error // outcome of verifying the license
+	verdict  *Verdict
+	profile  Profile
+	modLic   time.Time
+	modState time.Time
+}
+
+func (c *Client) forget(product string) {
+	c.mu.Lock()
+	delete(c.loaded, product)
+	c.mu.Unlock()
+}
+
+func modTime(path string) time.Time {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
+
+// load reads a product's files and this device's profile once; it reads
+// again when the files change on disk.
+func (c *Client) load(ctx context.Context, product string) (*loadedLicense, error) {
+	ls := c.local(product)
+	ml, ms := modTime(filepath.Join(ls.dir, licenseFile)), modTime(filepath.Join(ls.dir, stateFile))
+	c.mu.Lock()
+	ll := c.loaded[product]
+	c.mu.Unlock()
+	if ll != nil && ll.modLic.Equal(ml) && ll.modState.Equal(ms) {
+		return ll, nil
+	}
+	f, err := ls.read()
+	if err != nil {
+		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the license store", err)
+	}
+	ll = &loadedLicense{files: f, modLic: ml, modState: ms}
+	if f.license != nil {
+		v, err := c.trust(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ll.lic, ll.env, ll.verifyOK = license.Verify(v, f.license)
+		if f.st != nil && len(f.st.HardwareSalt) > 0 {
+			if ll.profile, err = c.profile(ctx, f.st.HardwareSalt); err != nil {
+				return nil, err
+			}
+		}
+		if f.st != nil && len(f.st.Verdict) > 0 {
+			if vd, err := verifyVerdict(v, f.st.Verdict); err == nil {
+				ll.verdict = vd
+			}
+		}
+	}
+	c.mu.Lock()
+	c.loaded[product] = ll
+	c.mu.Unlock()
+	return ll, nil
+}
+
+// Status checks offline whether this copy of Config.Product is genuine.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	return c.StatusProduct(ctx, c.cfg.Product)
+}
+
+// StatusProduct is Status for a given product.
+func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, error) {
+	if product == "" {
+		return nil, errors.New("echt: no product given")
+	}
+	ll, err := c.load(ctx, product)
+	if err != nil {
+		return nil, err
+	}
+	now := c.now().UTC()
+	s := c.check(ll, product, now)
+	c.remember(product, ll, s, now)
+	return s, nil
+}
+
+// remember records first use and the latest time seen (for grace and
+// clock-rollback detection), writing at most once a minute.
+func (c *Client) remember(product string, ll *loadedLicense, s *Status, now time.Time) {
+	f := ll.files
+	if f.stateCorrupt || s.Reason == problem.ClockTampered {
+		return
+	}
+	st := f.st
+	if st == nil {
+		if f.license != nil {
+			return // a license without its state reads as tampered; keep it so
+		}
+		st = &state{Product: product, FirstSeen: now, LastSeen: now}
+	} else if now.Sub(st.LastSeen) < time.Minute && (s.Status != StatusNotGenuine || !st.NotGenuineSince.IsZero()) {
+		return
+	}
+	if now.After(st.LastSeen) {
+		st.LastSeen = now
+	}
+	if s.Status == StatusNotGenuine && st.NotGenuineSince.IsZero() {
+		st.NotGenuineSince = now
+	}
+	if s.Status == StatusGenuine {
+		st.NotGenuineSince = time.Time{}
+	}
+	if err := c.local(product).writeState(st); err != nil {
+		return
+	}
+	c.forget(product)
+}
+
+func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status {
+	f := ll.files
+	s := &Status{Product: product, CheckedAt: now}
+	bad := func(code problem.Code, detail string) *Status {
+		s.Status, s.Reason, s.Detail = StatusNotGenuine, code, detail
+		if f.st != nil {
+			s.NotGenuineSince = f.st.NotGenuineSince
+		}
+		return s
+	}
+	switch {
+	case f.stateCorrupt:
+		return bad(problem.LicenseTampered, "the license state file is damaged")
+	case f.license == nil && f.st != nil && f.st.LicenseSHA256 != "":
+		return bad(problem.LicenseMissing, "the license file was deleted or moved")
+	case f.license == nil:
+		first := now
+		if f.st != nil && !f.st.FirstSeen.IsZero() {
+			first = f.st.FirstSeen
+		}
+		s.GraceUntil = first.Add(time.Duration(c.cfg.GraceDays) * 24 * time.Hour)
+		if now.Before(s.GraceUntil) {
+			s.Status, s.Reason = StatusGrace, problem.GracePeriod
+			s.Detail = fmt.Sprintf("not activated yet; activate before %s", s.GraceUntil.Format(time.DateOnly))
+		} else {
+			s.Status, s.Reason, s.Detail = StatusNotActivated, problem.NotActivated, "the grace period is over: activate this copy"
+		}
+		return s
+	case f.st == nil:
+		return bad(problem.LicenseTampered, "the license state file was deleted")
+	case !licenseMatches(f.license, f.st):
+		return bad(problem.LicenseTampered, "the license file was changed")
+	case ll.verifyOK != nil:
+		return bad(problem.LicenseTampered, "the license signature does not verify: "+ll.verifyOK.Error())
+	}
+	l := ll.lic
+	s.ProductName, s.Edition, s.SKU, s.Channel, s.PartialKey = l.ProductName, l.Edition, l.SKU, l.Channel, l.PartialKey
+	s.ActivationID, s.Entitlements, s.NotAfter, s.RevalidateAfter = l.ActivationID, l.Entitlements, l.NotAfter, l.RevalidateAfter
+	// Verify again on every check: the license in memory must still be
+	// the one the publisher signed.
+	if v := c.verifierNow(); v != nil {
+		if _, err := v.Verify(ll.env, signing.TypeLicense); err != nil {
+			return bad(problem.LicenseTampered, "the license signature does not verify")
+		}
+	}
+	if l.Product != product {
+		return bad(problem.LicenseTampered, fmt.Sprintf("the license is for %s, not %s", l.Product, product))
+	}
+	tol := c.cfg.ClockTolerance
+	if now.Add(tol).Before(f.st.LastSeen) {
+		return bad(problem.ClockTampered, fmt.Sprintf("the clock is %s behind the latest time this device saw", f.st.LastSeen.Sub(now).Round(time.Minute)))
+	}
+	if now.Add(tol).Before(l.IssuedAt) {
+		return bad(problem.ClockTampered, "the clock is set before the license was issued")
+	}
+	if l.Expired(now) {
+		return bad(problem.LicenseExpired, "the license expired on "+l.NotAfter.Format(time.DateOnly))
+	}
+	if m := hardware.Match(l.Hardware, ll.profile, l.Tolerance); !m.Same {
+		return bad(problem.HardwareChanged, "this device's hardware differs from the activated device ("+m.Why+")")
+	}
+	if vd := ll.verdict; vd != nil && vd.ActivationID == l.ActivationID && vd.Status != StatusGenuine && vd.CheckedAt.After(l.IssuedAt) {
+		s.Online = true
+		return bad(problem.Code(vd.Reason), vd.Remedy.Text)
+	}
+	s.Status, s.Reason = StatusGenuine, problem.Genuine
+	return s
+}
+
+func (c *Client) verifierNow() *signing.Verifier {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.verifier
+}
+
+func listProducts(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, e.Name(), stateFile)); err == nil {
+			out = append(out, e.Name())
+		} else if _, err := os.Stat(filepath.Join(dir, e.Name(), licenseFile)); err == nil {
+			out = append(out, e.Name())
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
