@@ -1,0 +1,210 @@
+package cli_test
+
+import (
+	"bufio"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/echt-dev/echt/internal/cli/clitest"
+	"github.com/echt-dev/echt/problem"
+)
+
+func mustRun(t *testing.T, s *clitest.Server, args ...string) clitest.Result {
+	t.Helper()
+	r := clitest.Run(t, s, nil, args...)
+	if r.Code != 0 {
+		t.Fatalf("echt %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+	}
+	return r
+}
+
+func setupProduct(t *testing.T, s *clitest.Server, sku, channel string, extra ...string) {
+	t.Helper()
+	if r := clitest.Run(t, s, nil, "admin", "product", "create", "photoedit", "--name", "PhotoEdit"); r.Code != 0 && !strings.Contains(r.Stderr, "PRODUCT_EXISTS") {
+		t.Fatalf("product create: %d %s", r.Code, r.Stderr)
+	}
+	mustRun(t, s, append([]string{"admin", "sku", "create", sku, "--product", "photoedit", "--edition", "Pro", "--channel", channel}, extra...)...)
+}
+
+func genKeys(t *testing.T, s *clitest.Server, sku string, n string) []string {
+	t.Helper()
+	r := mustRun(t, s, "admin", "keys", "generate", "--sku", sku, "--count", n)
+	return strings.Fields(r.Stdout)
+}
+
+func TestAdminWalkthrough(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	// First start: data directory 0700, token file 0600, token printed once.
+	for path, want := range map[string]os.FileMode{s.Data: 0o700, filepath.Join(s.Data, "admin-token"): 0o600, filepath.Join(s.Data, "master.key"): 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, %v; want %v", path, fi.Mode().Perm(), err, want)
+		}
+	}
+	if !strings.Contains(s.Logs(), s.Token) {
+		t.Errorf("first start did not print the admin token")
+	}
+	s.Restart()
+	if strings.Count(s.Logs(), s.Token) != 0 {
+		t.Errorf("second start printed the admin token again")
+	}
+
+	setupProduct(t, s, "photoedit-pro", "retail")
+	keys := genKeys(t, s, "photoedit-pro", "10")
+	if len(keys) != 10 {
+		t.Fatalf("generate printed %d keys, want 10", len(keys))
+	}
+	r := mustRun(t, s, "admin", "sku", "list", "--json")
+	var skus []map[string]any
+	r.JSON(t, &skus)
+	if len(skus) != 1 || skus[0]["id"] != "photoedit-pro" || skus[0]["channel"] != "retail" {
+		t.Fatalf("sku list --json = %s", r.Stdout)
+	}
+	var products []map[string]any
+	mustRun(t, s, "admin", "product", "list", "--json").JSON(t, &products)
+	if len(products) != 1 || products[0]["name"] != "PhotoEdit" {
+		t.Fatalf("product list = %v", products)
+	}
+
+	var info map[string]any
+	mustRun(t, s, "admin", "keys", "show", strings.ToLower(keys[0]), "--json").JSON(t, &info)
+	if info["status"] != "active" || info["sku"] != "photoedit-pro" {
+		t.Fatalf("keys show = %v", info)
+	}
+	mustRun(t, s, "admin", "keys", "block", keys[0], "--reason", "counterfeit", "--json").JSON(t, &info)
+	if info["status"] != "blocked" || info["block_reason"] != "counterfeit" {
+		t.Fatalf("keys block = %v", info)
+	}
+	if r := clitest.Run(t, s, nil, "admin", "keys", "block", keys[0]); r.Code != 2 || !strings.Contains(r.Stderr, "--reason") {
+		t.Fatalf("block without reason = %d %s", r.Code, r.Stderr)
+	}
+	mustRun(t, s, "admin", "keys", "unblock", keys[0], "--json").JSON(t, &info)
+	if info["status"] != "active" {
+		t.Fatalf("keys unblock = %v", info)
+	}
+	// A typo and a forgery are told apart, with their exit codes.
+	typo := keys[1][:6] + string(otherChar(keys[1][6])) + keys[1][7:]
+	if r := clitest.Run(t, s, nil, "admin", "keys", "show", typo); r.Code != problem.KeyTypo.ExitCode() || !strings.Contains(r.Stderr, "KEY_TYPO") {
+		t.Fatalf("show typo = %d %s", r.Code, r.Stderr)
+	}
+	if r := clitest.Run(t, s, nil, "admin", "keys", "show", "BCDFG-HJKMP-QRTVW-XY234-6789B"); r.Code != problem.KeyInvalid.ExitCode() || !strings.Contains(r.Stderr, "KEY_INVALID") {
+		t.Fatalf("show forged = %d %s", r.Code, r.Stderr)
+	}
+
+	// A support token may look but not change.
+	var tok map[string]any
+	mustRun(t, s, "admin", "token", "create", "--role", "support", "--json").JSON(t, &tok)
+	support := tok["token"].(string)
+	r = clitest.Run(t, s, []string{"ECHT_TOKEN=" + support}, "admin", "product", "create", "x", "--name", "X")
+	if r.Code != problem.Forbidden.ExitCode() || !strings.Contains(r.Stderr, "FORBIDDEN") {
+		t.Fatalf("support creates product = %d %s", r.Code, r.Stderr)
+	}
+	if r := clitest.Run(t, s, []string{"ECHT_TOKEN=" + support}, "admin", "keys", "show", keys[2]); r.Code != 0 {
+		t.Fatalf("support shows key = %d %s", r.Code, r.Stderr)
+	}
+	mustRun(t, s, "admin", "token", "revoke", tok["id"].(string))
+	if r := clitest.Run(t, s, []string{"ECHT_TOKEN=" + support}, "admin", "keys", "show", keys[2]); r.Code != problem.Unauthorized.ExitCode() {
+		t.Fatalf("revoked token = %d %s", r.Code, r.Stderr)
+	}
+
+	var audit []map[string]any
+	mustRun(t, s, "admin", "audit", "--json").JSON(t, &audit)
+	var actions []string
+	for _, a := range audit {
+		actions = append(actions, a["action"].(string))
+	}
+	want := "bootstrap product.create sku.create keys.generate key.block key.unblock token.create token.revoke"
+	if strings.Join(actions, " ") != want {
+		t.Fatalf("audit = %v, want %s", actions, want)
+	}
+	if r := clitest.Run(t, nil, []string{"ECHT_SERVER=http://127.0.0.1:1"}, "admin", "product", "list"); r.Code != problem.ServerUnreachable.ExitCode() || !strings.Contains(r.Stderr, "what to do") {
+		t.Fatalf("unreachable server = %d %s", r.Code, r.Stderr)
+	}
+	if r := clitest.Run(t, s, nil, "admin", "sku", "create", "x"); r.Code != 2 {
+		t.Fatalf("missing flags = %d %s", r.Code, r.Stderr)
+	}
+}
+
+func otherChar(c byte) byte {
+	if c == 'B' {
+		return 'C'
+	}
+	return 'B'
+}
+
+// Kill the server with SIGKILL while it generates keys: every batch the
+// CLI wrote out (acknowledged) is in the database after a restart.
+func TestCrashDuringKeyGeneration(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	out := filepath.Join(t.TempDir(), "keys.txt")
+	done := make(chan clitest.Result, 1)
+	go func() {
+		done <- clitest.Run(t, s, nil, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "400000", "--batch", "5000", "--out", out)
+	}()
+	// Kill once some batches are acknowledged.
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if fi, err := os.Stat(out); err == nil && fi.Size() > 30*5000*30 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.Kill()
+	r := <-done
+	if r.Code == 0 {
+		t.Fatalf("generate finished before the kill; make the run longer")
+	}
+	acked := readLines(t, out)
+	if len(acked) == 0 || len(acked)%5000 != 0 {
+		t.Fatalf("%d keys written: want whole acknowledged batches", len(acked))
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.Data, "echt.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := db.QueryRow("SELECT count(*) FROM product_keys").Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	var integrity string
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&integrity); err != nil || integrity != "ok" {
+		t.Fatalf("integrity_check = %q, %v", integrity, err)
+	}
+	db.Close()
+	if rows < len(acked) {
+		t.Fatalf("%d keys in the database, %d acknowledged", rows, len(acked))
+	}
+	s.Restart()
+	// The last acknowledged batch and a sample of the rest are all there.
+	check := append(acked[len(acked)-50:], acked[0], acked[len(acked)/2])
+	for _, k := range check {
+		if r := clitest.Run(t, s, nil, "admin", "keys", "show", k, "--json"); r.Code != 0 {
+			t.Fatalf("acknowledged key %s lost: %s", k, r.Stderr)
+		}
+	}
+	t.Logf("killed after %d acknowledged keys; %d rows stored", len(acked), rows)
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
