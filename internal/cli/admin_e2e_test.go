@@ -208,3 +208,5 @@ func readLines(t *testing.T, path string) []string {
 	}
 	return out
 }
+
+func stringsContains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -1,0 +1,174 @@
+package cli_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/echt-dev/echt/internal/cli/clitest"
+	"github.com/echt-dev/echt/internal/hardware"
+	"github.com/echt-dev/echt/problem"
+)
+
+type pcs struct {
+	t   *testing.T
+	dir string
+}
+
+func (p pcs) pc(name string, raw hardware.Raw) (hwFile, store string) {
+	return clitest.WriteJSON(p.t, p.dir, name+".json", raw), filepath.Join(p.dir, "store-"+name)
+}
+
+func pcA() hardware.Raw {
+	return hardware.Raw{SystemUUID: "4C4C4544-0042-3510-8052-B4C04F4E4D32", BoardSerial: "CN1296354A00A7", Disks: []string{"S4EWNX0M123456"}, MACs: []string{"b4:2e:99:3a:10:7c"}, CPU: "Intel Core i7-8700", MemoryGB: 16, OSInstallID: "0f3c2a9e8d7b4c1a9e2f6d5c4b3a2910"}
+}
+
+func pcB() hardware.Raw {
+	return hardware.Raw{SystemUUID: "8E7D6C5B-1111-2222-3333-444455556666", BoardSerial: "PF2K3L9M", Disks: []string{"WD-WX12A3456789"}, MACs: []string{"00:1b:21:aa:bb:cc"}, CPU: "AMD Ryzen 7 5800X", MemoryGB: 32, OSInstallID: "77aa88bb99cc00dd11ee22ff33aa44bb"}
+}
+
+type activateOut struct {
+	ActivationID string `json:"activation_id"`
+	Reason       string `json:"reason"`
+	Product      string `json:"product"`
+	Edition      string `json:"edition"`
+	PartialKey   string `json:"partial_key"`
+}
+
+func activate(t *testing.T, s *clitest.Server, hw, store string, args ...string) (activateOut, clitest.Result) {
+	t.Helper()
+	r := clitest.Run(t, s, nil, append([]string{"activate", "--json", "--hardware", hw, "--store", store}, args...)...)
+	var out activateOut
+	r.JSON(t, &out)
+	return out, r
+}
+
+func TestActivationStory(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	key := genKeys(t, s, "photoedit-pro", "1")[0]
+	p := pcs{t, t.TempDir()}
+	hwA, storeA := p.pc("a", pcA())
+	hwB, storeB := p.pc("b", pcB())
+
+	// PC-A activates.
+	a1, r := activate(t, s, hwA, storeA, key)
+	if r.Code != 0 || a1.Reason != "ACTIVATED" || a1.ActivationID == "" || a1.Product != "photoedit" || a1.Edition != "Pro" || a1.PartialKey != "XXXXX-XXXXX-XXXXX-XXXXX-"+key[24:] {
+		t.Fatalf("PC-A activate = %+v (exit %d) %s", a1, r.Code, r.Stderr)
+	}
+	// PC-A again: the same activation, no seat spent.
+	a2, r := activate(t, s, hwA, storeA, key)
+	if r.Code != 0 || a2.Reason != "ALREADY_ACTIVATED" || a2.ActivationID != a1.ActivationID {
+		t.Fatalf("PC-A again = %+v (exit %d)", a2, r.Code)
+	}
+	// PC-B with the same retail key: in use elsewhere.
+	b1, r := activate(t, s, hwB, storeB, key)
+	if r.Code != problem.KeyInUseElsewhere.ExitCode() || b1.Reason != "KEY_IN_USE_ELSEWHERE" {
+		t.Fatalf("PC-B = %+v (exit %d)", b1, r.Code)
+	}
+	// Without --json the failure says the code and what to do.
+	r = clitest.Run(t, s, nil, "activate", key, "--hardware", hwB, "--store", storeB)
+	if r.Code == 0 || !contains(r.Stderr, "KEY_IN_USE_ELSEWHERE", "what to do") {
+		t.Fatalf("PC-B text = %d %q", r.Code, r.Stderr)
+	}
+	// PC-A is genuine offline.
+	var st map[string]any
+	r = clitest.Run(t, s, nil, "status", "--json", "--hardware", hwA, "--store", storeA)
+	r.JSON(t, &st)
+	if r.Code != 0 || st["status"] != "GENUINE" || st["reason"] != "GENUINE" || st["product"] != "photoedit" || st["edition"] != "Pro" || st["partial_key"] != a1.PartialKey {
+		t.Fatalf("status = %v (exit %d)", st, r.Code)
+	}
+	// PC-A deactivates; PC-B activates.
+	if r := clitest.Run(t, s, nil, "deactivate", "--hardware", hwA, "--store", storeA); r.Code != 0 {
+		t.Fatalf("deactivate = %d %s", r.Code, r.Stderr)
+	}
+	b2, r := activate(t, s, hwB, storeB, key)
+	if r.Code != 0 || b2.Reason != "ACTIVATED" || b2.ActivationID == a1.ActivationID {
+		t.Fatalf("PC-B after deactivation = %+v (exit %d) %s", b2, r.Code, r.Stderr)
+	}
+	// PC-A now has no license and no digital license.
+	r = clitest.Run(t, s, nil, "status", "--json", "--hardware", hwA, "--store", storeA, "--product", "photoedit")
+	r.JSON(t, &st)
+	if st["status"] == "GENUINE" {
+		t.Fatalf("PC-A after deactivation = %v", st)
+	}
+	if o, r := activate(t, s, hwA, storeA, "--product", "photoedit"); r.Code == 0 || o.Reason != "NO_DIGITAL_LICENSE" {
+		t.Fatalf("PC-A digital license after deactivation = %+v (exit %d)", o, r.Code)
+	}
+	// Reinstall PC-B: empty store, same hardware, new OS install id.
+	reinstalled := pcB()
+	reinstalled.OSInstallID = "fresh-install-0001"
+	hwB2, storeB2 := p.pc("b-reinstalled", reinstalled)
+	b3, r := activate(t, s, hwB2, storeB2, "--product", "photoedit")
+	if r.Code != 0 || b3.Reason != "DIGITAL_LICENSE" || b3.ActivationID != b2.ActivationID {
+		t.Fatalf("reinstall = %+v (exit %d) %s", b3, r.Code, r.Stderr)
+	}
+	// A new motherboard is a new device: no digital license.
+	newBoard := pcB()
+	newBoard.SystemUUID, newBoard.BoardSerial = "99999999-8888-7777-6666-555555555555", "NEWBOARD01"
+	hwB3, storeB3 := p.pc("b-new-board", newBoard)
+	if o, r := activate(t, s, hwB3, storeB3, "--product", "photoedit"); r.Code != problem.NoDigitalLicense.ExitCode() || o.Reason != "NO_DIGITAL_LICENSE" {
+		t.Fatalf("new board = %+v (exit %d)", o, r.Code)
+	}
+	// Typos and forgeries are refused before anything is bound.
+	typo := key[:3] + string(otherChar(key[3])) + key[4:]
+	if o, r := activate(t, s, hwA, storeA, typo, "--product", "photoedit"); r.Code != problem.KeyTypo.ExitCode() || o.Reason != "KEY_TYPO" {
+		t.Fatalf("typo = %+v (exit %d) %s", o, r.Code, r.Stderr)
+	}
+	if o, r := activate(t, s, hwA, storeA, "BCDFG-HJKMP-QRTVW-XY234-6789B", "--product", "photoedit"); r.Code != problem.KeyInvalid.ExitCode() || o.Reason != "KEY_INVALID" {
+		t.Fatalf("forged = %+v (exit %d)", o, r.Code)
+	}
+	// A blocked key activates nowhere.
+	mustRun(t, s, "admin", "keys", "block", key, "--reason", "leaked")
+	if o, r := activate(t, s, hwB, storeB, key); o.Reason != "KEY_BLOCKED" || r.Code != problem.KeyBlocked.ExitCode() {
+		t.Fatalf("blocked = %+v (exit %d)", o, r.Code)
+	}
+}
+
+func TestOEMNeverMoves(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-oem", "oem")
+	key := genKeys(t, s, "photoedit-oem", "1")[0]
+	p := pcs{t, t.TempDir()}
+	hwA, storeA := p.pc("a", pcA())
+	hwB, storeB := p.pc("b", pcB())
+	if o, r := activate(t, s, hwA, storeA, key); r.Code != 0 || o.Reason != "ACTIVATED" {
+		t.Fatalf("OEM first device = %+v (exit %d) %s", o, r.Code, r.Stderr)
+	}
+	r := clitest.Run(t, s, nil, "deactivate", "--json", "--hardware", hwA, "--store", storeA)
+	if r.Code != problem.DeactivationNotAllowed.ExitCode() || !contains(r.Stdout, "DEACTIVATION_NOT_ALLOWED") {
+		t.Fatalf("OEM deactivate = %d %s %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if o, r := activate(t, s, hwB, storeB, key); r.Code == 0 || o.Reason != "KEY_IN_USE_ELSEWHERE" {
+		t.Fatalf("OEM second device = %+v (exit %d)", o, r.Code)
+	}
+	// The first device still re-activates.
+	if o, r := activate(t, s, hwA, storeA, key); r.Code != 0 || o.Reason != "ALREADY_ACTIVATED" {
+		t.Fatalf("OEM first device again = %+v (exit %d)", o, r.Code)
+	}
+}
+
+func TestVolumeMAKLimit(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-mak", "volume-mak", "--max-devices", "2")
+	key := genKeys(t, s, "photoedit-mak", "1")[0]
+	p := pcs{t, t.TempDir()}
+	for i, want := range []string{"ACTIVATED", "ACTIVATED", "ACTIVATION_LIMIT_REACHED"} {
+		raw := pcB()
+		raw.SystemUUID = []string{"a1a1a1a1-0000-0000-0000-000000000001", "b2b2b2b2-0000-0000-0000-000000000002", "c3c3c3c3-0000-0000-0000-000000000003"}[i]
+		raw.MACs = []string{[]string{"02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03"}[i]}
+		raw.Disks, raw.OSInstallID, raw.BoardSerial = nil, "", ""
+		hw, store := p.pc(string(rune('a'+i)), raw)
+		if o, _ := activate(t, s, hw, store, key); o.Reason != want {
+			t.Fatalf("MAK activation %d = %+v, want %s", i+1, o, want)
+		}
+	}
+}
+
+func contains(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !stringsContains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
