@@ -21,11 +21,11 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/echt-dev/echt/internal/catalog"
 	"github.com/echt-dev/echt/internal/hardware"
 	"github.com/echt-dev/echt/internal/license"
 	"github.com/echt-dev/echt/internal/signing"
@@ -77,6 +77,11 @@ type Config struct {
 	GraceDays int
 }
 
+// productID is the form of product ids (see the catalog).
+var productID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+const defaultGraceDays = 30
+
 // Client activates and checks one device. It is safe for concurrent use.
 type Client struct {
 	cfg   Config
@@ -97,7 +102,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.RootKey != nil && len(cfg.RootKey) != ed25519.PublicKeySize {
 		return nil, errors.New("echt: Config.RootKey is not an Ed25519 public key")
 	}
-	if cfg.Product != "" && !catalog.ValidID(cfg.Product) {
+	if cfg.Product != "" && !productID.MatchString(cfg.Product) {
 		return nil, fmt.Errorf("echt: product id %q is not valid", cfg.Product)
 	}
 	dir := cfg.StoreDir
@@ -120,7 +125,7 @@ func NewClient(cfg Config) (*Client, error) {
 		cfg.ClockTolerance = time.Hour
 	}
 	if cfg.GraceDays <= 0 {
-		cfg.GraceDays = catalog.DefaultGraceDays
+		cfg.GraceDays = defaultGraceDays
 	}
 	cfg.Server = strings.TrimRight(cfg.Server, "/")
 	c := &Client{cfg: cfg, store: dir, http: cfg.HTTPClient, now: cfg.Now, loaded: map[string]*loadedLicense{}}

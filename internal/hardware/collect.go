@@ -35,15 +35,21 @@ var errNone = errors.New("none found")
 func Collect(ctx context.Context) (Raw, error) {
 	ctx, cancel := context.WithTimeout(ctx, collectTimeout)
 	defer cancel()
-	r, err := collect(ctx)
+	return result(collect(ctx))
+}
+
+// result turns what a per-OS collector returned into Collect's result:
+// the tidied components, with the collector's errors dropped unless no
+// component at all could be read.
+func result(r Raw, err error) (Raw, error) {
 	r = tidy(r)
-	if empty(r) {
-		if err == nil {
-			err = errors.New("no component could be read")
-		}
-		return Raw{}, fmt.Errorf("collect hardware: %w", err)
+	if !empty(r) {
+		return r, nil
 	}
-	return r, nil
+	if err == nil {
+		err = errors.New("no component could be read")
+	}
+	return Raw{}, fmt.Errorf("collect hardware: %w", err)
 }
 
 // step is one component read by a per-OS collector.

@@ -105,4 +105,3 @@ func cpuIdentity() (string, error) {
 	}
 	return "", errors.New("empty processor brand string")
 }
-

@@ -1,0 +1,364 @@
+package echt_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/echt-dev/echt"
+	"github.com/echt-dev/echt/internal/httpapi/httpapitest"
+	"github.com/echt-dev/echt/problem"
+)
+
+// fixture is a running server with a product, a SKU and keys.
+type fixture struct {
+	srv  *httpapitest.Server
+	keys []string
+}
+
+func adminCall(t testing.TB, srv *httpapitest.Server, method, path string, body any, out any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, srv.URL+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func newFixture(t testing.TB, channel string, maxDevices, nkeys int, policy map[string]int) fixture {
+	t.Helper()
+	srv := httpapitest.Start(t, httpapitest.Options{})
+	adminCall(t, srv, "POST", "/v1/admin/products", map[string]string{"id": "photoedit", "name": "PhotoEdit"}, nil)
+	pol := map[string]int{"max_devices": maxDevices}
+	for k, v := range policy {
+		pol[k] = v
+	}
+	adminCall(t, srv, "POST", "/v1/admin/skus", map[string]any{"id": "pe", "product": "photoedit", "edition": "Pro", "channel": channel, "policy": pol}, nil)
+	var batch struct{ Keys []string }
+	adminCall(t, srv, "POST", "/v1/admin/skus/pe/keys", map[string]int{"count": nkeys}, &batch)
+	return fixture{srv: srv, keys: batch.Keys}
+}
+
+func device(i int) echt.Hardware {
+	return echt.Hardware{
+		SystemUUID:  fmt.Sprintf("%08x-1111-2222-3333-444455556666", i+1),
+		BoardSerial: fmt.Sprintf("BOARD%06d", i),
+		Disks:       []string{fmt.Sprintf("DISK%06d", i)},
+		MACs:        []string{fmt.Sprintf("02:00:00:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff)},
+		CPU:         "Intel Core i7-8700",
+		MemoryGB:    16,
+		OSInstallID: fmt.Sprintf("os-install-%06d", i),
+	}
+}
+
+func (f fixture) client(t testing.TB, hw echt.Hardware, dir string) *echt.Client {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	c, err := echt.NewClient(echt.Config{
+		Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir,
+		Hardware: func(context.Context) (echt.Hardware, error) { return hw, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// 200 concurrent activations of a 5-device key from 200 devices yield
+// exactly 5 activations, 20 runs in a row.
+func TestSeatLimitUnderConcurrency(t *testing.T) {
+	runs := 20
+	if testing.Short() {
+		runs = 3
+	}
+	f := newFixture(t, "volume-mak", 5, runs, nil)
+	for run := 0; run < runs; run++ {
+		var ok, full atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < 200; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := f.client(t, device(run*1000+i), "")
+				_, err := c.Activate(context.Background(), f.keys[run])
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, problem.ErrActivationLimit):
+					full.Add(1)
+				default:
+					t.Errorf("activate: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if ok.Load() != 5 || full.Load() != 195 {
+			t.Fatalf("run %d: %d activated, %d refused; want 5 and 195", run, ok.Load(), full.Load())
+		}
+	}
+}
+
+// The scenario table of docs/hardware.md through the real API: activate,
+// change the hardware, activate again with the same retail key.
+func TestHardwareScenariosThroughAPI(t *testing.T) {
+	scenarios := []struct {
+		name   string
+		change func(h *echt.Hardware)
+		same   bool
+	}{
+		{"RAM upgrade", func(h *echt.Hardware) { h.MemoryGB = 64 }, true},
+		{"disk swap", func(h *echt.Hardware) { h.Disks = []string{"NEWDISK"} }, true},
+		{"NIC swap", func(h *echt.Hardware) { h.MACs = []string{"02:aa:bb:cc:dd:ee"} }, true},
+		{"RAM and disk", func(h *echt.Hardware) { h.MemoryGB = 64; h.Disks = []string{"NEWDISK"} }, true},
+		{"disk and NIC", func(h *echt.Hardware) { h.Disks = []string{"NEWDISK"}; h.MACs = []string{"02:aa:bb:cc:dd:ee"} }, false},
+		{"new motherboard", func(h *echt.Hardware) { h.SystemUUID = "deadbeef-0000-0000-0000-000000000001"; h.BoardSerial = "NEWBOARD" }, false},
+		{"cloned VM", func(h *echt.Hardware) { h.SystemUUID = "deadbeef-0000-0000-0000-000000000002"; h.MACs = []string{"02:aa:bb:cc:dd:ef"} }, false},
+		{"OS reinstall", func(h *echt.Hardware) { h.OSInstallID = "reinstalled" }, true},
+	}
+	f := newFixture(t, "retail", 1, len(scenarios), nil)
+	for i, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			hw := device(i)
+			first, err := f.client(t, hw, "").Activate(context.Background(), f.keys[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc.change(&hw)
+			again, err := f.client(t, hw, "").Activate(context.Background(), f.keys[i])
+			if sc.same {
+				if err != nil || again.Reason != problem.AlreadyActivated || again.ActivationID != first.ActivationID {
+					t.Fatalf("same device: got %+v, %v", again, err)
+				}
+			} else if !errors.Is(err, problem.ErrKeyInUseElsewhere) {
+				t.Fatalf("new device: got %+v, %v; want KEY_IN_USE_ELSEWHERE", again, err)
+			}
+		})
+	}
+}
+
+func TestOfflineStatusReasons(t *testing.T) {
+	f := newFixture(t, "subscription", 1, 1, map[string]int{"valid_days": 30})
+	ctx := context.Background()
+	hw := device(1)
+	dir := t.TempDir()
+	var now atomic.Pointer[time.Time]
+	t0 := time.Now()
+	now.Store(&t0)
+	mk := func(hw echt.Hardware) *echt.Client {
+		c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir,
+			Hardware: func(context.Context) (echt.Hardware, error) { return hw, nil }, Now: func() time.Time { return *now.Load() }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := mk(hw)
+	st, err := c.Status(ctx)
+	if err != nil || st.Status != echt.StatusGrace || st.Reason != problem.GracePeriod {
+		t.Fatalf("before activation: %+v, %v", st, err)
+	}
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	expect := func(name string, c *echt.Client, status string, reason problem.Code) {
+		t.Helper()
+		st, err := c.Status(ctx)
+		if err != nil || st.Status != status || st.Reason != reason {
+			t.Fatalf("%s: status = %+v, %v; want %s %s", name, st, err, status, reason)
+		}
+	}
+	expect("activated", c, echt.StatusGenuine, problem.Genuine)
+	licPath := filepath.Join(dir, "photoedit", "license.json")
+	orig, _ := os.ReadFile(licPath)
+
+	// A changed byte.
+	tampered := bytes.Clone(orig)
+	i := bytes.Index(tampered, []byte(`"payload":"`)) + 20
+	tampered[i] ^= 1
+	os.WriteFile(licPath, tampered, 0o600)
+	expect("changed byte", c, echt.StatusNotGenuine, problem.LicenseTampered)
+	os.WriteFile(licPath, orig, 0o600)
+	expect("restored", c, echt.StatusGenuine, problem.Genuine)
+
+	// Deleted.
+	os.Remove(licPath)
+	expect("deleted", c, echt.StatusNotGenuine, problem.LicenseMissing)
+	os.WriteFile(licPath, orig, 0o600)
+
+	// Corrupted state file.
+	statePath := filepath.Join(dir, "photoedit", "state.json")
+	stOrig, _ := os.ReadFile(statePath)
+	os.WriteFile(statePath, stOrig[:len(stOrig)/2], 0o600)
+	expect("corrupt state", c, echt.StatusNotGenuine, problem.LicenseTampered)
+	os.WriteFile(statePath, stOrig, 0o600)
+	expect("state restored", c, echt.StatusGenuine, problem.Genuine)
+
+	// Another device with this license.
+	other := device(2)
+	expect("copied to another device", mk(other), echt.StatusNotGenuine, problem.HardwareChanged)
+
+	// The clock set back two hours.
+	back := t0.Add(-2 * time.Hour)
+	now.Store(&back)
+	expect("clock back", c, echt.StatusNotGenuine, problem.ClockTampered)
+
+	// Expired: 31 days later.
+	later := t0.Add(31 * 24 * time.Hour)
+	now.Store(&later)
+	expect("expired", c, echt.StatusNotGenuine, problem.LicenseExpired)
+}
+
+// A server without the publisher's root key is detected: its licenses and
+// its signed errors do not verify.
+func TestFakeServerDetected(t *testing.T) {
+	real := newFixture(t, "retail", 1, 1, nil)
+	fake := newFixture(t, "retail", 1, 1, nil)
+	ctx := context.Background()
+	c, err := echt.NewClient(echt.Config{Server: fake.srv.URL, Product: "photoedit", RootKey: real.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(3), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Activate(ctx, fake.keys[0]); !errors.Is(err, problem.ErrServerUntrusted) {
+		t.Fatalf("license from a fake server: %v, want SERVER_UNTRUSTED", err)
+	}
+	if _, err := c.Activate(ctx, real.keys[0]); !errors.Is(err, problem.ErrServerUntrusted) {
+		t.Fatalf("error from a fake server: %v, want SERVER_UNTRUSTED", err)
+	}
+}
+
+// A recorded answer replayed to another request is refused (old nonce).
+func TestReplayedActivationRefused(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	var mu sync.Mutex
+	var recorded []byte
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		rec := recorded
+		mu.Unlock()
+		if r.URL.Path == "/v1/activations" && rec != nil {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(rec)
+			return
+		}
+		req, _ := http.NewRequest(r.Method, f.srv.URL+r.URL.Path, r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if r.URL.Path == "/v1/activations" {
+			mu.Lock()
+			recorded = body
+			mu.Unlock()
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+	}))
+	defer proxy.Close()
+	mk := func() *echt.Client {
+		c, _ := echt.NewClient(echt.Config{Server: proxy.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+			Hardware: func(context.Context) (echt.Hardware, error) { return device(4), nil }})
+		return c
+	}
+	if _, err := mk().Activate(context.Background(), f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mk().Activate(context.Background(), f.keys[0]); !errors.Is(err, problem.ErrServerUntrusted) {
+		t.Fatalf("replayed answer: %v, want SERVER_UNTRUSTED", err)
+	}
+}
+
+// After a keyring rotation new licenses carry the new key id and licenses
+// signed before still verify.
+func TestRotationKeepsLicensesValid(t *testing.T) {
+	f := newFixture(t, "volume-mak", 10, 1, nil)
+	ctx := context.Background()
+	dirA := t.TempDir()
+	a := f.client(t, device(1), dirA)
+	before, err := a.Activate(ctx, f.keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rotated struct {
+		KeyID string `json:"kid"`
+	}
+	adminCall(t, f.srv, "POST", "/v1/admin/keyring/rotate", map[string]string{}, &rotated)
+	after, err := f.client(t, device(2), "").Activate(ctx, f.keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.License.KeyID == after.License.KeyID || after.License.KeyID != rotated.KeyID {
+		t.Fatalf("kids before %s, after %s, rotated %s", before.License.KeyID, after.License.KeyID, rotated.KeyID)
+	}
+	st, err := f.client(t, device(1), dirA).Status(ctx)
+	if err != nil || !st.Genuine() {
+		t.Fatalf("license signed before rotation: %+v, %v", st, err)
+	}
+}
+
+// The SDK must not pull in database drivers or server packages.
+func TestSDKImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, forbidden := range []string{"modernc.org/sqlite", "github.com/jackc/pgx", "internal/store", "internal/httpapi", "internal/keyring", "internal/activation", "prometheus"} {
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.Contains(dep, forbidden) {
+				t.Errorf("the SDK imports %s", dep)
+			}
+		}
+	}
+}
+
+func BenchmarkOfflineStatus(b *testing.B) {
+	f := newFixture(b, "retail", 1, 1, nil)
+	c := f.client(b, device(1), "")
+	ctx := context.Background()
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		b.Fatal(err)
+	}
+	if st, err := c.Status(ctx); err != nil || !st.Genuine() {
+		b.Fatal(st, err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if st, err := c.Status(ctx); err != nil || !st.Genuine() {
+			b.Fatal(st, err)
+		}
+	}
+}
