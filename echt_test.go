@@ -138,8 +138,14 @@ func TestHardwareScenariosThroughAPI(t *testing.T) {
 		{"NIC swap", func(h *echt.Hardware) { h.MACs = []string{"02:aa:bb:cc:dd:ee"} }, true},
 		{"RAM and disk", func(h *echt.Hardware) { h.MemoryGB = 64; h.Disks = []string{"NEWDISK"} }, true},
 		{"disk and NIC", func(h *echt.Hardware) { h.Disks = []string{"NEWDISK"}; h.MACs = []string{"02:aa:bb:cc:dd:ee"} }, false},
-		{"new motherboard", func(h *echt.Hardware) { h.SystemUUID = "deadbeef-0000-0000-0000-000000000001"; h.BoardSerial = "NEWBOARD" }, false},
-		{"cloned VM", func(h *echt.Hardware) { h.SystemUUID = "deadbeef-0000-0000-0000-000000000002"; h.MACs = []string{"02:aa:bb:cc:dd:ef"} }, false},
+		{"new motherboard", func(h *echt.Hardware) {
+			h.SystemUUID = "deadbeef-0000-0000-0000-000000000001"
+			h.BoardSerial = "NEWBOARD"
+		}, false},
+		{"cloned VM", func(h *echt.Hardware) {
+			h.SystemUUID = "deadbeef-0000-0000-0000-000000000002"
+			h.MACs = []string{"02:aa:bb:cc:dd:ef"}
+		}, false},
 		{"OS reinstall", func(h *echt.Hardware) { h.OSInstallID = "reinstalled" }, true},
 	}
 	f := newFixture(t, "retail", 1, len(scenarios), nil)
