@@ -28,6 +28,9 @@ op("/v1/activations", "post", "activate", "Activate this device with a product k
 op("/v1/activations/deactivate", "post", "deactivate", "Release this device's activation where the channel allows it (retail yes, OEM never)", {**ok("Deactivated", P("DeactivateResponse")), "404": prob("ACTIVATION_NOT_FOUND"), "409": prob("DEACTIVATION_NOT_ALLOWED", "HARDWARE_CHANGED"), "422": prob("LICENSE_TAMPERED"), **client_errs}, ["client"], body(P("DeactivateRequest")), [])
 op("/v1/keys/check", "post", "checkKey", "Public check: is this key genuine, and is it unused? Reveals nothing about its owner; strictly rate limited", {**ok("Verdict", P("KeyCheckResponse")), "429": prob("RATE_LIMITED")}, ["client"], body({"type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}}), [])
 
+op("/v1/bench/trivial", "get", "benchTrivial", "Baseline for echt bench: a trivial JSON handler", {**ok("OK", {"type": "object"}), "429": prob("RATE_LIMITED")}, ["operations"], security=[])
+op("/v1/bench/sign", "post", "benchSign", "Baseline for echt bench: signs one Ed25519 message", {**ok("Signature", {"type": "object", "properties": {"signature": {"type": "string"}}}), "429": prob("RATE_LIMITED")}, ["operations"], body({"type": "object", "properties": {"message": {"type": "string"}}}), [])
+
 op("/v1/admin/products", "post", "createProduct", "Create a product", {**ok("Created", P("Product"), "201"), "400": prob("INVALID_REQUEST"), "409": prob("PRODUCT_EXISTS"), **admin_err}, ["admin"], body({"type": "object", "required": ["id"], "properties": {"id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,62}$"}, "name": {"type": "string"}}}), sec)
 op("/v1/admin/products", "get", "listProducts", "List products", {**ok("Products", {"type": "array", "items": P("Product")}), **admin_err}, ["admin"], security=sec)
 idp = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]

@@ -144,7 +144,7 @@ Every flag can also be set by the environment variable named in its help.`,
 		return e.bindEnv(cmd, envNames)
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err.Error()} })
-	root.AddCommand(e.serveCmd(), e.adminCmd())
+	root.AddCommand(e.serveCmd(), e.adminCmd(), e.benchCmd())
 	for _, c := range e.agentCmds() {
 		root.AddCommand(c)
 	}

@@ -24,9 +24,11 @@ var errNone = errors.New("none found")
 // read; on operating systems it does not support, that error wraps
 // errors.ErrUnsupported.
 //
-// Collect never takes longer than ctx allows, nor than three seconds:
-// external queries (such as the ioreg command on macOS) are cancelled at
-// the deadline, and components not yet read by then are left empty.
+// Collect is bounded by ctx and by a limit of three seconds: external
+// commands (ioreg on macOS) are killed at the deadline, and components not
+// read by then are left empty. Native queries (sysfs and procfs files on
+// Linux, Win32 calls on Windows) cannot be interrupted, but are local and
+// take milliseconds.
 //
 // The values returned are raw: disk serials and the CPU string are trimmed
 // but not otherwise normalised, MAC addresses are lower-case

@@ -44,7 +44,7 @@ func parseRSMB(b []byte) (smbiosInfo, error) {
 // the damage, and an error only if that is nothing.
 func parseSMBIOS(table []byte, major, minor byte) (smbiosInfo, error) {
 	var info smbiosInfo
-	sawSystem := false
+	sawSystem, sawBoard := false, false
 	for off := 0; off+4 <= len(table); {
 		typ, length := table[off], int(table[off+1])
 		if length < 4 || off+length > len(table) {
@@ -63,9 +63,12 @@ func parseSMBIOS(table []byte, major, minor byte) (smbiosInfo, error) {
 			}
 			sawSystem = true
 		case smbiosBaseboard:
-			if info.boardSerial == "" && length > 7 {
+			// The first baseboard is the system board; later ones are
+			// add-in cards. Linux's board_serial also reads the first.
+			if !sawBoard && length > 7 {
 				info.boardSerial = smbiosString(strs, formatted[7])
 			}
+			sawBoard = true
 		case smbiosEnd:
 			next = len(table)
 		}

@@ -27,6 +27,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("POST /v1/activations/deactivate", s.client(limitClient, s.deactivate))
 	handle("POST /v1/keys/check", s.client(limitCheck, s.checkKey))
 
+	// Baselines for echt bench: measured on the same server process.
+	handle("GET /v1/bench/trivial", s.public(limitClient, s.benchTrivial))
+	handle("POST /v1/bench/sign", s.public(limitClient, s.benchSign))
+
 	// Administration.
 	handle("POST /v1/admin/products", s.admin(auth.CatalogWrite, s.createProduct))
 	handle("GET /v1/admin/products", s.admin(auth.CatalogRead, s.listProducts))

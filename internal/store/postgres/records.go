@@ -494,8 +494,16 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		if err != nil {
 			return fmt.Errorf("activate: key: %w", wrapErr(err))
 		}
-		rows, err := t.query(`SELECT `+activationCols+` FROM activations WHERE key_hash = $1 AND status = 'active' ORDER BY created_at, id`, keyHash)
-		cands, err := collect(rows, err, scanActivation)
+		// Only the key's active activations that share an anchor with the
+		// request: never all of a volume key's activations.
+		var cands []store.Activation
+		if len(anchors) > 0 {
+			rows, qerr := t.query(`SELECT `+activationCols+` FROM activations WHERE key_hash = $1 AND status = 'active' AND id IN (
+				SELECT activation_id FROM activation_anchors WHERE product_id = (
+					SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = $1)
+				AND anchor = ANY($2::bytea[])) ORDER BY created_at, id`, keyHash, anchors)
+			cands, err = collect(rows, qerr, scanActivation)
+		}
 		if err != nil {
 			return fmt.Errorf("activate: candidates: %w", err)
 		}

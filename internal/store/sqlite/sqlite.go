@@ -59,8 +59,9 @@ type Store struct {
 	watchers map[int]chan store.Change
 	watchSeq int
 
-	stmts map[string]*sql.Stmt // writer statements, prepared once
-	rstmt map[string]*sql.Stmt // reader statements
+	stmts     map[string]*sql.Stmt // writer statements, prepared once
+	candStmts map[int]*sql.Stmt    // candidate queries by anchor count
+	rstmt     map[string]*sql.Stmt // reader statements
 }
 
 var _ store.Store = (*Store)(nil)
@@ -403,7 +404,6 @@ var statements = map[string]string{
 	"insertAnchor":     `INSERT OR IGNORE INTO activation_anchors (product_id, anchor, activation_id) VALUES (?, ?, ?)`,
 	"seatTaken":        `UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1 WHERE hash = ?`,
 	"seatFreed":        `UPDATE product_keys SET active_activations = active_activations - 1 WHERE hash = ? AND active_activations > 0`,
-	"activeByKey":      `SELECT ` + activationCols + ` FROM activations WHERE key_hash = ? AND status = 'active' ORDER BY created_at, id`,
 	"activationByID":   `SELECT ` + activationCols + ` FROM activations WHERE id = ?`,
 	"endActivation":    `UPDATE activations SET status = ?, ended_at = ?, end_reason = ? WHERE id = ? AND status = 'active'`,
 }
@@ -422,6 +422,14 @@ const skuCols = `id, product_id, edition, channel, policy, entitlements, key_gro
 
 func (s *Store) prepare(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
+	s.candStmts = map[int]*sql.Stmt{}
+	for n := 1; n <= maxAnchors; n++ {
+		st, err := s.w.PrepareContext(ctx, candidatesSQL(n))
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare candidates: %w", err)
+		}
+		s.candStmts[n] = st
+	}
 	for name, q := range statements {
 		st, err := s.w.PrepareContext(ctx, q)
 		if err != nil {
@@ -960,7 +968,7 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		if err != nil {
 			return fmt.Errorf("activate: key: %w", wrapErr(err))
 		}
-		cands, err := collectActivations(t.tx.Stmt(s.stmts["activeByKey"]).Query(keyHash))
+		cands, err := s.candidates(t, keyHash, anchors)
 		if err != nil {
 			return fmt.Errorf("activate: candidates: %w", err)
 		}
@@ -1001,6 +1009,35 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		return store.Activation{}, false, err
 	}
 	return result, created, nil
+}
+
+// maxAnchors bounds the anchors of one activation request (see
+// hardware.Profile.Anchors: UUID, board, 8 disks, 8 MACs, OS install id).
+const maxAnchors = 19
+
+func candidatesSQL(n int) string {
+	return `SELECT ` + activationCols + ` FROM activations WHERE key_hash = ? AND status = 'active' AND id IN (
+		SELECT activation_id FROM activation_anchors WHERE product_id = (
+			SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = ?)
+		AND anchor IN (?` + strings.Repeat(", ?", n-1) + `)) ORDER BY created_at, id`
+}
+
+// candidates loads the key's active activations that share an anchor with
+// the request: never all of a volume key's activations.
+func (s *Store) candidates(t *wtx, keyHash []byte, anchors [][]byte) ([]store.Activation, error) {
+	if len(anchors) == 0 {
+		return nil, nil
+	}
+	st, ok := s.candStmts[len(anchors)]
+	if !ok {
+		return nil, fmt.Errorf("activate: %d anchors, at most %d", len(anchors), maxAnchors)
+	}
+	args := make([]any, 0, len(anchors)+2)
+	args = append(args, keyHash, keyHash)
+	for _, a := range anchors {
+		args = append(args, a)
+	}
+	return collectActivations(t.tx.Stmt(st).Query(args...))
 }
 
 // Activation implements store.Store.

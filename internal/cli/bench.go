@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/echt-dev/echt/internal/loadgen"
+)
+
+func (e *env) benchCmd() *cobra.Command {
+	var cfg loadgen.Config
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench --server URL --scenario activate|validate|mixed|public-check",
+		Short: "Measure an echt server: throughput, errors and latency percentiles",
+		Long: `Drive load at an echt server and report throughput, errors by reason code and
+latency percentiles (p50/p90/p99/p99.9/max). It prepares its own product, SKU
+and keys through the admin API (so it needs an admin token: --token,
+ECHT_TOKEN, or ./echt-data/admin-token), and sends real requests with
+distinct hardware profiles. Requests carry the token, which exempts them
+from per-address rate limits.
+
+--concurrency N runs N workers back to back (closed loop). --rate N sends N
+requests per second whatever the server does (open loop); latency is then
+measured from each request's scheduled start, so queueing is not hidden.
+--baseline also measures, on the same server, a trivial JSON handler and a
+handler that only signs one Ed25519 message, and reports ratios to them.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if cfg.Token == "" {
+				dir := e.getenv("ECHT_DATA")
+				if dir == "" {
+					dir = "echt-data"
+				}
+				if b, err := os.ReadFile(filepath.Join(dir, "admin-token")); err == nil {
+					cfg.Token = strings.TrimSpace(string(b))
+				}
+			}
+			if cfg.Rate < 0 || cfg.Concurrency < 0 || cfg.Duration < 0 || cfg.Keys < 0 {
+				return usagef("--rate, --concurrency, --duration and --keys must not be negative")
+			}
+			if !asJSON {
+				cfg.Progress = e.stderr
+			}
+			r, err := loadgen.New(cfg)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
+			defer stop()
+			res, err := r.Run(ctx)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.printJSON(res)
+			}
+			e.printBench(res)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&cfg.Server, "server", "http://127.0.0.1:8080", "echt server URL (env ECHT_SERVER)")
+	fl.StringVar(&cfg.Token, "token", "", "admin API token (env ECHT_TOKEN)")
+	fl.StringVar(&cfg.Scenario, "scenario", "activate", "activate, validate, mixed (90% validate, 10% activate) or public-check")
+	fl.Float64Var(&cfg.Rate, "rate", 0, "requests per second (open loop); 0 means closed loop with --concurrency workers")
+	fl.IntVar(&cfg.Concurrency, "concurrency", 64, "workers, or the most requests in flight with --rate")
+	fl.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured duration (each baseline runs as long)")
+	fl.IntVar(&cfg.Keys, "keys", 100, "keys to spread activations over")
+	fl.IntVar(&cfg.Devices, "devices", 1000, "devices activated up front for validate and mixed")
+	fl.BoolVar(&cfg.Baseline, "baseline", false, "also measure the trivial and sign baselines and report ratios")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
+}
+
+func (e *env) printBench(r loadgen.Result) {
+	w := e.stdout
+	fmt.Fprintf(w, "scenario:     %s (%d workers", r.Scenario, r.Concurrency)
+	if r.Rate > 0 {
+		fmt.Fprintf(w, ", %.0f req/s scheduled", r.Rate)
+	}
+	fmt.Fprintf(w, ", %.1fs)\n", r.Seconds)
+	fmt.Fprintf(w, "requests:     %d (%d errors)\n", r.Requests, r.Errors)
+	fmt.Fprintf(w, "throughput:   %.0f req/s\n", r.RPS)
+	l := r.LatencyMS
+	fmt.Fprintf(w, "latency ms:   p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", l.P50, l.P90, l.P99, l.P999, l.Max)
+	for _, code := range loadgen.TopCodes(r.ErrorsByCode) {
+		fmt.Fprintf(w, "  error %-28s %d\n", code, r.ErrorsByCode[code])
+	}
+	if r.Baseline != nil {
+		fmt.Fprintf(w, "baseline:     trivial %.0f req/s, sign %.0f req/s\n", r.Baseline.TrivialRPS, r.Baseline.SignRPS)
+		fmt.Fprintf(w, "ratio:        %.2f of trivial, %.2f of sign\n", r.RatioToTrivial, r.RatioToSign)
+	}
+}

@@ -1,0 +1,537 @@
+// Package loadgen drives load at an echt server and measures it: the
+// engine behind `echt bench`. It prepares its own product, SKU and keys
+// through the admin API, sends real requests with distinct hardware
+// profiles, and reports throughput, errors by reason code and latency
+// percentiles from a histogram. With a fixed rate it measures latency from
+// each request's scheduled start, so a slow server cannot hide its queue
+// (no coordinated omission).
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/echt-dev/echt/internal/api"
+	"github.com/echt-dev/echt/internal/hardware"
+	"github.com/echt-dev/echt/problem"
+)
+
+// Scenarios.
+const (
+	ScenarioActivate    = "activate"
+	ScenarioValidate    = "validate"
+	ScenarioMixed       = "mixed"
+	ScenarioPublicCheck = "public-check"
+	ScenarioTrivial     = "trivial"
+	ScenarioSign        = "sign"
+)
+
+// Config configures a run. Zero values take the documented defaults.
+type Config struct {
+	Server string
+	Token  string
+	// Scenario is one of activate, validate, mixed, public-check (and the
+	// baselines trivial and sign).
+	Scenario string
+	// Rate, if positive, sends this many requests per second (open loop);
+	// otherwise Concurrency workers send back to back (closed loop).
+	Rate float64
+	// Concurrency is the number of workers (closed loop) or the most
+	// requests in flight (open loop); 0 means 64.
+	Concurrency int
+	// Duration of the measured run; 0 means 10s.
+	Duration time.Duration
+	// Keys is the number of keys to spread activations over; 0 means 100.
+	Keys int
+	// Devices is the number of devices activated up front for validate
+	// and mixed; 0 means 1000.
+	Devices int
+	// Baseline also measures the trivial and sign baselines on the same
+	// server, for the same duration and concurrency.
+	Baseline bool
+	// Progress receives a line per second, if not nil.
+	Progress io.Writer
+}
+
+// Latency holds percentiles in milliseconds.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+}
+
+// Baseline is the same-run baseline throughput.
+type Baseline struct {
+	TrivialRPS float64 `json:"trivial_rps"`
+	SignRPS    float64 `json:"sign_rps"`
+}
+
+// Result is the outcome of a run (the JSON of `echt bench --json`).
+type Result struct {
+	Scenario       string           `json:"scenario"`
+	Requests       int64            `json:"requests"`
+	Errors         int64            `json:"errors"`
+	ErrorsByCode   map[string]int64 `json:"errors_by_code"`
+	RPS            float64          `json:"rps"`
+	LatencyMS      Latency          `json:"latency_ms"`
+	Concurrency    int              `json:"concurrency"`
+	Rate           float64          `json:"rate,omitempty"`
+	Seconds        float64          `json:"seconds"`
+	Baseline       *Baseline        `json:"baseline,omitempty"`
+	RatioToTrivial float64          `json:"ratio_to_trivial,omitempty"`
+	RatioToSign    float64          `json:"ratio_to_sign,omitempty"`
+}
+
+func (c *Config) defaults() error {
+	if c.Server == "" {
+		return errors.New("bench: no server")
+	}
+	c.Server = strings.TrimRight(c.Server, "/")
+	if c.Concurrency <= 0 {
+		c.Concurrency = 64
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Keys <= 0 {
+		c.Keys = 100
+	}
+	if c.Devices <= 0 {
+		c.Devices = 1000
+	}
+	switch c.Scenario {
+	case ScenarioActivate, ScenarioValidate, ScenarioMixed, ScenarioPublicCheck, ScenarioTrivial, ScenarioSign:
+	case "":
+		c.Scenario = ScenarioActivate
+	default:
+		return fmt.Errorf("bench: unknown scenario %q: use activate, validate, mixed or public-check", c.Scenario)
+	}
+	return nil
+}
+
+// Runner runs load.
+type Runner struct {
+	cfg  Config
+	http *http.Client
+	fix  *fixture
+}
+
+// New returns a runner.
+func New(cfg Config) (*Runner, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		MaxIdleConns:        cfg.Concurrency * 2,
+		MaxIdleConnsPerHost: cfg.Concurrency * 2,
+		MaxConnsPerHost:     cfg.Concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	}
+	return &Runner{cfg: cfg, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+}
+
+// Run prepares, optionally measures the baselines, then runs the scenario.
+func (r *Runner) Run(ctx context.Context) (Result, error) {
+	var base *Baseline
+	if r.cfg.Baseline {
+		t, err := r.measure(ctx, ScenarioTrivial)
+		if err != nil {
+			return Result{}, err
+		}
+		s, err := r.measure(ctx, ScenarioSign)
+		if err != nil {
+			return Result{}, err
+		}
+		base = &Baseline{TrivialRPS: t.RPS, SignRPS: s.RPS}
+	}
+	if r.cfg.Scenario != ScenarioTrivial && r.cfg.Scenario != ScenarioSign {
+		fix, err := r.prepare(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		r.fix = fix
+	}
+	res, err := r.measure(ctx, r.cfg.Scenario)
+	if err != nil {
+		return Result{}, err
+	}
+	if base != nil {
+		res.Baseline = base
+		if base.TrivialRPS > 0 {
+			res.RatioToTrivial = res.RPS / base.TrivialRPS
+		}
+		if base.SignRPS > 0 {
+			res.RatioToSign = res.RPS / base.SignRPS
+		}
+	}
+	return res, nil
+}
+
+type worker struct {
+	hist  *Histogram
+	codes map[string]int64
+	n     int64
+	errs  int64
+}
+
+func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
+	do, err := r.scenario(scenario)
+	if err != nil {
+		return Result{}, err
+	}
+	// Warm up connections and caches briefly, unmeasured.
+	warm, cancelWarm := context.WithTimeout(ctx, 500*time.Millisecond)
+	r.loop(warm, do, false)
+	cancelWarm()
+
+	runCtx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
+	defer cancel()
+	var live atomic.Int64
+	stopProgress := r.progress(scenario, &live)
+	start := time.Now()
+	workers := r.loopCounting(runCtx, do, &live)
+	elapsed := time.Since(start)
+	stopProgress()
+
+	res := Result{Scenario: scenario, ErrorsByCode: map[string]int64{}, Concurrency: r.cfg.Concurrency, Rate: r.cfg.Rate, Seconds: elapsed.Seconds()}
+	h := NewHistogram()
+	for _, w := range workers {
+		h.Merge(w.hist)
+		res.Requests += w.n
+		res.Errors += w.errs
+		for k, v := range w.codes {
+			res.ErrorsByCode[k] += v
+		}
+	}
+	res.RPS = float64(res.Requests) / elapsed.Seconds()
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	res.LatencyMS = Latency{P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)), P99: ms(h.Quantile(0.99)), P999: ms(h.Quantile(0.999)), Max: ms(h.Max())}
+	if res.Requests == 0 {
+		return res, fmt.Errorf("bench %s: no request completed", scenario)
+	}
+	return res, nil
+}
+
+func (r *Runner) progress(scenario string, live *atomic.Int64) func() {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start, last := time.Now(), int64(0)
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				n := live.Load()
+				fmt.Fprintf(r.cfg.Progress, "%-12s %5.0fs  %9d requests  %8.0f/s\n", scenario, now.Sub(start).Seconds(), n, float64(n-last))
+				last = n
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (r *Runner) loop(ctx context.Context, do func(ctx context.Context, i int64) string, _ bool) {
+	var live atomic.Int64
+	r.loopCounting(ctx, do, &live)
+}
+
+// loopCounting runs do until ctx ends, closed or open loop.
+func (r *Runner) loopCounting(ctx context.Context, do func(ctx context.Context, i int64) string, live *atomic.Int64) []*worker {
+	n := r.cfg.Concurrency
+	workers := make([]*worker, n)
+	var seq atomic.Int64
+	var wg sync.WaitGroup
+	var slots chan time.Time
+	if r.cfg.Rate > 0 {
+		slots = make(chan time.Time, 1<<16)
+		go func() {
+			defer close(slots)
+			interval := time.Duration(float64(time.Second) / r.cfg.Rate)
+			next := time.Now()
+			for {
+				now := time.Now()
+				for !next.After(now) {
+					select {
+					case slots <- next:
+					case <-ctx.Done():
+						return
+					}
+					next = next.Add(interval)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(next.Sub(now)):
+				}
+			}
+		}()
+	}
+	for w := range n {
+		workers[w] = &worker{hist: NewHistogram(), codes: map[string]int64{}}
+		wg.Add(1)
+		go func(w *worker) {
+			defer wg.Done()
+			for {
+				var start time.Time
+				if slots != nil {
+					s, ok := <-slots
+					if !ok || ctx.Err() != nil {
+						return
+					}
+					start = s // latency counts from the scheduled time
+				} else {
+					if ctx.Err() != nil {
+						return
+					}
+					start = time.Now()
+				}
+				code := do(ctx, seq.Add(1))
+				if ctx.Err() != nil && code == "CANCELED" {
+					return
+				}
+				w.hist.Record(time.Since(start))
+				w.n++
+				live.Add(1)
+				if code != "" {
+					w.errs++
+					w.codes[code]++
+				}
+			}
+		}(workers[w])
+	}
+	wg.Wait()
+	return workers
+}
+
+// send posts a JSON body (or GETs without one) and returns "" on a 2xx,
+// else the problem code.
+func (r *Runner) send(ctx context.Context, method, path string, body []byte, out any) string {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.cfg.Server+path, rd)
+	if err != nil {
+		return "CLIENT_ERROR"
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "CANCELED"
+		}
+		return string(problem.ServerUnreachable)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "CANCELED"
+		}
+		return string(problem.ServerUnreachable)
+	}
+	if resp.StatusCode >= 400 {
+		pe := problem.DecodeBytes(resp.StatusCode, resp.Header.Get("Content-Type"), "", data)
+		return string(pe.Code)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return "BAD_RESPONSE"
+		}
+	}
+	return ""
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// RandomDevice returns a hardware profile of a made-up device.
+func RandomDevice() hardware.Raw {
+	return hardware.Raw{
+		SystemUUID:  randomHex(16),
+		BoardSerial: randomHex(6),
+		Disks:       []string{randomHex(8)},
+		MACs:        []string{"02:" + randomHex(1) + ":" + randomHex(1) + ":" + randomHex(1) + ":" + randomHex(1) + ":" + randomHex(1)},
+		CPU:         "Bench CPU",
+		MemoryGB:    16,
+		OSInstallID: randomHex(16),
+	}
+}
+
+// fixture is what a run prepared on the server.
+type fixture struct {
+	product string
+	salt    []byte
+	keys    []string
+	// devices activated up front (validate, mixed): their licenses and
+	// profiles.
+	licenses []json.RawMessage
+	profiles []hardware.Profile
+}
+
+func (r *Runner) admin(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		body, _ = json.Marshal(in)
+	}
+	if code := r.send(ctx, method, path, body, out); code != "" {
+		return fmt.Errorf("bench: prepare %s %s: %s (is --token an admin token?)", method, path, code)
+	}
+	return nil
+}
+
+func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
+	id := "bench-" + randomHex(4)
+	f := &fixture{product: id}
+	var p struct {
+		HardwareSalt []byte `json:"hardware_salt"`
+	}
+	if err := r.admin(ctx, "POST", "/v1/admin/products", map[string]string{"id": id, "name": "echt bench " + id}, &p); err != nil {
+		return nil, err
+	}
+	f.salt = p.HardwareSalt
+	policy := map[string]int{"max_devices": 1_000_000}
+	if err := r.admin(ctx, "POST", "/v1/admin/skus", map[string]any{"id": id, "product": id, "edition": "Bench", "channel": "volume-mak", "policy": policy}, nil); err != nil {
+		return nil, err
+	}
+	for len(f.keys) < r.cfg.Keys {
+		n := min(r.cfg.Keys-len(f.keys), 50000)
+		var b struct {
+			Keys []string `json:"keys"`
+		}
+		if err := r.admin(ctx, "POST", "/v1/admin/skus/"+id+"/keys", map[string]int{"count": n}, &b); err != nil {
+			return nil, err
+		}
+		f.keys = append(f.keys, b.Keys...)
+	}
+	if r.cfg.Scenario == ScenarioValidate || r.cfg.Scenario == ScenarioMixed {
+		if err := r.activateDevices(ctx, f); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// activateDevices activates cfg.Devices devices for the validate scenario.
+func (r *Runner) activateDevices(ctx context.Context, f *fixture) error {
+	f.licenses = make([]json.RawMessage, r.cfg.Devices)
+	f.profiles = make([]hardware.Profile, r.cfg.Devices)
+	var next atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range min(r.cfg.Concurrency, 32) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= r.cfg.Devices {
+					return
+				}
+				prof := RandomDevice().Hash(f.salt)
+				body, _ := json.Marshal(api.ActivateRequest{Key: f.keys[i%len(f.keys)], Hardware: prof, Nonce: randomHex(8)})
+				var resp api.ActivateResponse
+				if code := r.send(ctx, "POST", "/v1/activations", body, &resp); code != "" {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = fmt.Errorf("bench: activate devices: %s", code)
+					}
+					mu.Unlock()
+					return
+				}
+				f.licenses[i], f.profiles[i] = resp.License, prof
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func (r *Runner) scenario(name string) (func(ctx context.Context, i int64) string, error) {
+	switch name {
+	case ScenarioTrivial:
+		return func(ctx context.Context, i int64) string { return r.send(ctx, "GET", "/v1/bench/trivial", nil, nil) }, nil
+	case ScenarioSign:
+		body := []byte(`{"message":"echt bench baseline: one Ed25519 signature per request"}`)
+		return func(ctx context.Context, i int64) string { return r.send(ctx, "POST", "/v1/bench/sign", body, nil) }, nil
+	case ScenarioActivate:
+		return r.activateOne, nil
+	case ScenarioPublicCheck:
+		return func(ctx context.Context, i int64) string {
+			key := r.fix.keys[int(i)%len(r.fix.keys)]
+			if i%2 == 0 {
+				key = "BCDFG-HJKMP-QRTVW-XY234-" + []string{"6789B", "6789C", "6789D"}[i%3]
+			}
+			body, _ := json.Marshal(api.KeyCheckRequest{Key: key})
+			return r.send(ctx, "POST", "/v1/keys/check", body, nil)
+		}, nil
+	case ScenarioValidate:
+		return r.validateOne, nil
+	case ScenarioMixed:
+		return func(ctx context.Context, i int64) string {
+			switch i % 10 {
+			case 0:
+				return r.activateOne(ctx, i)
+			default:
+				return r.validateOne(ctx, i)
+			}
+		}, nil
+	}
+	return nil, fmt.Errorf("bench: unknown scenario %q", name)
+}
+
+func (r *Runner) activateOne(ctx context.Context, i int64) string {
+	prof := RandomDevice().Hash(r.fix.salt)
+	body, _ := json.Marshal(api.ActivateRequest{Key: r.fix.keys[int(i)%len(r.fix.keys)], Hardware: prof, Nonce: randomHex(8)})
+	return r.send(ctx, "POST", "/v1/activations", body, nil)
+}
+
+func (r *Runner) validateOne(ctx context.Context, i int64) string {
+	n := int(i) % len(r.fix.licenses)
+	body, _ := json.Marshal(map[string]any{"license": r.fix.licenses[n], "hardware": r.fix.profiles[n], "nonce": randomHex(8)})
+	return r.send(ctx, "POST", "/v1/validations", body, nil)
+}
+
+// TopCodes returns error codes by count, most frequent first.
+func TopCodes(m map[string]int64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return m[out[i]] > m[out[j]] })
+	return out
+}
