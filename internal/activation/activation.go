@@ -99,7 +99,7 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 		return Result{}, problem.New(problem.KeyInvalid, "this is not a valid product key for this publisher")
 	}
 	sku, err := s.catalog.SKUByGroup(ctx, k.Group)
-	if errors.Is(err, problem.ErrNotFound) || problem.CodeOf(err) == problem.SKUNotFound {
+	if problem.CodeOf(err) == problem.SKUNotFound {
 		return Result{}, problem.New(problem.KeyInvalid, "this product key belongs to no product of this publisher")
 	}
 	if err != nil {
@@ -115,28 +115,13 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	hash := s.kr.ProductKeys().Hash(k)
 	anchors := r.Hardware.Anchors()
 
-	// The repair case: an earlier activation of this product on this
-	// device made with another key. Read outside the transaction: it only
-	// annotates the new activation.
-	var prior string
-	others, err := s.st.ActivationsByAnchors(ctx, sku.ProductID, anchors)
-	if err != nil {
-		return Result{}, err
-	}
-	for _, o := range others {
-		if !bytes.Equal(o.KeyHash, hash) && s.sameDevice(ctx, o, r.Hardware) && o.PriorID == "" {
-			prior = o.ID
-			break
-		}
-	}
-
 	now := s.now().UTC().Truncate(time.Millisecond)
 	profileJSON, _ := json.Marshal(r.Hardware)
 	act, created, err := s.st.Activate(ctx, hash, anchors, func(key store.Key, cands []store.Activation) (store.Decision, error) {
-		return decide(key, cands, sku, r.Hardware, func() *store.Activation {
+		return decide(key, cands, sku, r.Hardware, func(prior string) *store.Activation {
 			a := &store.Activation{
 				ID: ident.New("act"), SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: k.LastGroup(),
-				Profile: profileJSON, Anchors: anchors, CreatedAt: now, PriorID: prior,
+				Profile: profileJSON, Anchors: r.Hardware.IndexAnchors(), CreatedAt: now, PriorID: prior,
 			}
 			if sku.Policy.ValidDays > 0 {
 				a.NotAfter = now.Add(time.Duration(sku.Policy.ValidDays) * 24 * time.Hour)
@@ -167,18 +152,26 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	return Result{Reason: reason, Activation: act, SKU: sku, License: lic}, nil
 }
 
-// decide is the seat rule, run inside the store's transaction.
-func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.Profile, fresh func() *store.Activation) (store.Decision, error) {
+// decide is the seat rule, run inside the store's transaction. The
+// candidates are the product's active activations sharing a component with
+// this device, made with this key or another.
+func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.Profile, fresh func(prior string) *store.Activation) (store.Decision, error) {
 	if key.Blocked {
 		return store.Decision{}, blocked(key.BlockReason)
 	}
+	// The repair case: this device's original activation, made with another
+	// key, is remembered on the new activation.
+	prior := ""
 	for _, c := range cands {
 		var p hardware.Profile
-		if json.Unmarshal(c.Profile, &p) != nil {
+		if json.Unmarshal(c.Profile, &p) != nil || !hardware.Match(p, hw, sku.Policy.Tolerance).Same {
 			continue
 		}
-		if hardware.Match(p, hw, sku.Policy.Tolerance).Same {
+		if bytes.Equal(c.KeyHash, key.Hash) {
 			return store.Decision{Existing: c.ID}, nil
+		}
+		if prior == "" && c.PriorID == "" {
+			prior = c.ID
 		}
 	}
 	if catalog.Channel(sku.Channel) == catalog.OEM && key.Activations > 0 {
@@ -190,7 +183,7 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 		}
 		return store.Decision{}, problem.Newf(problem.ActivationLimitReached, "this key has reached its limit of %d devices", sku.Policy.MaxDevices)
 	}
-	return store.Decision{New: fresh()}, nil
+	return store.Decision{New: fresh(prior)}, nil
 }
 
 func blocked(reason string) *problem.Error {
@@ -218,7 +211,7 @@ func (s *Service) sameDevice(ctx context.Context, a store.Activation, hw hardwar
 // releaseReplacements ends activations on this device made with another
 // key after orig (the repair case), now that orig's key was entered again.
 func (s *Service) releaseReplacements(ctx context.Context, orig store.Activation, hw hardware.Profile) {
-	others, err := s.st.ActivationsByAnchors(ctx, orig.ProductID, orig.Anchors)
+	others, err := s.st.ActivationsByAnchors(ctx, orig.ProductID, hw.Anchors())
 	if err != nil {
 		s.log.Warn("release replacement activations", "activation_id", orig.ID, "error", err)
 		return

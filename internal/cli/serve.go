@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -41,6 +43,7 @@ type serveFlags struct {
 	maxBody        int64
 	requestTimeout time.Duration
 	grace          time.Duration
+	debugAddr      string
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -76,6 +79,7 @@ printed once.`,
 	fl.Int64Var(&f.maxBody, "max-body", 1<<20, "maximum request body in bytes")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", 30*time.Second, "maximum time for one request")
 	fl.DurationVar(&f.grace, "shutdown-grace", 30*time.Second, "time requests in flight get to finish on shutdown")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; keep it private")
 	return cmd
 }
 
@@ -151,6 +155,9 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	}, httpapi.Deps{Store: st, Keyring: kr, Logger: logger})
 	if err != nil {
 		return err
+	}
+	if f.debugAddr != "" {
+		go serveDebug(f.debugAddr, logger)
 	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
@@ -326,5 +333,18 @@ func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
+	}
+}
+
+func serveDebug(addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	logger.Info("debug server", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil {
+		logger.Error("debug server", "error", err)
 	}
 }

@@ -253,6 +253,47 @@ func (p Profile) Anchors() [][]byte {
 	return out
 }
 
+// MaxIndexAnchors is how many anchors the server indexes per activation.
+const MaxIndexAnchors = 3
+
+// IndexAnchors returns the anchors the server stores for an activation: the
+// most stable ones, at most MaxIndexAnchors (system UUID, board serial, then
+// network cards, disks and the OS install id). Lookups use all of a
+// profile's Anchors, so a device is found while any indexed component
+// remains; writing fewer index rows keeps activations cheap.
+func (p Profile) IndexAnchors() [][]byte {
+	all := p.Anchors()
+	// Anchors lists uuid, board, disks, macs, os; prefer macs over disks.
+	var macs, disks, rest [][]byte
+	for _, a := range all {
+		switch a[0] {
+		case 3:
+			disks = append(disks, a)
+		case 4:
+			macs = append(macs, a)
+		default:
+			rest = append(rest, a)
+		}
+	}
+	var ordered [][]byte
+	for _, a := range rest {
+		if a[0] == 1 || a[0] == 2 {
+			ordered = append(ordered, a)
+		}
+	}
+	ordered = append(ordered, macs...)
+	ordered = append(ordered, disks...)
+	for _, a := range rest {
+		if a[0] == 5 {
+			ordered = append(ordered, a)
+		}
+	}
+	if len(ordered) > MaxIndexAnchors {
+		ordered = ordered[:MaxIndexAnchors]
+	}
+	return ordered
+}
+
 // Weights of each component kind in the vote (docs/hardware.md).
 var Weights = map[string]int{
 	KindSystemUUID:  4,

@@ -164,3 +164,33 @@ func FuzzRawJSON(f *testing.F) {
 		}
 	})
 }
+
+func TestIndexAnchors(t *testing.T) {
+	p := pc().Hash(salt)
+	idx := p.IndexAnchors()
+	if len(idx) != MaxIndexAnchors || idx[0][0] != 1 || idx[1][0] != 2 || idx[2][0] != 4 {
+		t.Fatalf("IndexAnchors kinds = %v, want uuid, board, mac", kinds(idx))
+	}
+	noBoard := Raw{Disks: []string{"d1"}, OSInstallID: "os1"}.Hash(salt)
+	if k := kinds(noBoard.IndexAnchors()); len(k) != 2 || k[0] != 3 || k[1] != 5 {
+		t.Fatalf("IndexAnchors without board = %v, want disk, os", k)
+	}
+	// every indexed anchor is among the lookup anchors
+	all := map[string]bool{}
+	for _, a := range p.Anchors() {
+		all[string(a)] = true
+	}
+	for _, a := range idx {
+		if !all[string(a)] {
+			t.Fatal("indexed anchor not in Anchors()")
+		}
+	}
+}
+
+func kinds(as [][]byte) []byte {
+	var out []byte
+	for _, a := range as {
+		out = append(out, a[0])
+	}
+	return out
+}

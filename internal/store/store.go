@@ -82,10 +82,11 @@ type Store interface {
 	AppendAudit(ctx context.Context, a AuditEntry) error
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
 
-	// Activate locks the key row, loads the key's candidate activations
-	// (at least every active one sharing an anchor with anchors) and calls
-	// decide inside the transaction. decide must be fast and pure: it may be
-	// called again if the transaction is retried.
+	// Activate locks the key row, loads the candidate activations — every
+	// active activation of the key's product that shares an anchor with
+	// anchors, made with this key or another — and calls decide inside the
+	// transaction. decide must be fast and pure: it may be called again if
+	// the transaction is retried.
 	Activate(ctx context.Context, keyHash []byte, anchors [][]byte, decide DecideFunc) (Activation, bool, error)
 	Activation(ctx context.Context, id string) (Activation, error)
 	ActivationsByKey(ctx context.Context, keyHash []byte) ([]Activation, error)

@@ -494,11 +494,11 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		if err != nil {
 			return fmt.Errorf("activate: key: %w", wrapErr(err))
 		}
-		// Only the key's active activations that share an anchor with the
-		// request: never all of a volume key's activations.
+		// The product's active activations that share an anchor with the
+		// request, made with any key: never all of a volume key's.
 		var cands []store.Activation
 		if len(anchors) > 0 {
-			rows, qerr := t.query(`SELECT `+activationCols+` FROM activations WHERE key_hash = $1 AND status = 'active' AND id IN (
+			rows, qerr := t.query(`SELECT `+activationCols+` FROM activations WHERE status = 'active' AND id IN (
 				SELECT activation_id FROM activation_anchors WHERE product_id = (
 					SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = $1)
 				AND anchor = ANY($2::bytea[])) ORDER BY created_at, id`, keyHash, anchors)

@@ -49,19 +49,23 @@ type Store struct {
 	path     string
 	w        *sql.DB // exactly one connection, the writer
 	r        *sql.DB // read-only pool
+	ck       *sql.DB // checkpoints, off the writer's path
 	ops      chan *op
 	maxBatch int
 	done     chan struct{}
 	closing  chan struct{}
+	ckDone   chan struct{}
 	once     sync.Once
 
 	watchMu  sync.Mutex
 	watchers map[int]chan store.Change
 	watchSeq int
 
-	stmts     map[string]*sql.Stmt // writer statements, prepared once
-	candStmts map[int]*sql.Stmt    // candidate queries by anchor count
-	rstmt     map[string]*sql.Stmt // reader statements
+	stmts         map[string]*sql.Stmt // writer statements, prepared once
+	candStmts     map[int]*sql.Stmt    // candidate queries by anchor count
+	anchorStmts   map[int]*sql.Stmt    // anchor inserts by row count
+	byAnchorStmts map[int]*sql.Stmt    // reader: activations by anchors, by count
+	rstmt         map[string]*sql.Stmt // reader statements
 }
 
 var _ store.Store = (*Store)(nil)
@@ -71,7 +75,7 @@ func dsn(path string, readOnly bool) string {
 	if readOnly {
 		q += "&_pragma=query_only(1)"
 	} else {
-		q += "&_txlock=immediate&_pragma=cache_size(-65536)"
+		q += "&_txlock=immediate&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)"
 	}
 	return "file:" + filepath.ToSlash(path) + "?" + q
 }
@@ -120,6 +124,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		maxBatch: cfg.MaxBatch,
 		done:     make(chan struct{}),
 		closing:  make(chan struct{}),
+		ckDone:   make(chan struct{}),
 		watchers: map[int]chan store.Change{},
 	}
 	if err := s.prepare(ctx); err != nil {
@@ -127,7 +132,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		r.Close()
 		return nil, err
 	}
+	ck, err := sql.Open("sqlite", dsn(cfg.Path, false))
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
+	}
+	ck.SetMaxOpenConns(1)
+	s.ck = ck
 	go s.writer()
+	go s.checkpointer()
 	return s, nil
 }
 
@@ -176,9 +190,12 @@ func (s *Store) Close() error {
 		}
 		s.watchMu.Unlock()
 	})
+	<-s.ckDone
+	_, _ = s.ck.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	err1 := s.r.Close()
 	err2 := s.w.Close()
-	return errors.Join(err1, err2)
+	err3 := s.ck.Close()
+	return errors.Join(err1, err2, err3)
 }
 
 // Watch implements store.Store (in-process: one SQLite file has one node).
@@ -238,7 +255,10 @@ func (s *Store) publish(changes []store.Change) {
 
 // op is one write request waiting for the writer.
 type op struct {
-	fn      func(tx *wtx) error
+	fn func(tx *wtx) error
+	// clean: fn fails only before its first write, or wraps the error in
+	// dirtyError; it then needs no savepoint of its own.
+	clean   bool
 	err     error
 	changes []store.Change
 	done    chan struct{}
@@ -267,7 +287,23 @@ func (t *wtx) notify(kind, id string) {
 // Once queued, the write is carried out even if ctx ends, so the caller
 // always learns the outcome.
 func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
-	o := &op{fn: fn, done: make(chan struct{})}
+	return s.enqueue(ctx, &op{fn: fn, done: make(chan struct{})})
+}
+
+// writeClean is write for an op that fails only before writing anything
+// (or marks its error with dirtyError): it runs without a savepoint.
+func (s *Store) writeClean(ctx context.Context, fn func(tx *wtx) error) error {
+	return s.enqueue(ctx, &op{fn: fn, clean: true, done: make(chan struct{})})
+}
+
+// dirtyError marks an error of a clean op that happened after it wrote:
+// the batch is rolled back and its ops run again one by one.
+type dirtyError struct{ err error }
+
+func (d dirtyError) Error() string { return d.err.Error() }
+func (d dirtyError) Unwrap() error { return d.err }
+
+func (s *Store) enqueue(ctx context.Context, o *op) error {
 	select {
 	case <-s.closing:
 		return store.ErrClosed
@@ -282,6 +318,30 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	}
 	<-o.done
 	return o.err
+}
+
+// checkpointer copies the WAL into the database file in the background, so
+// the writer never pays for checkpoints (its connection has automatic
+// checkpoints off). A PASSIVE checkpoint never blocks the writer or readers.
+func (s *Store) checkpointer() {
+	defer close(s.ckDone)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			var busy, logFrames, done int
+			if err := s.ck.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
+				continue
+			}
+			// A WAL fully copied can start over from the beginning.
+			if logFrames > 0 && done == logFrames && logFrames > 16384 {
+				_, _ = s.ck.Exec("PRAGMA wal_checkpoint(RESTART)")
+			}
+		}
+	}
 }
 
 func (s *Store) writer() {
@@ -339,20 +399,38 @@ func (s *Store) run(batch []*op) {
 			o.err = o.fn(t)
 			continue
 		}
-		if _, err := tx.Exec("SAVEPOINT op"); err != nil {
+		if o.clean {
+			o.err = o.fn(t)
+			var d dirtyError
+			if errors.As(o.err, &d) {
+				// Writes of a failed op are in the transaction: start over,
+				// each op in a transaction of its own.
+				_ = tx.Rollback()
+				for _, o := range batch {
+					o.err, o.changes = nil, nil
+					s.run([]*op{o})
+				}
+				return
+			}
+			if o.err != nil {
+				o.changes = nil
+			}
+			continue
+		}
+		if _, err := tx.Stmt(s.stmts["savepoint"]).Exec(); err != nil {
 			o.err = fmt.Errorf("sqlite: savepoint: %w", err)
 			continue
 		}
 		o.err = o.fn(t)
 		if o.err != nil {
 			o.changes = nil
-			if _, err := tx.Exec("ROLLBACK TO op"); err != nil {
+			if _, err := tx.Stmt(s.stmts["rollbackTo"]).Exec(); err != nil {
 				_ = tx.Rollback()
 				finish(fmt.Errorf("sqlite: rollback to savepoint: %w", err))
 				return
 			}
 		}
-		if _, err := tx.Exec("RELEASE op"); err != nil {
+		if _, err := tx.Stmt(s.stmts["release"]).Exec(); err != nil {
 			_ = tx.Rollback()
 			finish(fmt.Errorf("sqlite: release savepoint: %w", err))
 			return
@@ -397,6 +475,9 @@ func wrapErr(err error) error {
 }
 
 var statements = map[string]string{
+	"savepoint":        `SAVEPOINT op`,
+	"rollbackTo":       `ROLLBACK TO op`,
+	"release":          `RELEASE op`,
 	"insertAudit":      `INSERT INTO audit_log (at, actor, action, target, detail, request_id) VALUES (?, ?, ?, ?, ?, ?)`,
 	"keyForUpdate":     `SELECT hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations FROM product_keys WHERE hash = ?`,
 	"insertKeys":       insertKeysSQL(keysPerStatement),
@@ -423,12 +504,26 @@ const skuCols = `id, product_id, edition, channel, policy, entitlements, key_gro
 func (s *Store) prepare(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
 	s.candStmts = map[int]*sql.Stmt{}
+	s.anchorStmts = map[int]*sql.Stmt{}
+	s.byAnchorStmts = map[int]*sql.Stmt{}
 	for n := 1; n <= maxAnchors; n++ {
 		st, err := s.w.PrepareContext(ctx, candidatesSQL(n))
 		if err != nil {
 			return fmt.Errorf("sqlite: prepare candidates: %w", err)
 		}
 		s.candStmts[n] = st
+		ins := `INSERT OR IGNORE INTO activation_anchors (product_id, anchor, activation_id) VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", n-1)
+		if st, err = s.w.PrepareContext(ctx, ins); err != nil {
+			return fmt.Errorf("sqlite: prepare anchors: %w", err)
+		}
+		s.anchorStmts[n] = st
+		byAnchor := `SELECT DISTINCT ` + prefixCols("a.", activationCols) + ` FROM activation_anchors x CROSS JOIN activations a
+			WHERE x.product_id = ? AND x.anchor IN (?` + strings.Repeat(", ?", n-1) + `) AND a.id = x.activation_id AND a.status = 'active'
+			ORDER BY a.created_at, a.id`
+		if st, err = s.r.PrepareContext(ctx, byAnchor); err != nil {
+			return fmt.Errorf("sqlite: prepare activations by anchors: %w", err)
+		}
+		s.byAnchorStmts[n] = st
 	}
 	for name, q := range statements {
 		st, err := s.w.PrepareContext(ctx, q)
@@ -963,7 +1058,8 @@ func collectActivations(rows *sql.Rows, err error) ([]store.Activation, error) {
 func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, decide store.DecideFunc) (store.Activation, bool, error) {
 	var result store.Activation
 	var created bool
-	err := s.write(ctx, func(t *wtx) error {
+	err := s.writeClean(ctx, func(t *wtx) error {
+		result, created = store.Activation{}, false
 		k, err := scanKey(t.queryRow("keyForUpdate", keyHash))
 		if err != nil {
 			return fmt.Errorf("activate: key: %w", wrapErr(err))
@@ -991,15 +1087,13 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		n := *d.New
 		n.KeyHash, n.Status = keyHash, store.StatusActive
 		if _, err := t.exec("insertActivation", n.ID, n.KeyHash, n.SKUID, n.ProductID, n.LastGroup, n.Profile, n.Status, store.Millis(n.CreatedAt), store.Millis(n.NotAfter), n.PriorID); err != nil {
-			return fmt.Errorf("activate: insert: %w", wrapErr(err))
+			return dirtyError{fmt.Errorf("activate: insert: %w", wrapErr(err))}
 		}
-		for _, an := range n.Anchors {
-			if _, err := t.exec("insertAnchor", n.ProductID, an, n.ID); err != nil {
-				return fmt.Errorf("activate: anchor: %w", wrapErr(err))
-			}
+		if err := s.insertAnchors(t, n); err != nil {
+			return dirtyError{err}
 		}
 		if _, err := t.exec("seatTaken", keyHash); err != nil {
-			return fmt.Errorf("activate: seat: %w", wrapErr(err))
+			return dirtyError{fmt.Errorf("activate: seat: %w", wrapErr(err))}
 		}
 		result, created = n, true
 		t.notify(store.ChangeKey, hex.EncodeToString(keyHash))
@@ -1016,14 +1110,15 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 const maxAnchors = 19
 
 func candidatesSQL(n int) string {
-	return `SELECT ` + activationCols + ` FROM activations WHERE key_hash = ? AND status = 'active' AND id IN (
-		SELECT activation_id FROM activation_anchors WHERE product_id = (
-			SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = ?)
-		AND anchor IN (?` + strings.Repeat(", ?", n-1) + `)) ORDER BY created_at, id`
+	return `SELECT DISTINCT ` + prefixCols("a.", activationCols) + ` FROM activation_anchors x CROSS JOIN activations a
+		WHERE x.product_id = (SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = ?)
+		AND x.anchor IN (?` + strings.Repeat(", ?", n-1) + `) AND a.id = x.activation_id AND a.status = 'active'
+		ORDER BY a.created_at, a.id`
 }
 
-// candidates loads the key's active activations that share an anchor with
-// the request: never all of a volume key's activations.
+// candidates loads the active activations of the key's product that share
+// an anchor with the request (made with any key): never all of a volume
+// key's activations.
 func (s *Store) candidates(t *wtx, keyHash []byte, anchors [][]byte) ([]store.Activation, error) {
 	if len(anchors) == 0 {
 		return nil, nil
@@ -1033,11 +1128,29 @@ func (s *Store) candidates(t *wtx, keyHash []byte, anchors [][]byte) ([]store.Ac
 		return nil, fmt.Errorf("activate: %d anchors, at most %d", len(anchors), maxAnchors)
 	}
 	args := make([]any, 0, len(anchors)+2)
-	args = append(args, keyHash, keyHash)
+	args = append(args, keyHash)
 	for _, a := range anchors {
 		args = append(args, a)
 	}
 	return collectActivations(t.tx.Stmt(st).Query(args...))
+}
+
+// insertAnchors indexes an activation's anchors in one statement per
+// maxAnchors rows.
+func (s *Store) insertAnchors(t *wtx, n store.Activation) error {
+	anchors := n.Anchors
+	for len(anchors) > 0 {
+		k := min(len(anchors), maxAnchors)
+		args := make([]any, 0, 3*k)
+		for _, an := range anchors[:k] {
+			args = append(args, n.ProductID, an, n.ID)
+		}
+		if _, err := t.tx.Stmt(s.anchorStmts[k]).Exec(args...); err != nil {
+			return fmt.Errorf("activate: anchor: %w", wrapErr(err))
+		}
+		anchors = anchors[k:]
+	}
+	return nil
 }
 
 // Activation implements store.Store.
@@ -1080,13 +1193,16 @@ func (s *Store) ActivationsByAnchors(ctx context.Context, productID string, anch
 	if len(anchors) == 0 {
 		return nil, nil
 	}
-	q := `SELECT ` + prefixCols("a.", activationCols) + ` FROM activations a WHERE a.status = 'active' AND a.id IN (SELECT activation_id FROM activation_anchors WHERE product_id = ? AND anchor IN (?` + strings.Repeat(", ?", len(anchors)-1) + `)) ORDER BY a.created_at, a.id`
+	st, ok := s.byAnchorStmts[len(anchors)]
+	if !ok {
+		return nil, fmt.Errorf("activations by anchors: %d anchors, at most %d", len(anchors), maxAnchors)
+	}
 	args := make([]any, 0, len(anchors)+1)
 	args = append(args, productID)
 	for _, an := range anchors {
 		args = append(args, an)
 	}
-	out, err := collectActivations(s.r.QueryContext(ctx, q, args...))
+	out, err := collectActivations(st.QueryContext(ctx, args...))
 	if err != nil {
 		return nil, fmt.Errorf("activations by anchors: %w", err)
 	}

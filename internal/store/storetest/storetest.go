@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"ActivateSeatLimitConcurrent", testSeatLimitConcurrent},
 		{"EndActivation", testEndActivation},
 		{"Anchors", testAnchors},
+		{"CandidatesAcrossKeys", testCandidatesAcrossKeys},
 		{"Watch", testWatch},
 		{"TimePrecision", testTimePrecision},
 	}
@@ -655,5 +656,46 @@ func testTimePrecision(t *testing.T, s store.Store) {
 	p, _ := s.Product(c, "t")
 	if want := at.Truncate(time.Millisecond).UTC(); !p.CreatedAt.Equal(want) || p.CreatedAt.Location() != time.UTC {
 		t.Fatalf("CreatedAt = %v, want %v in UTC", p.CreatedAt, want)
+	}
+}
+
+// Candidates are the product's active activations sharing an anchor, made
+// with any key (the repair case needs the other keys' ones).
+func testCandidatesAcrossKeys(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	k1, k2 := newKey(t, s, sku), newKey(t, s, sku)
+	if _, _, err := s.Activate(c, k1.Hash, [][]byte{anchor("pc")}, func(store.Key, []store.Activation) (store.Decision, error) {
+		return store.Decision{New: newActivation("act_first", sku, "pc", "disk")}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var seen []store.Activation
+	if _, _, err := s.Activate(c, k2.Hash, [][]byte{anchor("disk"), anchor("other")}, func(_ store.Key, cands []store.Activation) (store.Decision, error) {
+		seen = cands
+		a := newActivation("act_second", sku, "pc")
+		a.PriorID = "act_first"
+		return store.Decision{New: a}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0].ID != "act_first" || !bytes.Equal(seen[0].KeyHash, k1.Hash) {
+		t.Fatalf("candidates = %+v, want act_first of the other key", seen)
+	}
+	got, err := s.Activation(c, "act_second")
+	if err != nil || got.PriorID != "act_first" {
+		t.Fatalf("PriorID = %q, %v", got.PriorID, err)
+	}
+	// A candidate of an ended activation is not offered.
+	if _, err := s.EndActivation(c, "act_first", store.StatusDeactivated, "", now(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Activate(c, k2.Hash, [][]byte{anchor("disk")}, func(_ store.Key, cands []store.Activation) (store.Decision, error) {
+		if len(cands) != 0 {
+			t.Errorf("candidates after ending = %v", cands)
+		}
+		return store.Decision{}, errRefused
+	}); !errors.Is(err, errRefused) {
+		t.Fatal(err)
 	}
 }

@@ -73,7 +73,7 @@ CREATE TABLE activations (
     ended_at   INTEGER NOT NULL DEFAULT 0,
     end_reason TEXT NOT NULL DEFAULT '',
     prior_id   TEXT NOT NULL DEFAULT ''
-);
+) WITHOUT ROWID;
 CREATE INDEX activations_key ON activations (key_hash);
 
 CREATE TABLE activation_anchors (
