@@ -254,11 +254,11 @@ func (p Profile) Anchors() [][]byte {
 }
 
 // MaxIndexAnchors is how many anchors the server indexes per activation.
-const MaxIndexAnchors = 3
+const MaxIndexAnchors = 2
 
 // IndexAnchors returns the anchors the server stores for an activation: the
-// most stable ones, at most MaxIndexAnchors (system UUID, board serial, then
-// network cards, disks and the OS install id). Lookups use all of a
+// most stable ones, at most MaxIndexAnchors (system UUID, then network
+// cards, disks, board serial and the OS install id). Lookups use all of a
 // profile's Anchors, so a device is found while any indexed component
 // remains; writing fewer index rows keeps activations cheap.
 func (p Profile) IndexAnchors() [][]byte {
@@ -275,19 +275,26 @@ func (p Profile) IndexAnchors() [][]byte {
 			rest = append(rest, a)
 		}
 	}
-	var ordered [][]byte
+	// System UUID, then network cards and disks (they survive a reinstall
+	// and are readable without administrator rights), then the board
+	// serial, then the OS install id.
+	var uuid, board, os [][]byte
 	for _, a := range rest {
-		if a[0] == 1 || a[0] == 2 {
-			ordered = append(ordered, a)
+		switch a[0] {
+		case 1:
+			uuid = append(uuid, a)
+		case 2:
+			board = append(board, a)
+		case 5:
+			os = append(os, a)
 		}
 	}
+	var ordered [][]byte
+	ordered = append(ordered, uuid...)
 	ordered = append(ordered, macs...)
 	ordered = append(ordered, disks...)
-	for _, a := range rest {
-		if a[0] == 5 {
-			ordered = append(ordered, a)
-		}
-	}
+	ordered = append(ordered, board...)
+	ordered = append(ordered, os...)
 	if len(ordered) > MaxIndexAnchors {
 		ordered = ordered[:MaxIndexAnchors]
 	}
