@@ -71,6 +71,9 @@ type Config struct {
 	// ClockTolerance is how far the clock may go back before CLOCK_TAMPERED;
 	// 0 means one hour.
 	ClockTolerance time.Duration
+	// Lang is the preferred language of verdict texts (for example "nl");
+	// empty means English.
+	Lang string
 	// GraceDays is the grace period of a copy that was never activated,
 	// counted from its first run; 0 means 30 days. (After activation the
 	// SKU's policy applies.)

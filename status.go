@@ -46,6 +46,20 @@ type Status struct {
 	Online bool `json:"online"`
 	// NotGenuineSince is when the device was first seen not genuine.
 	NotGenuineSince time.Time `json:"not_genuine_since,omitzero"`
+	// Remedy is the server's remedy (online verdicts).
+	Remedy *Remedy `json:"remedy,omitempty"`
+	// VerdictID and ResultsURL name the server's results page of the
+	// verdict; NextCheck is when to validate online again.
+	VerdictID  string    `json:"verdict_id,omitempty"`
+	ResultsURL string    `json:"results_url,omitempty"`
+	NextCheck  time.Time `json:"next_check,omitzero"`
+	// Ticket is the signed GENUINE verdict, valid until TicketExpiresAt:
+	// proof of a genuine copy for download and update services.
+	Ticket          []byte    `json:"-"`
+	TicketExpiresAt time.Time `json:"ticket_expires_at,omitzero"`
+	// ServerError says why an online validation fell back to this offline
+	// status.
+	ServerError string `json:"server_error,omitempty"`
 }
 
 // Genuine reports whether the status is GENUINE.
@@ -231,6 +245,9 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 	}
 	if vd := ll.verdict; vd != nil && vd.ActivationID == l.ActivationID && vd.Status != StatusGenuine && vd.CheckedAt.After(l.IssuedAt) {
 		s.Online = true
+		s.VerdictID, s.ResultsURL = vd.VerdictID, vd.ResultsURL
+		r := vd.Remedy
+		s.Remedy = &r
 		return bad(problem.Code(vd.Reason), vd.Remedy.Text)
 	}
 	s.Status, s.Reason = StatusGenuine, problem.Genuine

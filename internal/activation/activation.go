@@ -41,16 +41,18 @@ type Service struct {
 	st      Store
 	catalog *catalog.Cache
 	kr      *keyring.Keyring
+	signer  *signing.BatchSigner
+	verify  *signing.Verifier
 	log     *slog.Logger
 	now     func() time.Time
 }
 
 // New returns an activation service.
-func New(st Store, cat *catalog.Cache, kr *keyring.Keyring, log *slog.Logger) *Service {
+func New(st Store, cat *catalog.Cache, kr *keyring.Keyring, signer *signing.BatchSigner, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{st: st, catalog: cat, kr: kr, log: log, now: time.Now}
+	return &Service{st: st, catalog: cat, kr: kr, signer: signer, verify: signing.NewVerifier(kr.RootPublic()), log: log, now: time.Now}
 }
 
 // Request is an activation request.
@@ -145,7 +147,7 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 		// a technician made with another key on this device.
 		s.releaseReplacements(ctx, act, r.Hardware)
 	}
-	lic, err := s.sign(product, sku, act, r, now)
+	lic, err := s.sign(ctx, product, sku, act, r, now)
 	if err != nil {
 		return Result{}, err
 	}
@@ -273,14 +275,14 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	lic, err := s.sign(product, sku, *found, r, now)
+	lic, err := s.sign(ctx, product, sku, *found, r, now)
 	if err != nil {
 		return Result{}, err
 	}
 	return Result{Reason: problem.DigitalLicense, Activation: *found, SKU: sku, License: lic}, nil
 }
 
-func (s *Service) sign(product store.Product, sku store.SKU, act store.Activation, r Request, now time.Time) ([]byte, error) {
+func (s *Service) sign(ctx context.Context, product store.Product, sku store.SKU, act store.Activation, r Request, now time.Time) ([]byte, error) {
 	var hw hardware.Profile
 	if err := json.Unmarshal(act.Profile, &hw); err != nil {
 		return nil, fmt.Errorf("activation %s profile: %w", act.ID, err)
@@ -290,9 +292,10 @@ func (s *Service) sign(product store.Product, sku store.SKU, act store.Activatio
 		Edition: sku.Edition, SKU: sku.ID, Channel: sku.Channel, Entitlements: sku.Entitlements,
 		PartialKey: productkey.Partial(act.LastGroup), Hardware: hw, Tolerance: sku.Policy.Tolerance,
 		IssuedAt: now, NotAfter: act.NotAfter, RevalidateAfter: now.Add(time.Duration(sku.Policy.RevalidateHours) * time.Hour),
+		ReminderMinutes: sku.Policy.ReminderMinutes, EscalateDays: sku.Policy.EscalateDays,
 		Nonce: r.Nonce, Server: r.Server,
 	}
-	return license.Sign(s.kr.Signer(), l)
+	return license.SignBatched(ctx, s.signer, l)
 }
 
 // Deactivate releases the activation of the license a device presents,
@@ -328,8 +331,7 @@ func (s *Service) Deactivate(ctx context.Context, licenseFile []byte, hw hardwar
 // verifyOwn checks that a license a client presents was signed by this
 // publisher (any of its signing keys, current or retired).
 func (s *Service) verifyOwn(data []byte) (license.License, error) {
-	v := signing.NewVerifier(s.kr.RootPublic())
-	l, _, err := license.Verify(v, data)
+	l, _, err := license.Verify(s.verify, data)
 	if err != nil {
 		return license.License{}, problem.Wrap(problem.LicenseTampered, "the license file is not a valid license of this publisher", err)
 	}

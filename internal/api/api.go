@@ -83,3 +83,55 @@ type KeyCheckResponse struct {
 	Edition     string `json:"edition,omitempty"`
 	Channel     string `json:"channel,omitempty"`
 }
+
+// VerdictFormat is the payload format of a signed verdict.
+const VerdictFormat = "echt-verdict/1"
+
+// Remedy is what a person can do about a reason.
+type Remedy struct {
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+
+// Verdict is the signed payload of an online validation. A verdict with
+// status GENUINE doubles as a genuine ticket until TicketExpiresAt: other
+// services (downloads, updates) accept it as proof of a genuine copy.
+type Verdict struct {
+	Format          string    `json:"format"`
+	VerdictID       string    `json:"verdict_id"`
+	Status          string    `json:"status"` // GENUINE, NOT_GENUINE, NOT_ACTIVATED, GRACE
+	Reason          string    `json:"reason"`
+	Remedy          Remedy    `json:"remedy"`
+	Product         string    `json:"product"`
+	Edition         string    `json:"edition,omitempty"`
+	SKU             string    `json:"sku,omitempty"`
+	Entitlements    []string  `json:"entitlements,omitempty"`
+	ActivationID    string    `json:"activation_id,omitempty"`
+	PartialKey      string    `json:"partial_key,omitempty"`
+	Hardware        string    `json:"hardware_digest,omitempty"`
+	Nonce           string    `json:"nonce"`
+	CheckedAt       time.Time `json:"checked_at"`
+	NextCheck       time.Time `json:"next_check"`
+	TicketExpiresAt time.Time `json:"ticket_expires_at,omitzero"`
+	ResultsURL      string    `json:"results_url,omitempty"`
+}
+
+// ValidateRequest asks the server whether this copy is genuine.
+type ValidateRequest struct {
+	License  json.RawMessage  `json:"license"`
+	Hardware hardware.Profile `json:"hardware"`
+	Nonce    string           `json:"nonce"`
+	Lang     string           `json:"lang,omitempty"`
+}
+
+// ValidateResponse carries the signed verdict and, for convenience, its
+// main fields.
+type ValidateResponse struct {
+	Verdict    json.RawMessage `json:"verdict"`
+	Status     string          `json:"status"`
+	Reason     string          `json:"reason"`
+	Remedy     Remedy          `json:"remedy"`
+	CheckedAt  time.Time       `json:"checked_at"`
+	NextCheck  time.Time       `json:"next_check"`
+	ResultsURL string          `json:"results_url"`
+}

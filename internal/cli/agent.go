@@ -7,7 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -104,7 +108,7 @@ func (e *env) language(f *agentFlags) string {
 }
 
 func (e *env) agentCmds() []*cobra.Command {
-	return []*cobra.Command{e.activateCmd(), e.deactivateCmd(), e.statusCmd(), e.hwidCmd()}
+	return []*cobra.Command{e.activateCmd(), e.deactivateCmd(), e.statusCmd(), e.validateCmd(), e.watchCmd(), e.hwidCmd()}
 }
 
 // activateOutput is the JSON of echt activate (a contract).
@@ -260,13 +264,6 @@ func (e *env) pickProduct(f *agentFlags) (string, error) {
 	return "", usagef("this device holds licenses of several products (%s): choose one with --product", strings.Join(ps, ", "))
 }
 
-// statusOutput is the JSON of echt status (a contract).
-type statusOutput struct {
-	*echt.Status
-	Remedy     *echt.Remedy `json:"remedy,omitempty"`
-	ResultsURL string       `json:"results_url,omitempty"`
-}
-
 func (e *env) statusCmd() *cobra.Command {
 	var f agentFlags
 	cmd := &cobra.Command{
@@ -290,30 +287,36 @@ func (e *env) statusCmd() *cobra.Command {
 					return map[string]string{"status": echt.StatusNotGenuine, "reason": string(code), "detail": detail, "remedy": remedy, "product": product}
 				})
 			}
-			return e.printStatus(&f, st, "")
+			return e.printStatus(&f, st)
 		},
 	}
 	e.addAgentFlags(cmd, &f)
 	return cmd
 }
 
-func (e *env) printStatus(f *agentFlags, st *echt.Status, resultsURL string) error {
+// printStatus prints a status (the JSON of echt status and echt validate
+// is the echt.Status object, a contract) and returns the exit error for
+// anything but GENUINE.
+func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 	lang := e.language(f)
-	var remedy *echt.Remedy
-	if st.Status != echt.StatusGenuine {
-		remedy = &echt.Remedy{ID: reasons.RemedyID(st.Reason), Text: reasons.Remedy(st.Reason, lang)}
+	if st.Status != echt.StatusGenuine && st.Remedy == nil {
+		st.Remedy = &echt.Remedy{ID: reasons.RemedyID(st.Reason), Text: reasons.Remedy(st.Reason, lang)}
 	}
 	if f.json {
-		if err := e.printJSON(statusOutput{Status: st, Remedy: remedy, ResultsURL: resultsURL}); err != nil {
+		if err := e.printJSON(st); err != nil {
 			return err
 		}
 	} else {
 		entry, _ := reasons.Lookup(st.Reason, lang)
 		name := firstNonEmpty(st.ProductName, st.Product)
-		fmt.Fprintf(e.stdout, "%s %s: %s (%s)\n", name, st.Edition, st.Status, st.Reason)
+		where := "offline check"
+		if st.Online {
+			where = "verdict of " + strings.TrimRight(f.server, "/")
+		}
+		fmt.Fprintf(e.stdout, "%s %s: %s (%s; %s)\n", name, st.Edition, st.Status, st.Reason, where)
 		if entry.Title != "" && st.Status != echt.StatusGenuine {
 			fmt.Fprintf(e.stdout, "  %s.", entry.Title)
-			if st.Detail != "" {
+			if st.Detail != "" && (st.Remedy == nil || st.Detail != st.Remedy.Text) {
 				fmt.Fprintf(e.stdout, " %s", st.Detail)
 			}
 			fmt.Fprintln(e.stdout)
@@ -330,20 +333,70 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status, resultsURL string) err
 		if !st.GraceUntil.IsZero() && st.Status == echt.StatusGrace {
 			fmt.Fprintf(e.stdout, "  activate by:   %s\n", st.GraceUntil.Local().Format(time.DateTime))
 		}
-		if remedy != nil && remedy.Text != "" {
-			fmt.Fprintf(e.stdout, "  what to do:    %s\n", remedy.Text)
+		if st.Remedy != nil && st.Remedy.Text != "" && st.Status != echt.StatusGenuine {
+			fmt.Fprintf(e.stdout, "  what to do:    %s\n", st.Remedy.Text)
 			for i, step := range entry.Steps {
 				fmt.Fprintf(e.stdout, "    %d. %s\n", i+1, step)
 			}
 		}
-		if resultsURL != "" {
-			fmt.Fprintf(e.stdout, "  details:       %s\n", resultsURL)
+		if st.ServerError != "" {
+			fmt.Fprintf(e.stdout, "  note:          the server could not be asked (%s); this is the offline check\n", st.ServerError)
+		}
+		if st.ResultsURL != "" {
+			fmt.Fprintf(e.stdout, "  details:       %s\n", st.ResultsURL)
+		}
+		if !st.NextCheck.IsZero() {
+			fmt.Fprintf(e.stdout, "  next check:    %s\n", st.NextCheck.Local().Format(time.DateTime))
 		}
 	}
 	if st.Status == echt.StatusGenuine {
 		return nil
 	}
 	return exitError{code: st.Reason.ExitCode()}
+}
+
+func (e *env) validateCmd() *cobra.Command {
+	var f agentFlags
+	var offline bool
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Ask the server whether this copy is genuine (or check offline)",
+		Long: `Validate this copy online: the server checks the key and the activation still
+stand and answers a signed verdict with the reason and the remedy, and a
+link to a results page. With --offline, only the local check runs. Exit
+status 0 only for GENUINE. When the server cannot be reached, the offline
+check is shown with a note: a copy is never declared not genuine because a
+server failed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			product, err := e.pickProduct(&f)
+			if err != nil {
+				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
+					return map[string]string{"status": echt.StatusNotActivated, "reason": string(code), "detail": detail, "remedy": remedy}
+				})
+			}
+			c, err := e.agentClient(&f, product)
+			if err != nil {
+				return err
+			}
+			f.server = c.Server()
+			var st *echt.Status
+			if offline {
+				st, err = c.StatusProduct(cmd.Context(), product)
+			} else {
+				st, err = c.ValidateProduct(cmd.Context(), product)
+			}
+			if err != nil {
+				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
+					return map[string]string{"status": echt.StatusNotGenuine, "reason": string(code), "detail": detail, "remedy": remedy, "product": product}
+				})
+			}
+			return e.printStatus(&f, st)
+		},
+	}
+	e.addAgentFlags(cmd, &f)
+	cmd.Flags().BoolVar(&offline, "offline", false, "check only locally: signature, device, time window and files")
+	return cmd
 }
 
 func (e *env) hwidCmd() *cobra.Command {
@@ -425,4 +478,73 @@ device otherwise.`,
 	e.addAgentFlags(cmd, &f)
 	cmd.Flags().BoolVar(&raw, "raw", false, "also print raw component values")
 	return cmd
+}
+
+func (e *env) watchCmd() *cobra.Command {
+	var f agentFlags
+	var interval time.Duration
+	var escalate time.Duration
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Keep checking this copy and remind the user while it is not genuine",
+		Long: `Check this copy at start and every reminder interval (the SKU's, 60 minutes
+by default), validating online when the last verdict says so. While the
+copy is not genuine, show a desktop notification (notify-send on Linux,
+where available) or print a reminder, stronger after the SKU's escalation
+period. Nothing ever deletes or locks the user's data. Stop with Ctrl-C.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			product, err := e.pickProduct(&f)
+			if err != nil {
+				return err
+			}
+			c, err := e.agentClient(&f, product)
+			if err != nil {
+				return err
+			}
+			f.server = c.Server()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			lang := e.language(&f)
+			return c.Watch(ctx, product, echt.WatchOptions{Interval: interval, EscalateAfter: escalate}, func(r echt.Reminder) {
+				entry, _ := reasons.Lookup(r.Status.Reason, lang)
+				title := fmt.Sprintf("%s is not genuine", firstNonEmpty(r.Status.ProductName, r.Status.Product))
+				body := firstNonEmpty(entry.Title, string(r.Status.Reason)) + ". " + reasons.Remedy(r.Status.Reason, lang)
+				if r.Status.ResultsURL != "" {
+					body += " " + r.Status.ResultsURL
+				}
+				if f.json {
+					_ = e.printJSON(map[string]any{"reminder": r.Count, "escalated": r.Escalated, "status": r.Status.Status, "reason": r.Status.Reason, "remedy": reasons.Remedy(r.Status.Reason, lang), "results_url": r.Status.ResultsURL, "at": time.Now().UTC()})
+					return
+				}
+				prefix := "reminder"
+				if r.Escalated {
+					prefix = "REMINDER"
+				}
+				fmt.Fprintf(e.stdout, "%s %d: %s (%s): %s\n", prefix, r.Count, title, r.Status.Reason, body)
+				notifyDesktop(title, body, r.Escalated)
+			})
+		},
+	}
+	e.addAgentFlags(cmd, &f)
+	cmd.Flags().DurationVar(&interval, "interval", 0, "time between reminders; default the SKU's reminder interval")
+	cmd.Flags().DurationVar(&escalate, "escalate-after", 0, "escalate reminders after this long not genuine; default the SKU's")
+	return cmd
+}
+
+// notifyDesktop shows a desktop notification where the OS has a way to,
+// and does nothing otherwise.
+func notifyDesktop(title, body string, urgent bool) {
+	if runtime.GOOS != "linux" || os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		return
+	}
+	path, err := exec.LookPath("notify-send")
+	if err != nil {
+		return
+	}
+	urgency := "normal"
+	if urgent {
+		urgency = "critical"
+	}
+	_ = exec.Command(path, "--app-name=echt", "--urgency="+urgency, title, body).Run()
 }

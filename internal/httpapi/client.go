@@ -10,8 +10,10 @@ import (
 	"github.com/echt-dev/echt/internal/activation"
 	"github.com/echt-dev/echt/internal/api"
 	"github.com/echt-dev/echt/internal/productkey"
+	"github.com/echt-dev/echt/internal/reasons"
 	"github.com/echt-dev/echt/internal/signing"
 	"github.com/echt-dev/echt/internal/store"
+	"github.com/echt-dev/echt/internal/validation"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -151,4 +153,24 @@ func (s *Server) checkKey(w http.ResponseWriter, r *http.Request) {
 		out.Genuine, out.Status, out.Reason = true, "unused", string(problem.Genuine)
 	}
 	reply(w, http.StatusOK, out)
+}
+
+func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
+	var req api.ValidateRequest
+	if err := s.decode(r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lang := req.Lang
+	if lang == "" {
+		lang = reasons.Negotiate("", r.Header.Get("Accept-Language"))
+	}
+	res, err := s.validation.Validate(r.Context(), validation.Request{License: req.License, Hardware: req.Hardware, Nonce: req.Nonce, Lang: lang, BaseURL: s.publicURL(r)})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := res.Verdict
+	s.metrics.validations.WithLabelValues(v.Status, v.Reason).Inc()
+	reply(w, http.StatusOK, api.ValidateResponse{Verdict: res.Envelope, Status: v.Status, Reason: v.Reason, Remedy: v.Remedy, CheckedAt: v.CheckedAt, NextCheck: v.NextCheck, ResultsURL: v.ResultsURL})
 }

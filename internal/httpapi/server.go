@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/echt-dev/echt/internal/activation"
+	"github.com/echt-dev/echt/internal/signing"
+	"github.com/echt-dev/echt/internal/validation"
 	"log/slog"
 	"net"
 	"net/http"
@@ -42,6 +44,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// LogRequests logs every request (errors are always logged).
 	LogRequests bool
+	// TicketTTL is how long a genuine ticket is valid; 0 means 1h.
+	TicketTTL time.Duration
 	// PublicURL is the server's external base URL, used in links (results
 	// pages); empty means derived from each request.
 	PublicURL string
@@ -73,6 +77,8 @@ type Server struct {
 	keys       *keys.Service
 	cat        *catalog.Cache
 	activation *activation.Service
+	validation *validation.Service
+	signer     *signing.BatchSigner
 	tokens     *auth.Tokens
 	limits     *limiter
 	metrics    *metrics
@@ -101,7 +107,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 		limits:  newLimiter(cfg.ClientLimit, cfg.CheckLimit),
 		metrics: newMetrics(),
 	}
-	s.activation = activation.New(d.Store, s.cat, d.Keyring, d.Logger)
+	s.signer = signing.NewBatchSigner(d.Keyring.Signer, 2)
+	s.activation = activation.New(d.Store, s.cat, d.Keyring, s.signer, d.Logger)
+	s.validation = validation.New(validation.Config{TicketTTL: cfg.TicketTTL}, d.Store, s.cat, d.Keyring, s.signer, d.Logger)
 	mux := http.NewServeMux()
 	s.routes(mux)
 	s.handler = s.wrap(mux)
@@ -127,7 +135,11 @@ func (s *Server) Watch(ctx context.Context) {
 	}
 }
 
+// Close stops the server's background workers. Call it after Serve.
+func (s *Server) Close() { s.signer.Close() }
+
 func (s *Server) onChange(c store.Change) {
+	s.validation.Changed(c)
 	switch c.Kind {
 	case store.ChangeToken:
 		s.tokens.Invalidate()
@@ -158,6 +170,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	defer s.Close()
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	go s.Watch(watchCtx)

@@ -12,6 +12,7 @@
 package license
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,6 +44,8 @@ type License struct {
 	IssuedAt        time.Time        `json:"issued_at"`
 	NotAfter        time.Time        `json:"not_after,omitzero"`
 	RevalidateAfter time.Time        `json:"revalidate_after"`
+	ReminderMinutes int              `json:"reminder_minutes"`
+	EscalateDays    int              `json:"escalate_days"`
 	KeyID           string           `json:"kid"`
 	Nonce           string           `json:"nonce,omitempty"`
 	Server          string           `json:"server,omitempty"`
@@ -55,18 +58,46 @@ var (
 	ErrExpired = errors.New("license expired")
 )
 
-// Sign serialises l, signs it with s and returns the license file bytes.
-func Sign(s *signing.Signer, l License) ([]byte, error) {
+// Payload serialises l as signed by the key kid.
+func Payload(l License, kid string) ([]byte, error) {
 	l.Format = Format
-	l.KeyID = s.KeyID()
+	l.KeyID = kid
 	if l.Entitlements == nil {
 		l.Entitlements = []string{}
 	}
 	payload, err := json.Marshal(l)
 	if err != nil {
-		return nil, fmt.Errorf("sign license: %w", err)
+		return nil, fmt.Errorf("license payload: %w", err)
+	}
+	return payload, nil
+}
+
+// Sign serialises l, signs it with s and returns the license file bytes.
+func Sign(s *signing.Signer, l License) ([]byte, error) {
+	payload, err := Payload(l, s.KeyID())
+	if err != nil {
+		return nil, err
 	}
 	return json.Marshal(s.Sign(signing.TypeLicense, payload))
+}
+
+// SignBatched is Sign through a batch signer (see signing.BatchSigner).
+func SignBatched(ctx context.Context, b *signing.BatchSigner, l License) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		kid := b.CurrentKeyID()
+		payload, err := Payload(l, kid)
+		if err != nil {
+			return nil, err
+		}
+		env, err := b.SignAs(ctx, kid, signing.TypeLicense, payload)
+		if errors.Is(err, signing.ErrKeyRotated) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sign license: %w", err)
+		}
+		return json.Marshal(env)
+	}
 }
 
 // Verify checks a license file's signature and structure and returns the

@@ -72,6 +72,9 @@ type Envelope struct {
 	Payload   []byte    `json:"payload"` // base64 in JSON
 	Signature []byte    `json:"sig"`
 	Cert      *Envelope `json:"cert,omitempty"`
+	// Batch, if set, proves the payload is in a batch whose Merkle root
+	// Signature signs (see BatchSigner).
+	Batch *BatchProof `json:"batch,omitempty"`
 }
 
 // Certificate is the payload of a signing-key certificate.
@@ -315,7 +318,15 @@ func (v *Verifier) Verify(e *Envelope, typ string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !ed25519.Verify(pub, message(typ, e.Payload), e.Signature) {
+	signed := message(typ, e.Payload)
+	if e.Batch != nil {
+		root, err := rootOf(leafHash(signed), e.Batch)
+		if err != nil {
+			return nil, err
+		}
+		signed = batchMessage(root)
+	}
+	if !ed25519.Verify(pub, signed, e.Signature) {
 		return nil, ErrBadSignature
 	}
 	return e.Payload, nil

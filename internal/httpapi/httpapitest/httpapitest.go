@@ -75,6 +75,7 @@ func Start(t testing.TB, opts Options) *Server {
 	t.Cleanup(func() {
 		ts.Close()
 		cancel()
+		api.Close()
 		st.Close()
 	})
 	return &Server{Server: ts, API: api, Store: st, Keyring: kr, AdminToken: token, Master: master}

@@ -1,0 +1,80 @@
+package signing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func TestBatchSignatures(t *testing.T) {
+	root, s := setup(t)
+	v := NewVerifier(root.Public())
+	for _, n := range []int{2, 3, 5, 8, 17} {
+		var payloads [][]byte
+		for i := range n {
+			payloads = append(payloads, []byte(fmt.Sprintf(`{"n":%d}`, i)))
+		}
+		envs := s.signBatch(TypeVerdict, payloads)
+		for i, e := range envs {
+			got, err := v.Verify(roundTrip(t, e), TypeVerdict)
+			if err != nil || string(got) != string(payloads[i]) {
+				t.Fatalf("n=%d i=%d: Verify = %q, %v", n, i, got, err)
+			}
+		}
+		// Another member's payload, index or path does not verify.
+		a, b := roundTrip(t, envs[0]), roundTrip(t, envs[1])
+		a.Payload = b.Payload
+		if _, err := v.Verify(a, TypeVerdict); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("n=%d: swapped payload = %v", n, err)
+		}
+		c := roundTrip(t, envs[n-1])
+		c.Batch.Index ^= 1
+		if _, err := v.Verify(c, TypeVerdict); err == nil {
+			t.Errorf("n=%d: changed index verified", n)
+		}
+		d := roundTrip(t, envs[0])
+		d.Batch.Path[0][0] ^= 1
+		if _, err := v.Verify(d, TypeVerdict); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("n=%d: changed path = %v", n, err)
+		}
+		// Verified as another type, it fails.
+		if _, err := v.Verify(roundTrip(t, envs[0]), TypeLicense); err == nil {
+			t.Errorf("n=%d: batch envelope verified as another type", n)
+		}
+		e := roundTrip(t, envs[0])
+		e.Type = TypeLicense
+		if _, err := v.Verify(e, TypeLicense); !errors.Is(err, ErrBadSignature) {
+			t.Errorf("n=%d: relabeled batch envelope = %v", n, err)
+		}
+	}
+}
+
+func TestBatchSignerConcurrent(t *testing.T) {
+	root, s := setup(t)
+	v := NewVerifier(root.Public())
+	b := NewBatchSigner(func() *Signer { return s }, 2)
+	defer b.Close()
+	var wg sync.WaitGroup
+	for i := range 500 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			typ := TypeVerdict
+			if i%3 == 0 {
+				typ = TypeLicense
+			}
+			p := []byte(fmt.Sprintf("payload %d", i))
+			e, err := b.Sign(context.Background(), typ, p)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if got, err := v.Verify(roundTrip(t, e), typ); err != nil || string(got) != string(p) {
+				t.Errorf("Verify = %q, %v", got, err)
+			}
+		}()
+	}
+	wg.Wait()
+}

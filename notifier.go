@@ -1,0 +1,94 @@
+package echt
+
+import (
+	"context"
+	"time"
+)
+
+// Reminder is what the application's callback receives while a copy is
+// not genuine: at start, then every reminder interval. Echt never deletes
+// or locks the user's data; what to show is the application's choice.
+type Reminder struct {
+	Status *Status
+	// Count is 1 for the first reminder of a run, then 2, 3, ...
+	Count int
+	// Escalated is true once the copy has been not genuine for the SKU's
+	// escalation period (escalate_days): a stronger nag is warranted.
+	Escalated bool
+}
+
+// WatchOptions tune Watch; zero values take the license's policy.
+type WatchOptions struct {
+	// Interval between reminders; 0 means the SKU's reminder interval
+	// (60 minutes by default).
+	Interval time.Duration
+	// EscalateAfter overrides the SKU's escalation period.
+	EscalateAfter time.Duration
+	// OnCheck, if set, is called after every check, genuine or not.
+	OnCheck func(*Status)
+}
+
+const (
+	defaultReminder = 60 * time.Minute
+	defaultEscalate = 14 * 24 * time.Hour
+)
+
+// Watch checks the product at start and every interval until ctx ends,
+// and calls remind while the copy is not genuine. It validates online when
+// the last verdict asks for it (next check due) and offline otherwise; an
+// unreachable server never makes a copy not genuine.
+func (c *Client) Watch(ctx context.Context, product string, opts WatchOptions, remind func(Reminder)) error {
+	count := 0
+	var nextOnline time.Time
+	for {
+		var st *Status
+		var err error
+		if now := c.now(); !now.Before(nextOnline) && c.cfg.Server != "" {
+			st, err = c.ValidateProduct(ctx, product)
+			if err == nil && !st.NextCheck.IsZero() {
+				nextOnline = st.NextCheck
+			} else {
+				nextOnline = now.Add(2 * time.Hour) // retry later, as KMS clients do
+			}
+		}
+		if st == nil || err != nil {
+			st, err = c.StatusProduct(ctx, product)
+		}
+		if err != nil {
+			return err
+		}
+		if opts.OnCheck != nil {
+			opts.OnCheck(st)
+		}
+		interval, escalate := opts.Interval, opts.EscalateAfter
+		if ll, lerr := c.load(ctx, product); lerr == nil && ll.verifyOK == nil && ll.files.license != nil {
+			if interval <= 0 && ll.lic.ReminderMinutes > 0 {
+				interval = time.Duration(ll.lic.ReminderMinutes) * time.Minute
+			}
+			if escalate <= 0 && ll.lic.EscalateDays > 0 {
+				escalate = time.Duration(ll.lic.EscalateDays) * 24 * time.Hour
+			}
+		}
+		if interval <= 0 {
+			interval = defaultReminder
+		}
+		if escalate <= 0 {
+			escalate = defaultEscalate
+		}
+		if st.Status != StatusGenuine && st.Status != StatusGrace {
+			count++
+			since := st.NotGenuineSince
+			if since.IsZero() {
+				since = c.now()
+			}
+			remind(Reminder{Status: st, Count: count, Escalated: c.now().Sub(since) >= escalate})
+		} else {
+			count = 0
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package echt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/echt-dev/echt/internal/api"
+	"github.com/echt-dev/echt/problem"
+)
+
+// Validate asks the server whether this copy of Config.Product is genuine
+// and returns its signed verdict as a Status (Online true). Local evidence
+// the server cannot see (missing or damaged files, a clock set back) is
+// answered locally. When the server cannot be reached or is unavailable,
+// Validate returns the offline status with Online false and the reason in
+// ServerError: a copy is never declared not genuine because a server
+// failed.
+func (c *Client) Validate(ctx context.Context) (*Status, error) {
+	return c.ValidateProduct(ctx, c.cfg.Product)
+}
+
+// ValidateProduct is Validate for a given product.
+func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, error) {
+	offline, err := c.StatusProduct(ctx, product)
+	if err != nil {
+		return nil, err
+	}
+	switch offline.Reason {
+	case problem.LicenseMissing, problem.ClockTampered, problem.GracePeriod, problem.NotActivated:
+		return offline, nil
+	}
+	ll, err := c.load(ctx, product)
+	if err != nil {
+		return nil, err
+	}
+	if ll.files.license == nil || ll.files.st == nil || ll.files.stateCorrupt {
+		return offline, nil
+	}
+	nonce := newNonce()
+	var resp api.ValidateResponse
+	err = c.call(ctx, "POST", "/v1/validations", nonce, api.ValidateRequest{License: ll.files.license, Hardware: ll.profile, Nonce: nonce, Lang: c.cfg.Lang}, &resp)
+	if err != nil {
+		code := problem.CodeOf(err)
+		if code == problem.ServerUntrusted {
+			return nil, err
+		}
+		if code == problem.ServerUnreachable || code == problem.StoreUnavailable || code == problem.Unavailable || code == problem.RateLimited || code == problem.Internal {
+			offline.ServerError = err.Error()
+			return offline, nil
+		}
+		return nil, err
+	}
+	v, err := c.trust(ctx)
+	if err != nil {
+		return nil, err
+	}
+	vd, err := verifyVerdict(v, resp.Verdict)
+	if err != nil {
+		return nil, problem.Wrap(problem.ServerUntrusted, "the verdict is not signed by the publisher", err)
+	}
+	if vd.Nonce != nonce {
+		return nil, problem.New(problem.ServerUntrusted, "the verdict was not made for this request (replayed)")
+	}
+	if vd.Product != product || (vd.ActivationID != "" && vd.ActivationID != ll.lic.ActivationID) {
+		return nil, problem.New(problem.ServerUntrusted, "the verdict is about another license")
+	}
+	now := c.now().UTC()
+	s := &Status{
+		Status: vd.Status, Reason: problem.Code(vd.Reason), Detail: vd.Remedy.Text, Product: product,
+		ProductName: ll.lic.ProductName, Edition: vd.Edition, SKU: vd.SKU, Channel: ll.lic.Channel, PartialKey: vd.PartialKey,
+		ActivationID: vd.ActivationID, Entitlements: vd.Entitlements, NotAfter: ll.lic.NotAfter, RevalidateAfter: vd.NextCheck,
+		CheckedAt: now, Online: true, VerdictID: vd.VerdictID, ResultsURL: vd.ResultsURL, NextCheck: vd.NextCheck,
+	}
+	remedy := vd.Remedy
+	s.Remedy = &remedy
+	// The server's clock is a witness: a local clock far behind it was
+	// set back.
+	if vd.CheckedAt.Sub(now) > c.cfg.ClockTolerance {
+		s.Status, s.Reason, s.Detail, s.Remedy = StatusNotGenuine, problem.ClockTampered, "this device's clock is "+vd.CheckedAt.Sub(now).Round(time.Minute).String()+" behind the server's", nil
+		return s, nil
+	}
+	if vd.Status == StatusGenuine {
+		s.Ticket = resp.Verdict
+		s.TicketExpiresAt = vd.TicketExpiresAt
+	}
+	if err := c.rememberVerdict(product, ll, resp.Verdict, vd, now); err != nil {
+		return nil, err
+	}
+	if vd.Status != StatusGenuine {
+		st := ll.files.st
+		s.NotGenuineSince = st.NotGenuineSince
+		if s.NotGenuineSince.IsZero() {
+			s.NotGenuineSince = now
+		}
+	}
+	return s, nil
+}
+
+// rememberVerdict stores the signed verdict in the state file, so that the
+// device keeps knowing it offline.
+func (c *Client) rememberVerdict(product string, ll *loadedLicense, raw json.RawMessage, vd *Verdict, now time.Time) error {
+	st := *ll.files.st
+	st.Verdict = raw
+	if now.After(st.LastSeen) {
+		st.LastSeen = now
+	}
+	if vd.Status == StatusGenuine {
+		st.NotGenuineSince = time.Time{}
+	} else if st.NotGenuineSince.IsZero() {
+		st.NotGenuineSince = now
+	}
+	if err := c.local(product).writeState(&st); err != nil {
+		return problem.Wrap(problem.StoreCorrupt, "cannot record the verdict", err)
+	}
+	c.forget(product)
+	return nil
+}
+
+// Ticket returns the latest genuine ticket stored for a product, if it is
+// still valid: proof of a genuine copy for download and update services.
+func (c *Client) Ticket(ctx context.Context, product string) ([]byte, error) {
+	ll, err := c.load(ctx, product)
+	if err != nil {
+		return nil, err
+	}
+	if ll.verdict == nil || ll.files.st == nil || ll.verdict.Status != StatusGenuine || !c.now().Before(ll.verdict.TicketExpiresAt) {
+		return nil, errors.New("echt: no valid genuine ticket: validate online first")
+	}
+	return ll.files.st.Verdict, nil
+}
