@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -64,7 +65,7 @@ token of a server in ./echt-data (or ECHT_DATA) is used if readable.`,
 		return nil
 	}
 	client := func() *apiClient { return newAPIClient(g.server, g.token) }
-	cmd.AddCommand(e.productCmd(&g, client), e.skuCmd(&g, client), e.keysCmd(&g, client), e.tokenCmd(&g, client), e.auditCmd(&g, client), e.keyringCmd(&g, client))
+	cmd.AddCommand(e.productCmd(&g, client), e.skuCmd(&g, client), e.keysCmd(&g, client), e.tokenCmd(&g, client), e.auditCmd(&g, client), e.keyringCmd(&g, client), e.feedbackCmd(&g, client))
 	return cmd
 }
 
@@ -615,4 +616,35 @@ func (e *env) keyringCmd(g *adminFlags, client func() *apiClient) *cobra.Command
 	}
 	cmd.AddCommand(show, rotate)
 	return cmd
+}
+
+func (e *env) feedbackCmd(g *adminFlags, client func() *apiClient) *cobra.Command {
+	return &cobra.Command{
+		Use:   "feedback",
+		Short: "Report the answers to \"Was this helpful?\" per help page, least helpful first",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			var fs []httpapi.FeedbackView
+			if err := client().do(c.Context(), "GET", "/v1/admin/feedback", nil, &fs); err != nil {
+				return err
+			}
+			sort.SliceStable(fs, func(i, j int) bool { return helpfulShare(fs[i]) < helpfulShare(fs[j]) })
+			if g.json {
+				return e.printJSON(fs)
+			}
+			rows := [][]string{}
+			for _, f := range fs {
+				rows = append(rows, []string{f.Page, f.Lang, strconv.FormatInt(f.Yes, 10), strconv.FormatInt(f.No, 10), fmt.Sprintf("%.0f%%", 100*helpfulShare(f))})
+			}
+			e.table("PAGE\tLANG\tYES\tNO\tHELPFUL", rows)
+			return nil
+		},
+	}
+}
+
+func helpfulShare(f httpapi.FeedbackView) float64 {
+	if f.Yes+f.No == 0 {
+		return 0
+	}
+	return float64(f.Yes) / float64(f.Yes+f.No)
 }

@@ -28,6 +28,13 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("POST /v1/keys/check", s.client(limitCheck, s.checkKey))
 	handle("POST /v1/validations", s.client(limitClient, s.validate))
 
+	// Pages for people: help for every code, results of verdicts.
+	handle("GET /help/{$}", s.public(limitClient, s.helpIndex))
+	handle("GET /help/reasons/{code}", s.public(limitClient, s.helpPage("reasons")))
+	handle("GET /help/errors/{code}", s.public(limitClient, s.helpPage("errors")))
+	handle("POST /help/feedback", s.public(limitCheck, s.feedback))
+	handle("GET /genuine/{id}", s.public(limitClient, s.results))
+
 	// Baselines for echt bench: measured on the same server process.
 	handle("GET /v1/bench/trivial", s.public(limitClient, s.benchTrivial))
 	handle("POST /v1/bench/sign", s.public(limitClient, s.benchSign))
@@ -48,6 +55,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("POST /v1/admin/tokens/{id}/revoke", s.admin(auth.TokensManage, s.revokeToken))
 	handle("GET /v1/admin/audit", s.admin(auth.AuditRead, s.listAudit))
 	handle("POST /v1/admin/keyring/rotate", s.admin(auth.KeyringManage, s.rotateKeyring))
+	handle("GET /v1/admin/feedback", s.admin(auth.CatalogRead, s.feedbackReport))
 
 	// Everything else is a problem+json 404 (or 405).
 	handle("/", s.notFound)

@@ -16,7 +16,7 @@ import (
 	"github.com/echt-dev/echt/problem"
 )
 
-//go:embed data/*.json
+//go:embed data/*.json ui/*.json
 var data embed.FS
 
 // Entry is one code's help text in one language.
@@ -42,6 +42,7 @@ const DefaultLang = "en"
 var (
 	once    sync.Once
 	catalog map[string]map[problem.Code]Entry
+	ui      map[string]map[string]string
 	loadErr error
 )
 
@@ -70,6 +71,37 @@ func load() {
 		}
 		catalog[lang] = m
 	}
+	ui = map[string]map[string]string{}
+	uiFiles, err := data.ReadDir("ui")
+	if err != nil {
+		loadErr = err
+		return
+	}
+	for _, f := range uiFiles {
+		b, err := data.ReadFile(path.Join("ui", f.Name()))
+		if err != nil {
+			loadErr = err
+			return
+		}
+		var m map[string]string
+		if err := json.Unmarshal(b, &m); err != nil {
+			loadErr = fmt.Errorf("reasons: ui/%s: %w", f.Name(), err)
+			return
+		}
+		ui[strings.TrimSuffix(f.Name(), ".json")] = m
+	}
+}
+
+// UI returns a page text in lang, falling back to English, then to key.
+func UI(lang, key string) string {
+	once.Do(load)
+	if v := ui[lang][key]; v != "" {
+		return v
+	}
+	if v := ui[DefaultLang][key]; v != "" {
+		return v
+	}
+	return key
 }
 
 // Languages returns the available languages, sorted.

@@ -46,3 +46,20 @@ func TestNegotiate(t *testing.T) {
 		}
 	}
 }
+
+// Every language has every page text of English.
+func TestUIComplete(t *testing.T) {
+	if err := Err(); err != nil {
+		t.Fatal(err)
+	}
+	for lang, m := range ui {
+		for k := range ui[DefaultLang] {
+			if m[k] == "" {
+				t.Errorf("ui/%s.json: no %q", lang, k)
+			}
+		}
+		if _, ok := catalog[lang]; !ok {
+			t.Errorf("ui/%s.json has no reason catalog data/%s.json", lang, lang)
+		}
+	}
+}

@@ -96,6 +96,19 @@ type Store interface {
 	// EndActivation moves an active activation to status (deactivated or
 	// revoked) after check approves it, and frees its seat.
 	EndActivation(ctx context.Context, id string, status string, reason string, at time.Time, check func(Activation) error, a *AuditEntry) (Activation, error)
+
+	// RecordFeedback counts one "Was this helpful?" answer for a help page.
+	RecordFeedback(ctx context.Context, page, lang string, helpful bool) error
+	// Feedback returns the answers per page and language.
+	Feedback(ctx context.Context) ([]FeedbackCount, error)
+}
+
+// FeedbackCount is how often a help page was found helpful, or not.
+type FeedbackCount struct {
+	Page string
+	Lang string
+	Yes  int64
+	No   int64
 }
 
 // DecideFunc is the activation rule run inside the store's transaction.

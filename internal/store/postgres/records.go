@@ -671,3 +671,37 @@ func (s *Store) EndActivation(ctx context.Context, id, status, reason string, at
 	}
 	return out, nil
 }
+
+// RecordFeedback implements store.Store.
+func (s *Store) RecordFeedback(ctx context.Context, page, lang string, helpful bool) error {
+	yes, no := 0, 1
+	if helpful {
+		yes, no = 1, 0
+	}
+	return s.write(ctx, nil, func(t *wtx) error {
+		_, err := t.exec(`INSERT INTO help_feedback (page, lang, yes, no) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (page, lang) DO UPDATE SET yes = help_feedback.yes + excluded.yes, no = help_feedback.no + excluded.no`, page, lang, yes, no)
+		if err != nil {
+			return fmt.Errorf("record feedback: %w", wrapErr(err))
+		}
+		return nil
+	})
+}
+
+// Feedback implements store.Store.
+func (s *Store) Feedback(ctx context.Context) ([]store.FeedbackCount, error) {
+	rows, err := s.pool.Query(ctx, `SELECT page, lang, yes, no FROM help_feedback ORDER BY page, lang`)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: %w", wrapErr(err))
+	}
+	defer rows.Close()
+	var out []store.FeedbackCount
+	for rows.Next() {
+		var f store.FeedbackCount
+		if err := rows.Scan(&f.Page, &f.Lang, &f.Yes, &f.No); err != nil {
+			return nil, fmt.Errorf("feedback: %w", wrapErr(err))
+		}
+		out = append(out, f)
+	}
+	return out, wrapErr(rows.Err())
+}

@@ -1259,3 +1259,37 @@ func (s *Store) EndActivation(ctx context.Context, id, status, reason string, at
 	})
 	return out, err
 }
+
+// RecordFeedback implements store.Store.
+func (s *Store) RecordFeedback(ctx context.Context, page, lang string, helpful bool) error {
+	yes, no := 0, 1
+	if helpful {
+		yes, no = 1, 0
+	}
+	return s.write(ctx, func(t *wtx) error {
+		_, err := t.tx.Exec(`INSERT INTO help_feedback (page, lang, yes, no) VALUES (?, ?, ?, ?)
+			ON CONFLICT (page, lang) DO UPDATE SET yes = yes + excluded.yes, no = no + excluded.no`, page, lang, yes, no)
+		if err != nil {
+			return fmt.Errorf("record feedback: %w", wrapErr(err))
+		}
+		return nil
+	})
+}
+
+// Feedback implements store.Store.
+func (s *Store) Feedback(ctx context.Context) ([]store.FeedbackCount, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT page, lang, yes, no FROM help_feedback ORDER BY page, lang`)
+	if err != nil {
+		return nil, fmt.Errorf("feedback: %w", wrapErr(err))
+	}
+	defer rows.Close()
+	var out []store.FeedbackCount
+	for rows.Next() {
+		var f store.FeedbackCount
+		if err := rows.Scan(&f.Page, &f.Lang, &f.Yes, &f.No); err != nil {
+			return nil, fmt.Errorf("feedback: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}

@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"EndActivation", testEndActivation},
 		{"Anchors", testAnchors},
 		{"CandidatesAcrossKeys", testCandidatesAcrossKeys},
+		{"Feedback", testFeedback},
 		{"Watch", testWatch},
 		{"TimePrecision", testTimePrecision},
 	}
@@ -697,5 +698,30 @@ func testCandidatesAcrossKeys(t *testing.T, s store.Store) {
 		return store.Decision{}, errRefused
 	}); !errors.Is(err, errRefused) {
 		t.Fatal(err)
+	}
+}
+
+func testFeedback(t *testing.T, s store.Store) {
+	c := ctx(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.RecordFeedback(c, "/help/reasons/KEY_BLOCKED", "nl", i%3 != 0); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.RecordFeedback(c, "/help/errors/KEY_TYPO", "en", false); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Feedback(c)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Feedback = %+v, %v", got, err)
+	}
+	if got[0] != (store.FeedbackCount{Page: "/help/errors/KEY_TYPO", Lang: "en", Yes: 0, No: 1}) || got[1] != (store.FeedbackCount{Page: "/help/reasons/KEY_BLOCKED", Lang: "nl", Yes: 20, No: 10}) {
+		t.Fatalf("Feedback = %+v", got)
 	}
 }
