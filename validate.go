@@ -28,7 +28,7 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 		return nil, err
 	}
 	switch offline.Reason {
-	case problem.LicenseMissing, problem.ClockTampered, problem.GracePeriod, problem.NotActivated:
+	case problem.LicenseMissing, problem.LicenseTampered, problem.ClockTampered, problem.GracePeriod, problem.NotActivated:
 		return offline, nil
 	}
 	ll, err := c.load(ctx, product)

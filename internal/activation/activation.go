@@ -337,3 +337,30 @@ func (s *Service) verifyOwn(data []byte) (license.License, error) {
 	}
 	return l, nil
 }
+
+// Revoke ends an activation on the publisher's decision (refund, abuse);
+// the device learns it at its next online validation.
+func (s *Service) Revoke(ctx context.Context, actor, requestID, id, reason string) (store.Activation, error) {
+	if reason == "" {
+		return store.Activation{}, problem.New(problem.InvalidRequest, "a revocation needs a reason")
+	}
+	if len(reason) > 200 {
+		return store.Activation{}, problem.New(problem.InvalidRequest, "reason: at most 200 characters")
+	}
+	d, _ := json.Marshal(map[string]string{"reason": reason})
+	a := store.AuditEntry{At: s.now().UTC(), Actor: actor, Action: "activation.revoke", Target: id, Detail: string(d), RequestID: requestID}
+	act, err := s.st.EndActivation(ctx, id, store.StatusRevoked, reason, s.now().UTC(), nil, &a)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Activation{}, problem.Newf(problem.ActivationNotFound, "no activation %q", id)
+	}
+	return act, err
+}
+
+// Get returns an activation.
+func (s *Service) Get(ctx context.Context, id string) (store.Activation, error) {
+	act, err := s.st.Activation(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Activation{}, problem.Newf(problem.ActivationNotFound, "no activation %q", id)
+	}
+	return act, err
+}

@@ -65,7 +65,7 @@ token of a server in ./echt-data (or ECHT_DATA) is used if readable.`,
 		return nil
 	}
 	client := func() *apiClient { return newAPIClient(g.server, g.token) }
-	cmd.AddCommand(e.productCmd(&g, client), e.skuCmd(&g, client), e.keysCmd(&g, client), e.tokenCmd(&g, client), e.auditCmd(&g, client), e.keyringCmd(&g, client), e.feedbackCmd(&g, client))
+	cmd.AddCommand(e.productCmd(&g, client), e.skuCmd(&g, client), e.keysCmd(&g, client), e.tokenCmd(&g, client), e.auditCmd(&g, client), e.keyringCmd(&g, client), e.feedbackCmd(&g, client), e.activationsCmd(&g, client))
 	return cmd
 }
 
@@ -647,4 +647,53 @@ func helpfulShare(f httpapi.FeedbackView) float64 {
 		return 0
 	}
 	return float64(f.Yes) / float64(f.Yes+f.No)
+}
+
+func (e *env) activationsCmd(g *adminFlags, client func() *apiClient) *cobra.Command {
+	cmd := &cobra.Command{Use: "activations", Short: "Show and revoke activations"}
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show an activation",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			var a httpapi.ActivationView
+			if err := client().do(c.Context(), "GET", "/v1/admin/activations/"+url.PathEscape(args[0]), nil, &a); err != nil {
+				return err
+			}
+			return e.printActivation(g, a)
+		},
+	}
+	var reason string
+	revoke := &cobra.Command{
+		Use:   "revoke ID --reason TEXT",
+		Short: "Revoke an activation; the device learns at its next validation",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if reason == "" {
+				return usagef("activations revoke needs --reason TEXT")
+			}
+			var a httpapi.ActivationView
+			if err := client().do(c.Context(), "POST", "/v1/admin/activations/"+url.PathEscape(args[0])+"/revoke", map[string]string{"reason": reason}, &a); err != nil {
+				return err
+			}
+			return e.printActivation(g, a)
+		},
+	}
+	revoke.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+	cmd.AddCommand(show, revoke)
+	return cmd
+}
+
+func (e *env) printActivation(g *adminFlags, a httpapi.ActivationView) error {
+	if g.json {
+		return e.printJSON(a)
+	}
+	fmt.Fprintf(e.stdout, "activation:  %s\nstatus:      %s\nproduct:     %s (%s)\nkey:         %s\ncreated:     %s\n", a.ID, a.Status, a.Product, a.SKU, a.PartialKey, fmtTime(a.CreatedAt))
+	if !a.EndedAt.IsZero() {
+		fmt.Fprintf(e.stdout, "ended:       %s (%s)\n", fmtTime(a.EndedAt), a.EndReason)
+	}
+	if a.PriorID != "" {
+		fmt.Fprintf(e.stdout, "replaces:    %s (activated with another key after a repair)\n", a.PriorID)
+	}
+	return nil
 }

@@ -274,7 +274,7 @@ func (e *env) statusCmd() *cobra.Command {
 			product, err := e.pickProduct(&f)
 			if err != nil {
 				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return map[string]string{"status": echt.StatusNotActivated, "reason": string(code), "detail": detail, "remedy": remedy}
+					return map[string]any{"status": echt.StatusNotActivated, "reason": string(code), "detail": detail, "remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}}
 				})
 			}
 			c, err := e.agentClient(&f, product)
@@ -284,7 +284,7 @@ func (e *env) statusCmd() *cobra.Command {
 			st, err := c.StatusProduct(cmd.Context(), product)
 			if err != nil {
 				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return map[string]string{"status": echt.StatusNotGenuine, "reason": string(code), "detail": detail, "remedy": remedy, "product": product}
+					return map[string]any{"status": echt.StatusNotGenuine, "reason": string(code), "detail": detail, "remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}, "product": product}
 				})
 			}
 			return e.printStatus(&f, st)
@@ -372,7 +372,7 @@ server failed.`,
 			product, err := e.pickProduct(&f)
 			if err != nil {
 				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return map[string]string{"status": echt.StatusNotActivated, "reason": string(code), "detail": detail, "remedy": remedy}
+					return map[string]any{"status": echt.StatusNotActivated, "reason": string(code), "detail": detail, "remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}}
 				})
 			}
 			c, err := e.agentClient(&f, product)
@@ -388,7 +388,7 @@ server failed.`,
 			}
 			if err != nil {
 				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return map[string]string{"status": echt.StatusNotGenuine, "reason": string(code), "detail": detail, "remedy": remedy, "product": product}
+					return map[string]any{"status": echt.StatusNotGenuine, "reason": string(code), "detail": detail, "remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}, "product": product}
 				})
 			}
 			return e.printStatus(&f, st)

@@ -9,6 +9,7 @@ import (
 	"github.com/echt-dev/echt/internal/auth"
 	"github.com/echt-dev/echt/internal/catalog"
 	"github.com/echt-dev/echt/internal/keys"
+	"github.com/echt-dev/echt/internal/productkey"
 	"github.com/echt-dev/echt/internal/store"
 	"github.com/echt-dev/echt/problem"
 )
@@ -339,4 +340,47 @@ func (s *Server) rotateKeyring(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	reply(w, http.StatusOK, k)
+}
+
+// ActivationView is an activation in admin responses.
+type ActivationView struct {
+	ID         string    `json:"id"`
+	Status     string    `json:"status"`
+	Product    string    `json:"product"`
+	SKU        string    `json:"sku"`
+	PartialKey string    `json:"partial_key"`
+	CreatedAt  time.Time `json:"created_at"`
+	NotAfter   time.Time `json:"not_after,omitzero"`
+	EndedAt    time.Time `json:"ended_at,omitzero"`
+	EndReason  string    `json:"end_reason,omitempty"`
+	PriorID    string    `json:"prior_activation_id,omitempty"`
+}
+
+func activationView(a store.Activation) ActivationView {
+	return ActivationView{ID: a.ID, Status: a.Status, Product: a.ProductID, SKU: a.SKUID, PartialKey: productkey.Partial(a.LastGroup), CreatedAt: a.CreatedAt, NotAfter: a.NotAfter, EndedAt: a.EndedAt, EndReason: a.EndReason, PriorID: a.PriorID}
+}
+
+func (s *Server) getActivation(w http.ResponseWriter, r *http.Request) {
+	a, err := s.activation.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, activationView(a))
+}
+
+func (s *Server) revokeActivation(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if err := s.decode(r, &req, true); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, err := s.activation.Revoke(r.Context(), s.principal(r).TokenID, RequestID(r), r.PathValue("id"), req.Reason)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, activationView(a))
 }

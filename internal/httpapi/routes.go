@@ -55,6 +55,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("POST /v1/admin/tokens/{id}/revoke", s.admin(auth.TokensManage, s.revokeToken))
 	handle("GET /v1/admin/audit", s.admin(auth.AuditRead, s.listAudit))
 	handle("POST /v1/admin/keyring/rotate", s.admin(auth.KeyringManage, s.rotateKeyring))
+	handle("GET /v1/admin/activations/{id}", s.admin(auth.ActivationsRead, s.getActivation))
+	handle("POST /v1/admin/activations/{id}/revoke", s.admin(auth.ActivationsWrite, s.revokeActivation))
 	handle("GET /v1/admin/feedback", s.admin(auth.CatalogRead, s.feedbackReport))
 
 	// Everything else is a problem+json 404 (or 405).

@@ -1,0 +1,315 @@
+package cli_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/echt-dev/echt/internal/cli/clitest"
+	"github.com/echt-dev/echt/problem"
+)
+
+type statusOut struct {
+	Status       string `json:"status"`
+	Reason       string `json:"reason"`
+	Product      string `json:"product"`
+	Edition      string `json:"edition"`
+	PartialKey   string `json:"partial_key"`
+	ActivationID string `json:"activation_id"`
+	CheckedAt    string `json:"checked_at"`
+	NextCheck    string `json:"next_check"`
+	ResultsURL   string `json:"results_url"`
+	Online       bool   `json:"online"`
+	Remedy       *struct {
+		ID   string `json:"id"`
+		Text string `json:"text"`
+	} `json:"remedy"`
+}
+
+// device is one simulated PC: a hardware file and a license store.
+type device struct {
+	t     *testing.T
+	s     *clitest.Server
+	hw    string
+	store string
+}
+
+func newDevice(t *testing.T, s *clitest.Server, name string, raw any) *device {
+	dir := t.TempDir()
+	return &device{t: t, s: s, hw: clitest.WriteJSON(t, dir, name+".json", raw), store: filepath.Join(dir, "store")}
+}
+
+func (d *device) run(env []string, args ...string) clitest.Result {
+	d.t.Helper()
+	return clitest.Run(d.t, d.s, env, append(args, "--hardware", d.hw, "--store", d.store)...)
+}
+
+func (d *device) activate(args ...string) activateOut {
+	d.t.Helper()
+	var out activateOut
+	d.run(nil, append([]string{"activate", "--json"}, args...)...).JSON(d.t, &out)
+	return out
+}
+
+// check runs a status command (status, validate, validate --offline) and
+// checks status, reason and exit code.
+func (d *device) check(env []string, wantStatus string, wantReason problem.Code, args ...string) statusOut {
+	d.t.Helper()
+	r := d.run(env, append(args, "--json")...)
+	var out statusOut
+	r.JSON(d.t, &out)
+	if out.Status != wantStatus || out.Reason != string(wantReason) {
+		d.t.Fatalf("echt %s = %s %s, want %s %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), out.Status, out.Reason, wantStatus, wantReason, r.Stdout, r.Stderr)
+	}
+	wantExit := 0
+	if wantStatus != "GENUINE" {
+		wantExit = wantReason.ExitCode()
+	}
+	if r.Code != wantExit {
+		d.t.Fatalf("echt %s exit = %d, want %d", strings.Join(args, " "), r.Code, wantExit)
+	}
+	if wantStatus != "GENUINE" && (out.Remedy == nil || out.Remedy.Text == "") {
+		d.t.Fatalf("echt %s: no remedy for %s", strings.Join(args, " "), wantReason)
+	}
+	return out
+}
+
+func TestValidationReasons(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	keys := genKeys(t, s, "photoedit-pro", "6")
+
+	t.Run("grace, then not activated", func(t *testing.T) {
+		d := newDevice(t, s, "fresh", pcA())
+		d.check(nil, "GRACE", problem.GracePeriod, "status", "--product", "photoedit")
+		d.check([]string{"ECHT_TEST_CLOCK_OFFSET=744h"}, "NOT_ACTIVATED", problem.NotActivated, "status", "--product", "photoedit")
+	})
+
+	t.Run("genuine online and offline, results page", func(t *testing.T) {
+		d := newDevice(t, s, "a", pcA())
+		if o := d.activate(keys[0]); o.Reason != "ACTIVATED" {
+			t.Fatalf("activate = %+v", o)
+		}
+		v := d.check(nil, "GENUINE", problem.Genuine, "validate")
+		if !v.Online || v.ResultsURL == "" || v.NextCheck == "" || v.CheckedAt == "" || v.PartialKey == "" {
+			t.Fatalf("validate = %+v", v)
+		}
+		d.check(nil, "GENUINE", problem.Genuine, "validate", "--offline")
+		page := get(t, v.ResultsURL)
+		if !strings.Contains(page, "This copy is genuine") {
+			t.Fatalf("results page: %s", page)
+		}
+	})
+
+	t.Run("typo and invalid key", func(t *testing.T) {
+		d := newDevice(t, s, "b", pcB())
+		typo := keys[1][:10] + string(otherChar(keys[1][10])) + keys[1][11:]
+		if o := d.activate(typo, "--product", "photoedit"); o.Reason != "KEY_TYPO" {
+			t.Fatalf("typo = %+v", o)
+		}
+		if o := d.activate("BCDFG-HJKMP-QRTVW-XY234-6789B", "--product", "photoedit"); o.Reason != "KEY_INVALID" {
+			t.Fatalf("invalid = %+v", o)
+		}
+	})
+
+	t.Run("blocked key reaches every device at its next validation", func(t *testing.T) {
+		d := newDevice(t, s, "c", pcB())
+		d.activate(keys[1])
+		d.check(nil, "GENUINE", problem.Genuine, "validate")
+		mustRun(t, s, "admin", "keys", "block", keys[1], "--reason", "counterfeit")
+		v := d.check(nil, "NOT_GENUINE", problem.KeyBlocked, "validate")
+		if page := get(t, v.ResultsURL+"?lang=nl"); !strings.Contains(page, "niet legitiem") || !strings.Contains(page, "geblokkeerd") {
+			t.Fatalf("Dutch results page: %s", page)
+		}
+		// Offline, the device keeps knowing.
+		d.check(nil, "NOT_GENUINE", problem.KeyBlocked, "status")
+		mustRun(t, s, "admin", "keys", "unblock", keys[1])
+		d.check(nil, "GENUINE", problem.Genuine, "validate")
+	})
+
+	t.Run("license files edited, deleted, damaged", func(t *testing.T) {
+		d := newDevice(t, s, "d", pcA())
+		d.activate(keys[2])
+		lic := filepath.Join(d.store, "photoedit", "license.json")
+		orig, _ := os.ReadFile(lic)
+		edited := bytes.Replace(orig, []byte(`"kid":"k_`), []byte(`"kid":"k_x`), 1)
+		if bytes.Equal(edited, orig) {
+			i := len(orig) / 2
+			edited = append([]byte{}, orig...)
+			edited[i] ^= 1
+		}
+		os.WriteFile(lic, edited, 0o600)
+		d.check(nil, "NOT_GENUINE", problem.LicenseTampered, "status")
+		d.check(nil, "NOT_GENUINE", problem.LicenseTampered, "validate")
+		os.Remove(lic)
+		d.check(nil, "NOT_GENUINE", problem.LicenseMissing, "status")
+		d.check(nil, "NOT_GENUINE", problem.LicenseMissing, "validate")
+		// The remedy works: activating without a key restores the license.
+		if o := d.activate("--product", "photoedit"); o.Reason != "DIGITAL_LICENSE" {
+			t.Fatalf("restore = %+v", o)
+		}
+		d.check(nil, "GENUINE", problem.Genuine, "validate")
+	})
+
+	t.Run("clock set back", func(t *testing.T) {
+		d := newDevice(t, s, "e", pcB())
+		d.activate(keys[3])
+		d.check(nil, "GENUINE", problem.Genuine, "status")
+		d.check([]string{"ECHT_TEST_CLOCK_OFFSET=-3h"}, "NOT_GENUINE", problem.ClockTampered, "status")
+		d.check([]string{"ECHT_TEST_CLOCK_OFFSET=-3h"}, "NOT_GENUINE", problem.ClockTampered, "validate")
+		d.check(nil, "GENUINE", problem.Genuine, "status")
+	})
+
+	t.Run("system board swapped", func(t *testing.T) {
+		d := newDevice(t, s, "f", pcA())
+		d.activate(keys[4])
+		swapped := pcA()
+		swapped.SystemUUID, swapped.BoardSerial = "0badb0a2-d000-0000-0000-000000000001", "NEWBOARD"
+		os.WriteFile(d.hw, mustJSON(swapped), 0o600)
+		d.check(nil, "NOT_GENUINE", problem.HardwareChanged, "status")
+		d.check(nil, "NOT_GENUINE", problem.HardwareChanged, "validate")
+	})
+
+	t.Run("revoked", func(t *testing.T) {
+		d := newDevice(t, s, "g", pcB())
+		o := d.activate(keys[5])
+		mustRun(t, s, "admin", "activations", "revoke", o.ActivationID, "--reason", "refunded")
+		d.check(nil, "NOT_GENUINE", problem.ActivationRevoked, "validate")
+	})
+}
+
+func TestLicenseMovedAndExpired(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	setupProduct(t, s, "photoedit-sub", "subscription", "--valid-days", "1")
+	key := genKeys(t, s, "photoedit-pro", "1")[0]
+	subKey := genKeys(t, s, "photoedit-sub", "1")[0]
+
+	// 1 licence = 1 PC: a copy of PC-A's license keeps running on PC-A
+	// after the key moved to PC-B.
+	a := newDevice(t, s, "a", pcA())
+	a.activate(key)
+	backup := t.TempDir()
+	copyDir(t, filepath.Join(a.store, "photoedit"), backup)
+	if r := a.run(nil, "deactivate"); r.Code != 0 {
+		t.Fatalf("deactivate: %s", r.Stderr)
+	}
+	b := newDevice(t, s, "b", pcB())
+	b.activate(key)
+	copyDir(t, backup, filepath.Join(a.store, "photoedit"))
+	a.check(nil, "NOT_GENUINE", problem.KeyInUseElsewhere, "validate")
+
+	// A subscription of one day, seen two days later.
+	c := newDevice(t, s, "c", pcA())
+	if o := c.activate(subKey); o.Reason != "ACTIVATED" {
+		t.Fatalf("subscription = %+v", o)
+	}
+	c.check(nil, "GENUINE", problem.Genuine, "status")
+	c.check([]string{"ECHT_TEST_CLOCK_OFFSET=48h"}, "NOT_GENUINE", problem.LicenseExpired, "validate", "--offline")
+}
+
+// The repair story: key A, reinstall, a technician activates key B, the
+// user re-enters key A and gets the original license back.
+func TestRepairStory(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	keys := genKeys(t, s, "photoedit-pro", "2")
+	keyA, keyB := keys[0], keys[1]
+
+	pc := newDevice(t, s, "pc", pcA())
+	orig := pc.activate(keyA)
+	pc.check(nil, "GENUINE", problem.Genuine, "validate")
+
+	// Repair: reinstall (new store, new OS install id); the technician
+	// activates with his own key.
+	reinstalled := pcA()
+	reinstalled.OSInstallID = "after-repair-0001"
+	repaired := newDevice(t, s, "pc-repaired", reinstalled)
+	tech := repaired.activate(keyB)
+	if tech.Reason != "ACTIVATED" || tech.ActivationID == orig.ActivationID {
+		t.Fatalf("technician's activation = %+v", tech)
+	}
+	v := repaired.check(nil, "NOT_GENUINE", problem.ReactivatedWithOtherKey, "validate")
+	if !strings.Contains(v.Remedy.Text, keyA[24:]) {
+		t.Fatalf("remedy does not name the original key (…%s): %q", keyA[24:], v.Remedy.Text)
+	}
+	// The user re-enters the original key: the original license returns.
+	back := repaired.activate(keyA)
+	if back.Reason != "ALREADY_ACTIVATED" || back.ActivationID != orig.ActivationID {
+		t.Fatalf("re-entering key A = %+v, want the original activation %s", back, orig.ActivationID)
+	}
+	repaired.check(nil, "GENUINE", problem.Genuine, "validate")
+	// The technician's key is free again.
+	var info map[string]any
+	mustRun(t, s, "admin", "keys", "show", keyB, "--json").JSON(t, &info)
+	if info["active_activations"].(float64) != 0 {
+		t.Fatalf("key B still holds a seat: %v", info)
+	}
+}
+
+func TestHelpPagesAndFeedback(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	for _, code := range []string{"GENUINE", "NOT_ACTIVATED", "GRACE_PERIOD", "KEY_INVALID", "KEY_TYPO", "KEY_BLOCKED", "KEY_IN_USE_ELSEWHERE", "HARDWARE_CHANGED", "LICENSE_TAMPERED", "LICENSE_MISSING", "LICENSE_EXPIRED", "ACTIVATION_REVOKED", "CLOCK_TAMPERED", "REACTIVATED_WITH_OTHER_KEY", "ACTIVATION_LIMIT_REACHED", "SKU_MISMATCH", "NO_DIGITAL_LICENSE", "SERVER_UNREACHABLE"} {
+		for _, kind := range []string{"reasons", "errors"} {
+			en := get(t, s.URL+"/help/"+kind+"/"+code)
+			nl := getLang(t, s.URL+"/help/"+kind+"/"+code, "nl-NL,nl;q=0.9")
+			if !strings.Contains(en, `lang="en"`) || !strings.Contains(en, "How to fix it") || !strings.Contains(en, "Was this helpful?") {
+				t.Fatalf("%s %s (en) incomplete", kind, code)
+			}
+			if !strings.Contains(nl, `lang="nl"`) || !strings.Contains(nl, "Zo lost u het op") {
+				t.Fatalf("%s %s (nl) incomplete", kind, code)
+			}
+		}
+	}
+	resp, err := http.PostForm(s.URL+"/help/feedback", map[string][]string{"page": {"/help/reasons/KEY_TYPO"}, "helpful": {"no"}, "lang": {"nl"}})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("feedback = %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	var report []map[string]any
+	mustRun(t, s, "admin", "feedback", "--json").JSON(t, &report)
+	if len(report) != 1 || report[0]["page"] != "/help/reasons/KEY_TYPO" || report[0]["no"].(float64) != 1 || report[0]["lang"] != "nl" {
+		t.Fatalf("feedback report = %v", report)
+	}
+	metrics := get(t, s.URL+"/metrics")
+	if !strings.Contains(metrics, `echt_help_feedback_total{helpful="no",page="/help/reasons/KEY_TYPO"} 1`) {
+		t.Fatalf("feedback metric missing")
+	}
+}
+
+func get(t *testing.T, url string) string { return getLang(t, url, "") }
+
+func getLang(t *testing.T, url, lang string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	if lang != "" {
+		req.Header.Set("Accept-Language", lang)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s = %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	os.MkdirAll(to, 0o700)
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(from, e.Name()))
+		os.WriteFile(filepath.Join(to, e.Name()), b, 0o600)
+	}
+}
