@@ -227,12 +227,13 @@ func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time
 		verdictOf(v, NotGenuine, problem.KeyBlocked)
 	case act.Status == store.StatusRevoked:
 		verdictOf(v, NotGenuine, problem.ActivationRevoked)
+	case !act.NotAfter.IsZero() && !now.Before(act.NotAfter):
+		// Also after the expiry sweep ended the activation.
+		verdictOf(v, NotGenuine, problem.LicenseExpired)
 	case act.Status == store.StatusDeactivated && key.ActiveActivations > 0:
 		verdictOf(v, NotGenuine, problem.KeyInUseElsewhere)
 	case act.Status != store.StatusActive:
 		verdictOf(v, NotActivated, problem.NotActivated)
-	case !act.NotAfter.IsZero() && !now.Before(act.NotAfter):
-		verdictOf(v, NotGenuine, problem.LicenseExpired)
 	case !hardware.Match(ca.profile, r.Hardware, l.Tolerance).Same:
 		verdictOf(v, NotGenuine, problem.HardwareChanged)
 	default:
