@@ -368,3 +368,127 @@ func BenchmarkOfflineStatus(b *testing.B) {
 		}
 	}
 }
+
+// A recorded verdict replayed to a later validation is refused (old nonce).
+func TestReplayedVerdictRefused(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	var mu sync.Mutex
+	var recorded []byte
+	var replay bool
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		rec, rep := recorded, replay
+		mu.Unlock()
+		if r.URL.Path == "/v1/validations" && rep {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(rec)
+			return
+		}
+		req, _ := http.NewRequest(r.Method, f.srv.URL+r.URL.Path, r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if r.URL.Path == "/v1/validations" {
+			mu.Lock()
+			recorded = body
+			mu.Unlock()
+		}
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+	}))
+	defer proxy.Close()
+	dir := t.TempDir()
+	c, _ := echt.NewClient(echt.Config{Server: proxy.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir,
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(5), nil }})
+	ctx := context.Background()
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Validate(ctx)
+	if err != nil || !st.Genuine() || !st.Online {
+		t.Fatalf("first validation = %+v, %v", st, err)
+	}
+	mu.Lock()
+	replay = true
+	mu.Unlock()
+	if _, err := c.Validate(ctx); !errors.Is(err, problem.ErrServerUntrusted) {
+		t.Fatalf("replayed verdict: %v, want SERVER_UNTRUSTED", err)
+	}
+}
+
+// A license of another product does not make this product genuine.
+func TestLicenseOfAnotherProductRefused(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	adminCall(t, f.srv, "POST", "/v1/admin/products", map[string]string{"id": "other", "name": "Other"}, nil)
+	dir := t.TempDir()
+	ctx := context.Background()
+	c := f.client(t, device(6), dir)
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	// Copy photoedit's license files to where "other" keeps its own.
+	os.MkdirAll(filepath.Join(dir, "other"), 0o700)
+	for _, name := range []string{"license.json", "state.json"} {
+		b, _ := os.ReadFile(filepath.Join(dir, "photoedit", name))
+		os.WriteFile(filepath.Join(dir, "other", name), b, 0o600)
+	}
+	st, err := c.StatusProduct(ctx, "other")
+	if err != nil || st.Genuine() || st.Reason != problem.LicenseTampered {
+		t.Fatalf("another product's license: %+v, %v; want LICENSE_TAMPERED", st, err)
+	}
+}
+
+// Download services accept genuine tickets and nothing else.
+func TestGenuineTicket(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	ctx := context.Background()
+	c := f.client(t, device(7), "")
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Validate(ctx)
+	if err != nil || !st.Genuine() || len(st.Ticket) == 0 {
+		t.Fatalf("validate = %+v, %v", st, err)
+	}
+	tv := echt.NewTicketVerifier(f.srv.Keyring.RootPublic())
+	now := time.Now()
+	if _, err := tv.Verify(st.Ticket, "photoedit", now); err != nil {
+		t.Fatalf("ticket refused: %v", err)
+	}
+	if _, err := tv.Verify(st.Ticket, "other", now); !errors.Is(err, echt.ErrWrongProduct) {
+		t.Fatalf("ticket for another product: %v", err)
+	}
+	if _, err := tv.Verify(st.Ticket, "photoedit", now.Add(2*time.Hour)); !errors.Is(err, echt.ErrTicketExpired) {
+		t.Fatalf("expired ticket: %v", err)
+	}
+	stranger := newFixture(t, "retail", 1, 1, nil)
+	if _, err := echt.NewTicketVerifier(stranger.srv.Keyring.RootPublic()).Verify(st.Ticket, "photoedit", now); !errors.Is(err, echt.ErrTicketInvalid) {
+		t.Fatalf("ticket of another publisher: %v", err)
+	}
+	tampered := bytes.Replace(st.Ticket, []byte(`"sig":"`), []byte(`"sig":"A`), 1)
+	if _, err := tv.Verify(tampered, "photoedit", now); err == nil {
+		t.Fatal("tampered ticket accepted")
+	}
+	// The ticket is stored and can be handed to a download service.
+	if tk, err := c.Ticket(ctx, "photoedit"); err != nil || !bytes.Equal(tk, st.Ticket) {
+		t.Fatalf("Ticket = %v", err)
+	}
+	// A blocked key's verdict is no ticket.
+	adminCall(t, f.srv, "POST", "/v1/admin/keys/block", map[string]string{"key": f.keys[0], "reason": "leaked"}, nil)
+	time.Sleep(50 * time.Millisecond) // the cache invalidation is asynchronous
+	st, err = c.Validate(ctx)
+	if err != nil || st.Genuine() || st.Reason != problem.KeyBlocked || len(st.Ticket) != 0 {
+		t.Fatalf("validate after block = %+v, %v", st, err)
+	}
+	if _, err := c.Ticket(ctx, "photoedit"); err == nil {
+		t.Fatal("a ticket survived the block")
+	}
+}

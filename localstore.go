@@ -125,7 +125,7 @@ func (ls localStore) read() (files, error) {
 func (ls localStore) writeState(s *state) error {
 	s.Format = stateFormat
 	s.Checksum = s.sum()
-	b, err := json.MarshalIndent(s, "", "  ")
+	b, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
