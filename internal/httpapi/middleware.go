@@ -151,9 +151,7 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 		xff := r.Header.Values("X-Forwarded-For")
 		var hops []string
 		for _, v := range xff {
-			for _, h := range splitComma(v) {
-				hops = append(hops, h)
-			}
+			hops = append(hops, splitComma(v)...)
 		}
 		for i := len(hops) - 1; i >= 0; i-- {
 			a, err := netip.ParseAddr(hops[i])
