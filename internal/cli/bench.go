@@ -16,6 +16,7 @@ import (
 func (e *env) benchCmd() *cobra.Command {
 	var cfg loadgen.Config
 	var asJSON bool
+	var keysFile string
 	cmd := &cobra.Command{
 		Use:   "bench --server URL --scenario activate|validate|mixed|public-check",
 		Short: "Measure an echt server: throughput, errors and latency percentiles",
@@ -48,6 +49,20 @@ handler that only signs one Ed25519 message, and reports ratios to them.`,
 			if !asJSON {
 				cfg.Progress = e.stderr
 			}
+			if keysFile != "" {
+				b, err := os.ReadFile(keysFile)
+				if err != nil {
+					return usagef("--keys-file: %v", err)
+				}
+				for _, line := range strings.Split(string(b), "\n") {
+					if k, _, _ := strings.Cut(strings.TrimSpace(line), ","); k != "" && k != "key" {
+						cfg.GivenKeys = append(cfg.GivenKeys, k)
+					}
+				}
+				if len(cfg.GivenKeys) == 0 || cfg.Product == "" {
+					return usagef("--keys-file needs at least one key and --product ID")
+				}
+			}
 			r, err := loadgen.New(cfg)
 			if err != nil {
 				return usagef("%v", err)
@@ -74,6 +89,8 @@ handler that only signs one Ed25519 message, and reports ratios to them.`,
 	fl.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured duration (each baseline runs as long)")
 	fl.IntVar(&cfg.Keys, "keys", 100, "keys to spread activations over")
 	fl.IntVar(&cfg.Devices, "devices", 1000, "devices activated up front for validate and mixed")
+	fl.StringVar(&keysFile, "keys-file", "", "use these keys (one per line, or the CSV of keys generate) instead of preparing new ones")
+	fl.StringVar(&cfg.Product, "product", "", "the product of --keys-file")
 	fl.BoolVar(&cfg.Baseline, "baseline", false, "also measure the trivial and sign baselines and report ratios")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object")
 	return cmd

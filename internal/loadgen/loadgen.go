@@ -59,6 +59,10 @@ type Config struct {
 	// Devices is the number of devices activated up front for validate
 	// and mixed; 0 means 1000.
 	Devices int
+	// GivenKeys and Product, if set, are used instead of preparing a
+	// product, a SKU and keys (the keys must belong to Product).
+	GivenKeys []string
+	Product   string
 	// Baseline also measures the trivial and sign baselines on the same
 	// server, for the same duration and concurrency.
 	Baseline bool
@@ -417,6 +421,23 @@ func (r *Runner) admin(ctx context.Context, method, path string, in, out any) er
 }
 
 func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
+	if len(r.cfg.GivenKeys) > 0 {
+		if r.cfg.Product == "" {
+			return nil, errors.New("bench: given keys need their product (--product)")
+		}
+		f := &fixture{product: r.cfg.Product, keys: r.cfg.GivenKeys}
+		var p api.ProductInfo
+		if code := r.send(ctx, "GET", "/v1/products/"+r.cfg.Product, nil, &p); code != "" {
+			return nil, fmt.Errorf("bench: product %s: %s", r.cfg.Product, code)
+		}
+		f.salt = p.HardwareSalt
+		if r.cfg.Scenario == ScenarioValidate || r.cfg.Scenario == ScenarioMixed {
+			if err := r.activateDevices(ctx, f); err != nil {
+				return nil, err
+			}
+		}
+		return f, nil
+	}
 	id := "bench-" + randomHex(4)
 	f := &fixture{product: id}
 	var p struct {
