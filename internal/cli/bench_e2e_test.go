@@ -1,0 +1,53 @@
+package cli_test
+
+import (
+	"testing"
+
+	"github.com/echt-dev/echt/internal/cli/clitest"
+)
+
+// echt bench prepares its own product and keys on a fresh server and
+// reports every field of its JSON contract.
+func TestBenchAgainstFreshServer(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	for _, scenario := range []string{"activate", "validate", "mixed", "public-check"} {
+		args := []string{"bench", "--scenario", scenario, "--duration", "1s", "--concurrency", "8", "--keys", "20", "--devices", "50", "--json"}
+		if scenario == "validate" {
+			args = append(args, "--baseline")
+		}
+		if scenario == "activate" {
+			args = append(args, "--rate", "300") // open loop
+		}
+		r := clitest.Run(t, s, nil, args...)
+		if r.Code != 0 {
+			t.Fatalf("bench %s: exit %d: %s", scenario, r.Code, r.Stderr)
+		}
+		var out struct {
+			Scenario  string           `json:"scenario"`
+			Requests  int64            `json:"requests"`
+			Errors    int64            `json:"errors"`
+			RPS       float64          `json:"rps"`
+			ByCode    map[string]int64 `json:"errors_by_code"`
+			LatencyMS map[string]float64
+			Latency   struct {
+				P50, P90, P99, P999, Max float64
+			} `json:"latency_ms"`
+			Baseline *struct {
+				Trivial float64 `json:"trivial_rps"`
+				Sign    float64 `json:"sign_rps"`
+			} `json:"baseline"`
+			RatioTrivial float64 `json:"ratio_to_trivial"`
+			RatioSign    float64 `json:"ratio_to_sign"`
+		}
+		r.JSON(t, &out)
+		if out.Scenario != scenario || out.Requests == 0 || out.RPS <= 0 || out.Latency.P50 <= 0 || out.Latency.Max < out.Latency.P99 || out.Latency.P99 < out.Latency.P50 {
+			t.Fatalf("bench %s = %+v", scenario, out)
+		}
+		if scenario != "public-check" && out.Errors != 0 {
+			t.Fatalf("bench %s: %d errors: %v", scenario, out.Errors, out.ByCode)
+		}
+		if scenario == "validate" && (out.Baseline == nil || out.Baseline.Trivial <= 0 || out.Baseline.Sign <= 0 || out.RatioTrivial <= 0 || out.RatioSign <= 0) {
+			t.Fatalf("bench validate --baseline = %+v", out)
+		}
+	}
+}
