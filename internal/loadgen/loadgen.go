@@ -357,6 +357,16 @@ func (r *Runner) send(ctx context.Context, method, path string, body []byte, out
 		return string(problem.ServerUnreachable)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode < 400 && out == nil {
+		// Drain without keeping: the generator's own cost stays small.
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			if ctx.Err() != nil {
+				return "CANCELED"
+			}
+			return string(problem.ServerUnreachable)
+		}
+		return ""
+	}
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
