@@ -316,3 +316,14 @@ func TestProblemsAndLimits(t *testing.T) {
 		t.Fatalf("no X-Request-Id")
 	}
 }
+
+func TestMethodNotAllowed(t *testing.T) {
+	srv := httpapitest.Start(t, httpapitest.Options{})
+	r := call(t, srv, "DELETE", "/v1/admin/products", srv.AdminToken, nil)
+	if r.status != 405 || r.problem(t).Code != problem.MethodNotAllowed || !strings.Contains(r.header.Get("Allow"), "GET") || !strings.Contains(r.header.Get("Allow"), "POST") {
+		t.Fatalf("DELETE /v1/admin/products = %d %v %s", r.status, r.header, r.body)
+	}
+	if r := call(t, srv, "GET", "/v1/activations", "", nil); r.status != 405 {
+		t.Fatalf("GET /v1/activations = %d", r.status)
+	}
+}

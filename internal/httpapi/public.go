@@ -3,6 +3,7 @@ package httpapi
 import (
 	_ "embed"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/echt-dev/echt/internal/keyring"
@@ -60,5 +61,22 @@ func (s *Server) signingKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	// A known path asked with another method is 405, with Allow.
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		s.fail(w, r, problem.Newf(problem.MethodNotAllowed, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+		return
+	}
 	s.fail(w, r, problem.Newf(problem.NotFound, "no such endpoint: %s %s (the API is described at /v1/openapi.json)", r.Method, r.URL.Path))
 }
