@@ -84,6 +84,7 @@ type Server struct {
 	metrics    *metrics
 	handler    http.Handler
 	patterns   []string
+	mux        *http.ServeMux
 }
 
 // New builds a server.
@@ -111,6 +112,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.activation = activation.New(d.Store, s.cat, d.Keyring, s.signer, d.Logger)
 	s.validation = validation.New(validation.Config{TicketTTL: cfg.TicketTTL}, d.Store, s.cat, d.Keyring, s.signer, d.Logger)
 	mux := http.NewServeMux()
+	s.mux = mux
 	s.routes(mux)
 	s.handler = s.wrap(mux)
 	return s, nil
