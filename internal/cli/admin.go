@@ -65,7 +65,7 @@ token of a server in ./echt-data (or ECHT_DATA) is used if readable.`,
 		return nil
 	}
 	client := func() *apiClient { return newAPIClient(g.server, g.token) }
-	cmd.AddCommand(e.productCmd(&g, client), e.skuCmd(&g, client), e.keysCmd(&g, client), e.tokenCmd(&g, client), e.auditCmd(&g, client), e.keyringCmd(&g, client), e.feedbackCmd(&g, client), e.activationsCmd(&g, client))
+	cmd.AddCommand(e.productCmd(&g, client), e.skuCmd(&g, client), e.keysCmd(&g, client), e.tokenCmd(&g, client), e.auditCmd(&g, client), e.keyringCmd(&g, client), e.feedbackCmd(&g, client), e.activationsCmd(&g, client), e.backupCmd(&g, client), e.dbCmd(&g))
 	return cmd
 }
 

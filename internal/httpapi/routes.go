@@ -58,6 +58,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("GET /v1/admin/activations/{id}", s.admin(auth.ActivationsRead, s.getActivation))
 	handle("POST /v1/admin/activations/{id}/revoke", s.admin(auth.ActivationsWrite, s.revokeActivation))
 	handle("GET /v1/admin/feedback", s.admin(auth.CatalogRead, s.feedbackReport))
+	handle("POST /v1/admin/backup", s.admin(permBackup, s.backup))
 
 	// Everything else is a problem+json 404 (or 405).
 	handle("/", s.notFound)

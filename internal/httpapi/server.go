@@ -49,7 +49,15 @@ type Config struct {
 	// PublicURL is the server's external base URL, used in links (results
 	// pages); empty means derived from each request.
 	PublicURL string
+	// ExpirySweep is how often Serve ends the activations whose validity
+	// (not_after) has passed, freeing their seats, in batches of
+	// SweepBatch; 0 means every minute, a negative value turns the sweep
+	// off. With PostgreSQL one node sweeps at a time (an advisory lock).
+	ExpirySweep time.Duration
 }
+
+// SweepBatch is how many activations one expiry sweep transaction ends.
+const SweepBatch = 500
 
 func (c *Config) defaults() {
 	if c.MaxBodyBytes <= 0 {
@@ -57,6 +65,9 @@ func (c *Config) defaults() {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 30 * time.Second
+	}
+	if c.ExpirySweep == 0 {
+		c.ExpirySweep = time.Minute
 	}
 }
 
@@ -176,6 +187,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	defer stopWatch()
 	go s.Watch(watchCtx)
+	swept := make(chan struct{})
+	go func() { defer close(swept); s.sweepExpired(watchCtx) }()
+	defer func() { stopWatch(); <-swept }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -189,4 +203,44 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// sweepExpired runs SweepExpired now and then every cfg.ExpirySweep until
+// ctx ends.
+func (s *Server) sweepExpired(ctx context.Context) {
+	if s.cfg.ExpirySweep < 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.ExpirySweep)
+	defer t.Stop()
+	for {
+		n, err := s.SweepExpired(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.log.Warn("expiry sweep", "ended", n, "error", err)
+		case n > 0:
+			s.log.Info("expiry sweep", "ended", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// SweepExpired ends every activation whose validity has passed, in
+// batches of SweepBatch, and returns how many it ended. With PostgreSQL,
+// while another node sweeps it ends none.
+func (s *Server) SweepExpired(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.st.ExpireActivations(ctx, time.Now(), SweepBatch)
+		total += n
+		if err != nil || n < SweepBatch || ctx.Err() != nil {
+			return total, err
+		}
+	}
 }

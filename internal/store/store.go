@@ -96,6 +96,14 @@ type Store interface {
 	// EndActivation moves an active activation to status (deactivated or
 	// revoked) after check approves it, and frees its seat.
 	EndActivation(ctx context.Context, id string, status string, reason string, at time.Time, check func(Activation) error, a *AuditEntry) (Activation, error)
+	// ExpireActivations ends, in one transaction, up to limit active
+	// activations whose NotAfter is set and not after now: status
+	// deactivated, end reason EndReasonExpired, ended at now, seats freed,
+	// each change reported through Watch as EndActivation reports it. It
+	// returns how many it ended; to sweep everything, call it again while
+	// it returns limit. With several nodes on one database one sweeps at a
+	// time: while another sweeps, it returns 0 at once.
+	ExpireActivations(ctx context.Context, now time.Time, limit int) (int, error)
 
 	// RecordFeedback counts one "Was this helpful?" answer for a help page.
 	RecordFeedback(ctx context.Context, page, lang string, helpful bool) error
@@ -229,6 +237,10 @@ const (
 	StatusDeactivated = "deactivated"
 	StatusRevoked     = "revoked"
 )
+
+// EndReasonExpired is the end reason of activations ended by
+// ExpireActivations because their validity (NotAfter) passed.
+const EndReasonExpired = "expired"
 
 // Activation binds a key to a device's hardware profile.
 type Activation struct {

@@ -27,6 +27,9 @@
 //     dedicated connection; when that connection is lost it reconnects and
 //     reports a Change of kind "all", since notifications may have been
 //     missed meanwhile.
+//   - Work that must run once. ExpireActivations runs in its own transaction
+//     that first takes a transaction-level advisory lock with
+//     pg_try_advisory_xact_lock: while one node sweeps, the others skip.
 //   - Migrations. The goose migrations embedded below migrations/ run on Open
 //     while a session-level advisory lock is held on one dedicated
 //     connection, so nodes that start together migrate one after the other.
@@ -64,6 +67,7 @@ const (
 	lockSKUGroup    int64 = 0x65636874_00000002 // assigning key groups
 	lockSigningKeys int64 = 0x65636874_00000003 // rotating signing keys
 	lockAudit       int64 = 0x65636874_00000004 // audit seq follows commit order
+	lockSweep       int64 = 0x65636874_00000005 // one node sweeps expired activations
 )
 
 // Config configures Open.
@@ -290,6 +294,14 @@ func sqlState(err error) string {
 }
 
 func unavailable(err error) bool {
+	// Whatever keeps a connection from being made makes the store
+	// unavailable, whichever SQLSTATE the server gave: the server is
+	// starting or shutting down (57P03), the database refuses connections
+	// (55000) or is gone (3D000), too many clients (53300).
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
 	if code := sqlState(err); code != "" {
 		switch {
 		case code[:2] == "08", code[:2] == "53":
@@ -301,10 +313,8 @@ func unavailable(err error) bool {
 		}
 		return false
 	}
-	var ce *pgconn.ConnectError
 	var ne net.Error
-	return errors.As(err, &ce) ||
-		pgconn.Timeout(err) ||
+	return pgconn.Timeout(err) ||
 		errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||

@@ -410,3 +410,115 @@ func TestConcurrentOpen(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// While one node sweeps expired activations (holds the sweep lock), the
+// others skip; once it is done, they sweep.
+func TestExpireActivationsLock(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	s := openURL(t, url)
+	defer s.Close()
+	c := ctx(t)
+	sku, keys := fixture(t, s, 1)
+	past := time.Now().Add(-time.Hour)
+	for i := range 3 {
+		id := fmt.Sprintf("act_%d", i)
+		if _, _, err := s.Activate(c, keys[0].Hash, nil, func(store.Key, []store.Activation) (store.Decision, error) {
+			return store.Decision{New: &store.Activation{ID: id, SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: "7FQ2K", CreatedAt: past.Add(-time.Hour), NotAfter: past}}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := pgx.Connect(c, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(c)
+	tx, err := other.Begin(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const lockSweep = 0x65636874_00000005 // as in postgres.go
+	var got bool
+	if err := tx.QueryRow(c, `SELECT pg_try_advisory_xact_lock($1)`, int64(lockSweep)).Scan(&got); err != nil || !got {
+		t.Fatalf("take the sweep lock = %v, %v", got, err)
+	}
+	start := time.Now()
+	if n, err := s.ExpireActivations(c, time.Now(), 10); err != nil || n != 0 {
+		t.Fatalf("ExpireActivations while another node sweeps = %d, %v; want 0, nil", n, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("ExpireActivations waited %v for the lock; want it to skip at once", d)
+	}
+	if err := tx.Rollback(c); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.ExpireActivations(c, time.Now(), 10); err != nil || n != 3 {
+		t.Fatalf("ExpireActivations after the lock is free = %d, %v; want 3", n, err)
+	}
+	if k, err := s.Key(c, keys[0].Hash); err != nil || k.ActiveActivations != 0 {
+		t.Fatalf("Key after sweep = %+v, %v; want no active activations", k, err)
+	}
+}
+
+// While the database refuses connections (its sessions killed, new ones
+// refused, as during a restart or failover), reads, writes and Ping fail
+// with ErrUnavailable; when it takes connections again, the store works
+// again by itself.
+func TestDatabaseRefusesConnections(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	s := openURL(t, url)
+	defer s.Close()
+	c := ctx(t)
+	_, keys := fixture(t, s, 1)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := cfg.Database
+	cfg.Database = "postgres"
+	admin, err := pgx.ConnectConfig(c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(c)
+	allow := func(ok bool) {
+		t.Helper()
+		if _, err := admin.Exec(c, fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS %t", db, ok)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allow(false)
+	defer allow(true)
+	if _, err := admin.Exec(c, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, db); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		do   func() error
+	}{
+		{"Ping", func() error { return s.Ping(c) }},
+		{"Key", func() error { _, err := s.Key(c, keys[0].Hash); return err }},
+		{"Activation", func() error { _, err := s.Activation(c, "act_x"); return err }},
+		{"SetKeyBlocked", func() error {
+			_, err := s.SetKeyBlocked(c, keys[0].Hash, true, "x", time.Now(), entry("key.block"))
+			return err
+		}},
+		{"AppendAudit", func() error { return s.AppendAudit(c, entry("x")) }},
+		{"ExpireActivations", func() error { _, err := s.ExpireActivations(c, time.Now(), 10); return err }},
+	}
+	for _, tt := range tests {
+		// Several times: the first call may meet a killed pooled
+		// connection, later ones try to connect anew.
+		for i := range 3 {
+			if err := tt.do(); !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("%s (call %d) while the database refuses connections = %v, want ErrUnavailable", tt.name, i+1, err)
+			}
+		}
+	}
+	allow(true)
+	for _, tt := range tests {
+		if err := tt.do(); err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s after the database is back = %v", tt.name, err)
+		}
+	}
+}

@@ -1260,6 +1260,62 @@ func (s *Store) EndActivation(ctx context.Context, id, status, reason string, at
 	return out, err
 }
 
+// ExpireActivations implements store.Store. One SQLite file has one node,
+// so no lock is needed: the writer runs one transaction at a time.
+func (s *Store) ExpireActivations(ctx context.Context, now time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("expire activations: limit = %d", limit)
+	}
+	at := store.Millis(now)
+	var n int
+	err := s.write(ctx, func(t *wtx) error {
+		n = 0
+		rows, err := t.tx.Query(`SELECT id, key_hash FROM activations
+			WHERE status = 'active' AND not_after > 0 AND not_after <= ?
+			ORDER BY not_after, id LIMIT ?`, at, limit)
+		if err != nil {
+			return fmt.Errorf("expire activations: %w", wrapErr(err))
+		}
+		type due struct {
+			id  string
+			key []byte
+		}
+		var list []due
+		for rows.Next() {
+			var d due
+			if err := rows.Scan(&d.id, &d.key); err != nil {
+				rows.Close()
+				return fmt.Errorf("expire activations: %w", err)
+			}
+			list = append(list, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("expire activations: %w", wrapErr(err))
+		}
+		keys := map[string]bool{}
+		for _, d := range list {
+			if _, err := t.exec("endActivation", store.StatusDeactivated, at, store.EndReasonExpired, d.id); err != nil {
+				return fmt.Errorf("expire activation %s: %w", d.id, wrapErr(err))
+			}
+			if _, err := t.exec("seatFreed", d.key); err != nil {
+				return fmt.Errorf("expire activation %s: %w", d.id, wrapErr(err))
+			}
+			t.notify(store.ChangeActivation, d.id)
+			if k := hex.EncodeToString(d.key); !keys[k] {
+				keys[k] = true
+				t.notify(store.ChangeKey, k)
+			}
+		}
+		n = len(list)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
 // RecordFeedback implements store.Store.
 func (s *Store) RecordFeedback(ctx context.Context, page, lang string, helpful bool) error {
 	yes, no := 0, 1

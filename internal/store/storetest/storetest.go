@@ -41,6 +41,8 @@ func Run(t *testing.T, open Opener) {
 		{"ActivateDecisionError", testActivateDecisionError},
 		{"ActivateSeatLimitConcurrent", testSeatLimitConcurrent},
 		{"EndActivation", testEndActivation},
+		{"ExpireActivations", testExpireActivations},
+		{"ExpireActivationsConcurrent", testExpireActivationsConcurrent},
 		{"Anchors", testAnchors},
 		{"CandidatesAcrossKeys", testCandidatesAcrossKeys},
 		{"Feedback", testFeedback},
@@ -725,3 +727,181 @@ func testFeedback(t *testing.T, s store.Store) {
 		t.Fatalf("Feedback = %+v", got)
 	}
 }
+
+// activateUntil activates a new activation id with key k, valid until
+// notAfter (zero: perpetual).
+func activateUntil(t *testing.T, s store.Store, sku store.SKU, k store.Key, id string, notAfter time.Time) {
+	t.Helper()
+	_, _, err := s.Activate(ctx(t), k.Hash, [][]byte{anchor(id)}, func(store.Key, []store.Activation) (store.Decision, error) {
+		a := newActivation(id, sku, id)
+		a.NotAfter = notAfter
+		return store.Decision{New: a}, nil
+	})
+	if err != nil {
+		t.Fatalf("Activate(%s) = %v", id, err)
+	}
+}
+
+// watchChanges runs s.Watch until the test ends and returns once it is
+// known to listen: changes made through s afterwards are reported.
+func watchChanges(t *testing.T, s store.Store, probe store.Key) <-chan store.Change {
+	t.Helper()
+	c, cancel := context.WithCancel(context.Background())
+	got := make(chan store.Change, 1000)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Watch(c, func(ch store.Change) { got <- ch })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := s.SetKeyBlocked(ctx(t), probe.Hash, false, "", now(), entry("key.unblock", "")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-got:
+			time.Sleep(50 * time.Millisecond)
+			for len(got) > 0 {
+				<-got
+			}
+			return got
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	t.Fatal("Watch saw nothing within 10s")
+	return nil
+}
+
+// The sweep ends activations whose validity passed, frees their seats and
+// tells the watchers, in batches, and leaves everything else alone.
+func testExpireActivations(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	k1, k2, probe := newKey(t, s, sku), newKey(t, s, sku), newKey(t, s, sku)
+	t0 := now()
+	activateUntil(t, s, sku, k1, "act_old", t0.Add(-48*time.Hour))
+	activateUntil(t, s, sku, k2, "act_k2", t0.Add(-time.Hour))
+	activateUntil(t, s, sku, k1, "act_due", t0) // "not after now": due
+	activateUntil(t, s, sku, k1, "act_later", t0.Add(time.Millisecond))
+	activateUntil(t, s, sku, k2, "act_forever", time.Time{})
+	activateUntil(t, s, sku, k2, "act_revoked", t0.Add(-time.Hour))
+	if _, err := s.EndActivation(c, "act_revoked", store.StatusRevoked, "refund", t0.Add(-time.Minute), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	w := watchChanges(t, s, probe)
+
+	if _, err := s.ExpireActivations(c, t0, 0); err == nil {
+		t.Errorf("ExpireActivations(limit 0) = nil error, want an error")
+	}
+	// Oldest first, at most limit per call.
+	for i, want := range []int{2, 1, 0} {
+		n, err := s.ExpireActivations(c, t0, 2)
+		if err != nil || n != want {
+			t.Fatalf("ExpireActivations call %d = %d, %v; want %d", i+1, n, err, want)
+		}
+	}
+	for _, tt := range []struct {
+		id, status, reason string
+		ended              time.Time
+	}{
+		{"act_old", store.StatusDeactivated, store.EndReasonExpired, t0},
+		{"act_k2", store.StatusDeactivated, store.EndReasonExpired, t0},
+		{"act_due", store.StatusDeactivated, store.EndReasonExpired, t0},
+		{"act_later", store.StatusActive, "", time.Time{}},
+		{"act_forever", store.StatusActive, "", time.Time{}},
+		{"act_revoked", store.StatusRevoked, "refund", t0.Add(-time.Minute)},
+	} {
+		a, err := s.Activation(c, tt.id)
+		if err != nil || a.Status != tt.status || a.EndReason != tt.reason || !a.EndedAt.Equal(tt.ended) {
+			t.Errorf("Activation(%s) = %s %q ended %v, %v; want %s %q ended %v", tt.id, a.Status, a.EndReason, a.EndedAt, err, tt.status, tt.reason, tt.ended)
+		}
+	}
+	for _, tt := range []struct {
+		name         string
+		k            store.Key
+		active, ever int
+	}{{"k1", k1, 1, 3}, {"k2", k2, 1, 3}} {
+		key, err := s.Key(c, tt.k.Hash)
+		if err != nil || key.ActiveActivations != tt.active || key.Activations != tt.ever {
+			t.Errorf("Key(%s) counters = %d active, %d ever, %v; want %d, %d", tt.name, key.ActiveActivations, key.Activations, err, tt.active, tt.ever)
+		}
+	}
+	if got, err := s.ActivationsByAnchors(c, "p", [][]byte{anchor("act_old"), anchor("act_due")}); err != nil || len(got) != 0 {
+		t.Errorf("ActivationsByAnchors(expired) = %v, %v; want none", got, err)
+	}
+
+	// Every ended activation is reported, as EndActivation reports it.
+	want := map[store.Change]bool{
+		{Kind: store.ChangeActivation, ID: "act_old"}: true,
+		{Kind: store.ChangeActivation, ID: "act_k2"}:  true,
+		{Kind: store.ChangeActivation, ID: "act_due"}: true,
+		{Kind: store.ChangeKey, ID: hexOf(k1.Hash)}:   true,
+		{Kind: store.ChangeKey, ID: hexOf(k2.Hash)}:   true,
+	}
+	timeout := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case ch := <-w:
+			if ch.Kind == "all" {
+				return // the watcher was told to drop everything
+			}
+			delete(want, ch)
+		case <-timeout:
+			t.Fatalf("Watch did not report %v within 10s", want)
+		}
+	}
+}
+
+// Sweeps running at once end every due activation exactly once.
+func testExpireActivationsConcurrent(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	keys := []store.Key{newKey(t, s, sku), newKey(t, s, sku)}
+	t0 := now()
+	const due = 24
+	for i := range due {
+		activateUntil(t, s, sku, keys[i%2], fmt.Sprintf("act_%02d", i), t0.Add(-time.Duration(i+1)*time.Minute))
+	}
+	// A perpetual activation per key: a seat freed twice would show.
+	activateUntil(t, s, sku, keys[0], "act_keep_0", time.Time{})
+	activateUntil(t, s, sku, keys[1], "act_keep_1", time.Time{})
+	var total atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 4 {
+				n, err := s.ExpireActivations(c, t0, 3)
+				if err != nil {
+					t.Errorf("ExpireActivations = %v", err)
+					return
+				}
+				total.Add(int32(n))
+			}
+		}()
+	}
+	wg.Wait()
+	for {
+		n, err := s.ExpireActivations(c, t0, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		total.Add(int32(n))
+	}
+	if total.Load() != due {
+		t.Fatalf("sweeps ended %d activations, want %d", total.Load(), due)
+	}
+	for i, k := range keys {
+		key, err := s.Key(c, k.Hash)
+		if err != nil || key.ActiveActivations != 1 || key.Activations != due/2+1 {
+			t.Errorf("key %d counters = %d active, %d ever, %v; want 1, %d", i, key.ActiveActivations, key.Activations, err, due/2+1)
+		}
+	}
+}
+
+func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }

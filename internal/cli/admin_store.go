@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/echt-dev/echt/internal/store/sqlite"
+	"github.com/echt-dev/echt/internal/store/storecopy"
+	"github.com/echt-dev/echt/problem"
+)
+
+// dbCmd is `echt admin db`: commands that work on the database itself,
+// not through a server.
+func (e *env) dbCmd(g *adminFlags) *cobra.Command {
+	cmd := &cobra.Command{Use: "db", Short: "Move an installation's database from SQLite to PostgreSQL"}
+	var from, to string
+	cp := &cobra.Command{
+		Use:   "copy --from DIR --to postgres://...",
+		Short: "Copy a whole SQLite installation into an empty PostgreSQL database, and verify the copy",
+		Long: `Copy a whole SQLite installation (keys, activations, keyring, tokens, audit
+log, everything) into an empty PostgreSQL database, then verify it.
+
+The source is the data directory of an echt server (DATA/echt.db); the server
+may keep running: the copy is the snapshot of one read transaction. The target
+is migrated first and must hold no rows at all. Everything is copied in one
+transaction and read back before it commits: per table, the row count and a
+SHA-256 checksum over the rows must match the source's, or nothing is kept.
+Audit sequence numbers are kept.
+
+Signing keys and secrets are copied sealed, as they are: run every PostgreSQL
+node with this installation's master key (--master-key-file DIR/master.key).
+Admin tokens keep working.
+
+--from defaults to ECHT_DATA, --to to ECHT_DB.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if from == "" {
+				from = e.getenv("ECHT_DATA")
+			}
+			if to == "" {
+				to = e.getenv("ECHT_DB")
+			}
+			if from == "" || to == "" {
+				return usagef("db copy needs --from DIR (the SQLite data directory) and --to postgres://... (an empty database)")
+			}
+			if !strings.HasPrefix(to, "postgres://") && !strings.HasPrefix(to, "postgresql://") {
+				return usagef("--to %q: use a postgres:// URL", redactURL(to))
+			}
+			return e.copyDB(c.Context(), g, from, to)
+		},
+	}
+	cp.Flags().StringVar(&from, "from", "", "data directory of the SQLite installation, or its echt.db (default ECHT_DATA)")
+	cp.Flags().StringVar(&to, "to", "", "PostgreSQL database to copy into, postgres://...; it must be empty (default ECHT_DB)")
+	cmd.AddCommand(cp)
+	return cmd
+}
+
+func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error {
+	src, dir := from, from
+	if fi, err := os.Stat(from); err == nil && fi.IsDir() {
+		src = filepath.Join(from, sqlite.FileName)
+	} else {
+		dir = filepath.Dir(from)
+	}
+	fmt.Fprintf(e.stderr, "echt: copying %s to %s\n", src, redactURL(to))
+	rep, err := storecopy.Copy(ctx, storecopy.Config{Source: src, Target: to, Progress: func(table string, rows int64) {
+		fmt.Fprintf(e.stderr, "  copied %-20s %d rows\n", table, rows)
+	}})
+	if rep.Tables != nil {
+		if g.json {
+			if perr := e.printJSON(rep); perr != nil {
+				return perr
+			}
+		} else {
+			rows := [][]string{}
+			for _, t := range rep.Tables {
+				state := "ok"
+				if !t.OK() {
+					state = "MISMATCH"
+				}
+				rows = append(rows, []string{t.Table, strconv.FormatInt(t.SourceRows, 10), strconv.FormatInt(t.TargetRows, 10), state, t.TargetSHA256[:min(16, len(t.TargetSHA256))]})
+			}
+			e.table("TABLE\tSQLITE ROWS\tPOSTGRESQL ROWS\tCHECKSUM\tSHA-256", rows)
+		}
+	}
+	switch {
+	case errors.Is(err, storecopy.ErrMismatch):
+		return fmt.Errorf("verification failed: the copy differs from the source (see the tables marked MISMATCH); nothing was kept, the target is still empty")
+	case errors.Is(err, storecopy.ErrTargetNotEmpty):
+		return fmt.Errorf("refusing to copy: %w", err)
+	case err != nil:
+		return fmt.Errorf("copy: %w", err)
+	}
+	key := "the master key this installation was started with (ECHT_MASTER_KEY or --master-key-file)"
+	if _, err := os.Stat(filepath.Join(dir, "master.key")); err == nil {
+		key = "its master key: --master-key-file " + filepath.Join(dir, "master.key")
+	}
+	fmt.Fprintf(e.stderr, "echt: copied and verified %d rows in %d tables in %s: row counts and SHA-256 checksums match.\n", rep.Rows, len(rep.Tables), rep.Duration.Round(time.Millisecond))
+	fmt.Fprintf(e.stderr, "echt: signing keys and secrets were copied sealed: start every PostgreSQL node with %s\n", key)
+	return nil
+}
+
+// backupCmd is `echt admin backup`.
+func (e *env) backupCmd(g *adminFlags, client func() *apiClient) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "backup --out FILE",
+		Short: "Make a consistent online backup of the server's SQLite database",
+		Long: `Make a consistent online backup of the server's SQLite database: the server
+copies it with VACUUM INTO (it keeps serving meanwhile) and sends it; FILE is
+written with mode 0600 and appears only once complete and checked. Needs an
+admin token. FILE is a SQLite database: to restore, stop the server and put
+it in place of DATA/echt.db. A server on PostgreSQL refuses: use pg_dump.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			if out == "" {
+				return usagef("backup needs --out FILE")
+			}
+			return e.backup(c.Context(), g, client(), out)
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to write the backup to (a SQLite database, mode 0600)")
+	return cmd
+}
+
+func (e *env) backup(ctx context.Context, g *adminFlags, c *apiClient, out string) error {
+	start := time.Now()
+	req, err := http.NewRequestWithContext(ctx, "POST", c.server+"/v1/admin/backup", nil)
+	if err != nil {
+		return usagef("--server %q: %v", c.server, err)
+	}
+	req.Header.Set("User-Agent", "echt-cli/"+Version)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	// No overall timeout: a large database takes a while.
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return unreachable(c.server, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return problem.Decode(resp)
+	}
+	n, err := writeBackup(resp.Body, resp.ContentLength, out)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start)
+	if g.json {
+		return e.printJSON(map[string]any{"out": out, "bytes": n, "seconds": took.Seconds()})
+	}
+	fmt.Fprintf(e.stdout, "wrote a backup of %d bytes to %s in %s\n", n, out, took.Round(time.Millisecond))
+	return nil
+}
+
+// writeBackup writes r to a temporary file beside out, checks that it is
+// complete and an intact SQLite database, and renames it to out.
+func writeBackup(r io.Reader, size int64, out string) (int64, error) {
+	dir := filepath.Dir(out)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".*")
+	if err != nil {
+		return 0, fmt.Errorf("write backup: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, r)
+	if err == nil && size >= 0 && n != size {
+		err = fmt.Errorf("got %d of %d bytes", n, size)
+	}
+	if err == nil {
+		err = tmp.Chmod(0o600)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write backup: %w", err)
+	}
+	if err := checkSQLite(tmp.Name()); err != nil {
+		return 0, fmt.Errorf("the backup received is damaged (%w); %s was not written", err, out)
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return 0, fmt.Errorf("write backup: %w", err)
+	}
+	syncDir(dir)
+	return n, nil
+}
+
+// checkSQLite runs SQLite's quick_check on the database file path.
+func checkSQLite(path string) error {
+	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?mode=ro")
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var res string
+	if err := db.QueryRow(`PRAGMA quick_check`).Scan(&res); err != nil {
+		return err
+	}
+	if res != "ok" {
+		return fmt.Errorf("quick_check: %s", res)
+	}
+	return nil
+}
