@@ -120,12 +120,16 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	profileJSON, _ := json.Marshal(r.Hardware)
 	act, created, err := s.st.Activate(ctx, hash, anchors, func(key store.Key, cands []store.Activation) (store.Decision, error) {
-		return decide(key, cands, sku, r.Hardware, func(prior string) *store.Activation {
+		return decide(key, cands, sku, r.Hardware, now, func(prior string) *store.Activation {
 			a := &store.Activation{
 				ID: ident.New("act"), SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: k.LastGroup(),
 				Profile: profileJSON, Anchors: r.Hardware.IndexAnchors(), CreatedAt: now, PriorID: prior,
 			}
-			if sku.Policy.ValidDays > 0 {
+			switch {
+			case !key.NotAfter.IsZero():
+				// Moving or re-entering a key never extends its validity.
+				a.NotAfter = key.NotAfter
+			case sku.Policy.ValidDays > 0:
 				a.NotAfter = now.Add(time.Duration(sku.Policy.ValidDays) * 24 * time.Hour)
 			}
 			return a
@@ -157,7 +161,7 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 // decide is the seat rule, run inside the store's transaction. The
 // candidates are the product's active activations sharing a component with
 // this device, made with this key or another.
-func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.Profile, fresh func(prior string) *store.Activation) (store.Decision, error) {
+func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.Profile, now time.Time, fresh func(prior string) *store.Activation) (store.Decision, error) {
 	if key.Blocked {
 		return store.Decision{}, blocked(key.BlockReason)
 	}
@@ -175,6 +179,9 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 		if prior == "" && c.PriorID == "" {
 			prior = c.ID
 		}
+	}
+	if !key.NotAfter.IsZero() && !now.Before(key.NotAfter) {
+		return store.Decision{}, problem.Newf(problem.LicenseExpired, "this key's validity ended on %s: renew your subscription or buy a licence", key.NotAfter.Format(time.DateOnly))
 	}
 	if catalog.Channel(sku.Channel) == catalog.OEM && key.Activations > 0 {
 		return store.Decision{}, problem.New(problem.KeyInUseElsewhere, "this OEM key is bound to the device it was first activated on and cannot move to another device")

@@ -50,8 +50,10 @@ func TestCrashDuringActivations(t *testing.T) {
 		url := s.URL
 		for w := 0; w < 16; w++ {
 			wg.Add(1)
+			seed := rng.Uint64()
 			go func() {
 				defer wg.Done()
+				rng := rand.New(rand.NewPCG(seed, uint64(w)))
 				client := &http.Client{Timeout: 10 * time.Second}
 				for ctx.Err() == nil {
 					prof := loadgen.RandomDevice().Hash(product.HardwareSalt)

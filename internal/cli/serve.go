@@ -45,6 +45,8 @@ type serveFlags struct {
 	requestTimeout time.Duration
 	grace          time.Duration
 	debugAddr      string
+	expirySweep    time.Duration
+	ticketTTL      time.Duration
 }
 
 func (e *env) serveCmd() *cobra.Command {
@@ -77,10 +79,12 @@ printed once.`,
 	fl.Float64Var(&f.checkRateLimit, "check-rate-limit", 30, "public key checks and reports per minute per client address, 0 to disable (env ECHT_CHECK_RATE_LIMIT)")
 	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is trusted (env ECHT_TRUSTED_PROXIES)")
 	fl.StringVar(&f.publicURL, "public-url", "", "external base URL of this server, for links in results pages (env ECHT_PUBLIC_URL)")
-	fl.Int64Var(&f.maxBody, "max-body", 1<<20, "maximum request body in bytes")
-	fl.DurationVar(&f.requestTimeout, "request-timeout", 30*time.Second, "maximum time for one request")
-	fl.DurationVar(&f.grace, "shutdown-grace", 30*time.Second, "time requests in flight get to finish on shutdown")
-	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; keep it private")
+	fl.Int64Var(&f.maxBody, "max-body", 1<<20, "maximum request body in bytes (env ECHT_MAX_BODY)")
+	fl.DurationVar(&f.requestTimeout, "request-timeout", 30*time.Second, "maximum time for one request (env ECHT_REQUEST_TIMEOUT)")
+	fl.DurationVar(&f.grace, "shutdown-grace", 30*time.Second, "time requests in flight get to finish on shutdown (env ECHT_SHUTDOWN_GRACE)")
+	fl.StringVar(&f.debugAddr, "debug-addr", "", "serve Go profiling (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; keep it private (env ECHT_DEBUG_ADDR)")
+	fl.DurationVar(&f.expirySweep, "expiry-sweep", time.Minute, "how often to end activations past their validity, freeing their seats; negative turns it off (env ECHT_EXPIRY_SWEEP)")
+	fl.DurationVar(&f.ticketTTL, "ticket-ttl", time.Hour, "how long a genuine ticket (a GENUINE verdict) is valid (env ECHT_TICKET_TTL)")
 	return cmd
 }
 
@@ -158,6 +162,8 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 		TrustedProxies: proxies,
 		LogRequests:    f.logRequests,
 		PublicURL:      strings.TrimRight(f.publicURL, "/"),
+		ExpirySweep:    f.expirySweep,
+		TicketTTL:      f.ticketTTL,
 	}, httpapi.Deps{Store: st, Keyring: kr, Logger: logger})
 	if err != nil {
 		return err

@@ -229,6 +229,9 @@ type Key struct {
 	// counts every activation ever made with the key.
 	ActiveActivations int
 	Activations       int
+	// NotAfter ends the validity of every activation of the key; it is set
+	// by the first activation that has one (subscriptions, trials).
+	NotAfter time.Time
 }
 
 // Activation statuses.

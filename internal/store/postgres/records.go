@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	keyCols        = `hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations`
+	keyCols        = `hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations, not_after`
 	activationCols = `id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, ended_at, end_reason, prior_id`
 	skuCols        = `id, product_id, edition, channel, policy, entitlements, key_group, next_serial, created_at`
 	tokenCols      = `id, hash, role, description, created_at, revoked_at`
@@ -406,9 +406,9 @@ func (s *Store) InsertKeys(ctx context.Context, keys []store.Key, a store.AuditE
 
 func scanKey(sc scanner) (store.Key, error) {
 	var k store.Key
-	var blockedAt, created int64
-	err := sc.Scan(&k.Hash, &k.SKUID, &k.LastGroup, &k.Blocked, &k.BlockReason, &blockedAt, &created, &k.ActiveActivations, &k.Activations)
-	k.BlockedAt, k.CreatedAt = store.FromMillis(blockedAt), store.FromMillis(created)
+	var blockedAt, created, notAfter int64
+	err := sc.Scan(&k.Hash, &k.SKUID, &k.LastGroup, &k.Blocked, &k.BlockReason, &blockedAt, &created, &k.ActiveActivations, &k.Activations, &notAfter)
+	k.BlockedAt, k.CreatedAt, k.NotAfter = store.FromMillis(blockedAt), store.FromMillis(created), store.FromMillis(notAfter)
 	return k, err
 }
 
@@ -533,7 +533,8 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 			b.Queue(`INSERT INTO activation_anchors (product_id, anchor, activation_id)
 				SELECT $1, a, $2 FROM unnest($3::bytea[]) AS a ON CONFLICT DO NOTHING`, n.ProductID, n.ID, n.Anchors)
 		}
-		b.Queue(`UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1 WHERE hash = $1`, keyHash)
+		b.Queue(`UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1,
+			not_after = CASE WHEN not_after = 0 THEN $2 ELSE not_after END WHERE hash = $1`, keyHash, store.Millis(n.NotAfter))
 		if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
 			return fmt.Errorf("activate: insert: %w", wrapErr(err))
 		}

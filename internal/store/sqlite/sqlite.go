@@ -479,18 +479,18 @@ var statements = map[string]string{
 	"rollbackTo":       `ROLLBACK TO op`,
 	"release":          `RELEASE op`,
 	"insertAudit":      `INSERT INTO audit_log (at, actor, action, target, detail, request_id) VALUES (?, ?, ?, ?, ?, ?)`,
-	"keyForUpdate":     `SELECT hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations FROM product_keys WHERE hash = ?`,
+	"keyForUpdate":     `SELECT hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations, not_after FROM product_keys WHERE hash = ?`,
 	"insertKeys":       insertKeysSQL(keysPerStatement),
 	"insertActivation": `INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"insertAnchor":     `INSERT OR IGNORE INTO activation_anchors (product_id, anchor, activation_id) VALUES (?, ?, ?)`,
-	"seatTaken":        `UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1 WHERE hash = ?`,
+	"seatTaken":        `UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1, not_after = CASE WHEN not_after = 0 THEN ? ELSE not_after END WHERE hash = ?`,
 	"seatFreed":        `UPDATE product_keys SET active_activations = active_activations - 1 WHERE hash = ? AND active_activations > 0`,
 	"activationByID":   `SELECT ` + activationCols + ` FROM activations WHERE id = ?`,
 	"endActivation":    `UPDATE activations SET status = ?, ended_at = ?, end_reason = ? WHERE id = ? AND status = 'active'`,
 }
 
 var readStatements = map[string]string{
-	"key":            `SELECT hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations FROM product_keys WHERE hash = ?`,
+	"key":            `SELECT hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations, not_after FROM product_keys WHERE hash = ?`,
 	"activationByID": `SELECT ` + activationCols + ` FROM activations WHERE id = ?`,
 	"token":          `SELECT id, hash, role, description, created_at, revoked_at FROM tokens WHERE id = ?`,
 	"sku":            `SELECT ` + skuCols + ` FROM skus WHERE id = ?`,
@@ -950,9 +950,10 @@ func insertKeysSQL(n int) string {
 func scanKey(sc interface{ Scan(...any) error }) (store.Key, error) {
 	var k store.Key
 	var blocked int
-	var blockedAt, created int64
-	err := sc.Scan(&k.Hash, &k.SKUID, &k.LastGroup, &blocked, &k.BlockReason, &blockedAt, &created, &k.ActiveActivations, &k.Activations)
+	var blockedAt, created, notAfter int64
+	err := sc.Scan(&k.Hash, &k.SKUID, &k.LastGroup, &blocked, &k.BlockReason, &blockedAt, &created, &k.ActiveActivations, &k.Activations, &notAfter)
 	k.Blocked = blocked != 0
+	k.NotAfter = store.FromMillis(notAfter)
 	k.BlockedAt, k.CreatedAt = store.FromMillis(blockedAt), store.FromMillis(created)
 	return k, err
 }
@@ -1092,7 +1093,7 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		if err := s.insertAnchors(t, n); err != nil {
 			return dirtyError{err}
 		}
-		if _, err := t.exec("seatTaken", keyHash); err != nil {
+		if _, err := t.exec("seatTaken", store.Millis(n.NotAfter), keyHash); err != nil {
 			return dirtyError{fmt.Errorf("activate: seat: %w", wrapErr(err))}
 		}
 		result, created = n, true

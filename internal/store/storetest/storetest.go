@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"Anchors", testAnchors},
 		{"CandidatesAcrossKeys", testCandidatesAcrossKeys},
 		{"Feedback", testFeedback},
+		{"KeyNotAfter", testKeyNotAfter},
 		{"Watch", testWatch},
 		{"TimePrecision", testTimePrecision},
 	}
@@ -905,3 +906,38 @@ func testExpireActivationsConcurrent(t *testing.T, s store.Store) {
 }
 
 func hexOf(b []byte) string { return fmt.Sprintf("%x", b) }
+
+// The first activation with a validity end fixes the key's; later ones
+// keep it.
+func testKeyNotAfter(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	k := newKey(t, s, sku)
+	end := now().Add(30 * 24 * time.Hour)
+	for i, na := range []time.Time{end, end.Add(99 * time.Hour)} {
+		id := fmt.Sprintf("act_na%d", i)
+		if _, _, err := s.Activate(c, k.Hash, [][]byte{anchor(id)}, func(key store.Key, _ []store.Activation) (store.Decision, error) {
+			if i == 1 && !key.NotAfter.Equal(end) {
+				t.Errorf("decide saw NotAfter %v, want %v", key.NotAfter, end)
+			}
+			a := newActivation(id, sku, id)
+			a.NotAfter = na
+			return store.Decision{New: a}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Key(c, k.Hash)
+	if err != nil || !got.NotAfter.Equal(end) {
+		t.Fatalf("Key.NotAfter = %v, %v; want %v", got.NotAfter, err, end)
+	}
+	plain := newKey(t, s, sku)
+	if _, _, err := s.Activate(c, plain.Hash, nil, func(store.Key, []store.Activation) (store.Decision, error) {
+		return store.Decision{New: newActivation("act_plain", sku)}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Key(c, plain.Hash); !got.NotAfter.IsZero() {
+		t.Fatalf("perpetual key got NotAfter %v", got.NotAfter)
+	}
+}
