@@ -159,6 +159,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		pc.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	pc.PingTimeout = pc.ConnConfig.ConnectTimeout
+	// Every query of the server has an index to use. Prepared statements
+	// get generic plans, and a plan made while a table is still empty (a
+	// new deployment) would otherwise keep scanning it as it grows: with
+	// sequential scans priced out, plans stay index-based at any size.
+	if _, set := pc.ConnConfig.RuntimeParams["enable_seqscan"]; !set {
+		pc.ConnConfig.RuntimeParams["enable_seqscan"] = "off"
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -488,24 +489,36 @@ func scanActivation(sc scanner) (store.Activation, error) {
 func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, decide store.DecideFunc) (store.Activation, bool, error) {
 	var result store.Activation
 	var created bool
-	err := s.write(ctx, keyHash, func(t *wtx) error {
+	// A clean op: it fails only before writing, or marks the error dirty,
+	// so it runs without a savepoint of its own.
+	err := s.writeClean(ctx, keyHash, func(t *wtx) error {
 		result, created = store.Activation{}, false
-		k, err := scanKey(t.queryRow(`SELECT `+keyCols+` FROM product_keys WHERE hash = $1 FOR UPDATE`, keyHash))
+		// Lock the key and read the candidates in one round trip: the
+		// statements run in order, so the candidates are read under the lock.
+		// The candidates are the product's active activations that share an
+		// anchor with the request, made with any key: never all of a volume
+		// key's.
+		b := &pgx.Batch{}
+		b.Queue(`SELECT `+keyCols+` FROM product_keys WHERE hash = $1 FOR UPDATE`, keyHash)
+		if len(anchors) > 0 {
+			b.Queue(candidatesSQL, keyHash, anchors)
+		}
+		br := t.tx.SendBatch(t.ctx, b)
+		k, err := scanKey(br.QueryRow())
 		if err != nil {
+			br.Close()
 			return fmt.Errorf("activate: key: %w", wrapErr(err))
 		}
-		// The product's active activations that share an anchor with the
-		// request, made with any key: never all of a volume key's.
 		var cands []store.Activation
 		if len(anchors) > 0 {
-			rows, qerr := t.query(`SELECT `+activationCols+` FROM activations WHERE status = 'active' AND id IN (
-				SELECT activation_id FROM activation_anchors WHERE product_id = (
-					SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = $1)
-				AND anchor = ANY($2::bytea[])) ORDER BY created_at, id`, keyHash, anchors)
+			rows, qerr := br.Query()
 			cands, err = collect(rows, qerr, scanActivation)
 		}
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
 		if err != nil {
-			return fmt.Errorf("activate: candidates: %w", err)
+			return fmt.Errorf("activate: candidates: %w", wrapErr(err))
 		}
 		d, err := decide(k, cands)
 		if err != nil {
@@ -525,7 +538,7 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		}
 		n := *d.New
 		n.KeyHash, n.Status = keyHash, store.StatusActive
-		b := &pgx.Batch{}
+		b = &pgx.Batch{}
 		b.Queue(`INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			n.ID, n.KeyHash, n.SKUID, n.ProductID, n.LastGroup, nonNil(n.Profile), n.Status, store.Millis(n.CreatedAt), store.Millis(n.NotAfter), n.PriorID)
@@ -536,7 +549,7 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		b.Queue(`UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1,
 			not_after = CASE WHEN not_after = 0 THEN $2 ELSE not_after END WHERE hash = $1`, keyHash, store.Millis(n.NotAfter))
 		if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
-			return fmt.Errorf("activate: insert: %w", wrapErr(err))
+			return dirtyError{fmt.Errorf("activate: insert: %w", wrapErr(err))}
 		}
 		result, created = n, true
 		t.notify(store.ChangeKey, hex.EncodeToString(keyHash))
@@ -546,6 +559,32 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		return store.Activation{}, false, err
 	}
 	return result, created, nil
+}
+
+// The anchor look-ups start from the request's anchors (unnest) and seek
+// the anchor index once per anchor (LATERAL): prepared statements get
+// generic plans, and a plan made while the tables were small must not turn
+// into a scan of every anchor of the product as they grow.
+var (
+	byAnchorsSQL = `SELECT DISTINCT ` + prefixed("a.", activationCols) + `
+		FROM unnest($2::bytea[]) AS q(anchor),
+		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = $1) AS x,
+		LATERAL (SELECT * FROM activations a WHERE a.id = x.activation_id AND a.status = 'active') AS a
+		ORDER BY a.created_at, a.id`
+	candidatesSQL = `SELECT DISTINCT ` + prefixed("a.", activationCols) + `
+		FROM (SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = $1) AS p,
+		unnest($2::bytea[]) AS q(anchor),
+		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = p.product_id) AS x,
+		LATERAL (SELECT * FROM activations a WHERE a.id = x.activation_id AND a.status = 'active') AS a
+		ORDER BY a.created_at, a.id`
+)
+
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i := range parts {
+		parts[i] = p + strings.TrimSpace(parts[i])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Activation implements store.Store.
@@ -605,10 +644,7 @@ func (s *Store) ActivationsByAnchors(ctx context.Context, productID string, anch
 	if len(anchors) == 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+activationCols+` FROM activations
-		WHERE status = 'active' AND id IN (
-			SELECT activation_id FROM activation_anchors WHERE product_id = $1 AND anchor = ANY($2))
-		ORDER BY created_at, id`, productID, anchors)
+	rows, err := s.pool.Query(ctx, byAnchorsSQL, productID, anchors)
 	out, err := collect(rows, err, scanActivation)
 	if err != nil {
 		return nil, fmt.Errorf("activations by anchors: %w", err)
