@@ -54,10 +54,6 @@ func (t *wtx) queryRow(sql string, args ...any) pgx.Row {
 	return t.tx.QueryRow(t.ctx, sql, args...)
 }
 
-func (t *wtx) query(sql string, args ...any) (pgx.Rows, error) {
-	return t.tx.Query(t.ctx, sql, args...)
-}
-
 // notify publishes a change when (and if) the op's transaction commits.
 func (t *wtx) notify(kind, id string) {
 	t.op.changes = append(t.op.changes, kind+":"+id)
