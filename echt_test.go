@@ -3,6 +3,7 @@ package echt_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -490,5 +491,18 @@ func TestGenuineTicket(t *testing.T) {
 	}
 	if _, err := c.Ticket(ctx, "photoedit"); err == nil {
 		t.Fatal("a ticket survived the block")
+	}
+}
+
+// BenchmarkVerifyBaseline is the floor of an offline check: one Ed25519
+// signature verification, measured in the same run as BenchmarkOfflineStatus.
+func BenchmarkVerifyBaseline(b *testing.B) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	msg := make([]byte, 900)
+	sig := ed25519.Sign(priv, msg)
+	for b.Loop() {
+		if !ed25519.Verify(pub, msg, sig) {
+			b.Fatal("verify")
+		}
 	}
 }

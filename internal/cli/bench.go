@@ -81,7 +81,7 @@ handler that only signs one Ed25519 message, and reports ratios to them.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&cfg.Server, "server", "http://127.0.0.1:8080", "echt server URL (env ECHT_SERVER)")
+	fl.StringVar(&cfg.Server, "server", "http://127.0.0.1:8080", "echt server URL, or several nodes separated by commas (round-robin) (env ECHT_SERVER)")
 	fl.StringVar(&cfg.Token, "token", "", "admin API token (env ECHT_TOKEN)")
 	fl.StringVar(&cfg.Scenario, "scenario", "activate", "activate, validate, mixed (90% validate, 10% activate) or public-check")
 	fl.Float64Var(&cfg.Rate, "rate", 0, "requests per second (open loop); 0 means closed loop with --concurrency workers")

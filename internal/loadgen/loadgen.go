@@ -41,6 +41,9 @@ const (
 
 // Config configures a run. Zero values take the documented defaults.
 type Config struct {
+	// Server is the server URL, or several separated by commas (the nodes
+	// of one deployment): requests go round-robin over them; preparation
+	// uses the first.
 	Server string
 	Token  string
 	// Scenario is one of activate, validate, mixed, public-check (and the
@@ -59,6 +62,8 @@ type Config struct {
 	// Devices is the number of devices activated up front for validate
 	// and mixed; 0 means 1000.
 	Devices int
+	servers []string
+
 	// GivenKeys and Product, if set, are used instead of preparing a
 	// product, a SKU and keys (the keys must belong to Product).
 	GivenKeys []string
@@ -106,6 +111,11 @@ func (c *Config) defaults() error {
 		return errors.New("bench: no server")
 	}
 	c.Server = strings.TrimRight(c.Server, "/")
+	for _, u := range strings.Split(c.Server, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			c.servers = append(c.servers, u)
+		}
+	}
 	if c.Concurrency <= 0 {
 		c.Concurrency = 64
 	}
@@ -130,6 +140,7 @@ func (c *Config) defaults() error {
 
 // Runner runs load.
 type Runner struct {
+	rr   atomic.Uint64
 	cfg  Config
 	http *http.Client
 	fix  *fixture
@@ -339,7 +350,11 @@ func (r *Runner) send(ctx context.Context, method, path string, body []byte, out
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.cfg.Server+path, rd)
+	base := r.cfg.servers[0]
+	if len(r.cfg.servers) > 1 && !strings.HasPrefix(path, "/v1/admin/") && !strings.HasPrefix(path, "/v1/products/") {
+		base = r.cfg.servers[int(r.rr.Add(1))%len(r.cfg.servers)]
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return "CLIENT_ERROR"
 	}
