@@ -564,18 +564,19 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 // The anchor look-ups start from the request's anchors (unnest) and seek
 // the anchor index once per anchor (LATERAL): prepared statements get
 // generic plans, and a plan made while the tables were small must not turn
-// into a scan of every anchor of the product as they grow.
+// into a scan of every anchor of the product as they grow. OFFSET 0 keeps
+// the planner from flattening the LATERAL subqueries into a hash join.
 var (
 	byAnchorsSQL = `SELECT DISTINCT ` + prefixed("a.", activationCols) + `
 		FROM unnest($2::bytea[]) AS q(anchor),
-		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = $1) AS x,
-		LATERAL (SELECT * FROM activations a WHERE a.id = x.activation_id AND a.status = 'active') AS a
+		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = $1 OFFSET 0) AS x,
+		LATERAL (SELECT * FROM activations a WHERE a.id = x.activation_id AND a.status = 'active' OFFSET 0) AS a
 		ORDER BY a.created_at, a.id`
 	candidatesSQL = `SELECT DISTINCT ` + prefixed("a.", activationCols) + `
 		FROM (SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = $1) AS p,
 		unnest($2::bytea[]) AS q(anchor),
-		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = p.product_id) AS x,
-		LATERAL (SELECT * FROM activations a WHERE a.id = x.activation_id AND a.status = 'active') AS a
+		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = p.product_id OFFSET 0) AS x,
+		LATERAL (SELECT * FROM activations a WHERE a.id = x.activation_id AND a.status = 'active' OFFSET 0) AS a
 		ORDER BY a.created_at, a.id`
 )
 
