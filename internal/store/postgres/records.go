@@ -538,17 +538,20 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		}
 		n := *d.New
 		n.KeyHash, n.Status = keyHash, store.StatusActive
-		b = &pgx.Batch{}
-		b.Queue(`INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			n.ID, n.KeyHash, n.SKUID, n.ProductID, n.LastGroup, nonNil(n.Profile), n.Status, store.Millis(n.CreatedAt), store.Millis(n.NotAfter), n.PriorID)
-		if len(n.Anchors) > 0 {
-			b.Queue(`INSERT INTO activation_anchors (product_id, anchor, activation_id)
-				SELECT $1, a, $2 FROM unnest($3::bytea[]) AS a ON CONFLICT DO NOTHING`, n.ProductID, n.ID, n.Anchors)
+		// One statement writes the activation, its anchors and the seat.
+		indexed := n.Anchors
+		if indexed == nil {
+			indexed = [][]byte{}
 		}
-		b.Queue(`UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1,
-			not_after = CASE WHEN not_after = 0 THEN $2 ELSE not_after END WHERE hash = $1`, keyHash, store.Millis(n.NotAfter))
-		if err := t.tx.SendBatch(t.ctx, b).Close(); err != nil {
+		if _, err := t.exec(`WITH act AS (
+				INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)),
+			anc AS (
+				INSERT INTO activation_anchors (product_id, anchor, activation_id)
+				SELECT $4, a, $1 FROM unnest($11::bytea[]) AS a ON CONFLICT DO NOTHING)
+			UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1,
+				not_after = CASE WHEN not_after = 0 THEN $9 ELSE not_after END WHERE hash = $2`,
+			n.ID, n.KeyHash, n.SKUID, n.ProductID, n.LastGroup, nonNil(n.Profile), n.Status, store.Millis(n.CreatedAt), store.Millis(n.NotAfter), n.PriorID, indexed); err != nil {
 			return dirtyError{fmt.Errorf("activate: insert: %w", wrapErr(err))}
 		}
 		result, created = n, true
