@@ -313,19 +313,33 @@ func (s *Server) public(c limitClass, h http.HandlerFunc) http.HandlerFunc {
 
 // decode reads a JSON body into v. strict refuses unknown fields.
 func (s *Server) decode(r *http.Request, v any, strict bool) error {
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeBytes(b, v, strict)
+}
+
+// readBody reads a request body (bounded by the body limit).
+func readBody(r *http.Request) ([]byte, error) {
 	// Read the body once and unmarshal it: a json.Decoder would scan the
 	// value twice, which shows on the hot paths.
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return problem.Newf(problem.RequestTooLarge, "request bodies are limited to %d bytes", mbe.Limit)
+			return nil, problem.Newf(problem.RequestTooLarge, "request bodies are limited to %d bytes", mbe.Limit)
 		}
-		return problem.Newf(problem.InvalidRequest, "the request body could not be read: %v", err)
+		return nil, problem.Newf(problem.InvalidRequest, "the request body could not be read: %v", err)
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
-		return problem.New(problem.InvalidRequest, "the request needs a JSON body")
+		return nil, problem.New(problem.InvalidRequest, "the request needs a JSON body")
 	}
+	return b, nil
+}
+
+// decodeBytes decodes a JSON body into v. strict refuses unknown fields.
+func decodeBytes(b []byte, v any, strict bool) error {
 	if strict {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()

@@ -78,7 +78,7 @@ func Sign(s *signing.Signer, l License) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(s.Sign(signing.TypeLicense, payload))
+	return s.Sign(signing.TypeLicense, payload).MarshalJSON()
 }
 
 // SignBatched is Sign through a batch signer (see signing.BatchSigner).
@@ -96,7 +96,7 @@ func SignBatched(ctx context.Context, b *signing.BatchSigner, l License) ([]byte
 		if err != nil {
 			return nil, fmt.Errorf("sign license: %w", err)
 		}
-		return json.Marshal(env)
+		return env.MarshalJSON()
 	}
 }
 

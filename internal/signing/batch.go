@@ -107,7 +107,7 @@ func (s *Signer) signBatch(typ string, payloads [][]byte) []*Envelope {
 			p.Path[d] = append([]byte(nil), sib[:]...)
 			idx >>= 1
 		}
-		out[i] = &Envelope{Type: typ, KeyID: s.kid, Payload: payloads[i], Signature: sig, Cert: s.cert, Batch: p}
+		out[i] = &Envelope{Type: typ, KeyID: s.kid, Payload: payloads[i], Signature: sig, Cert: s.cert, Batch: p, certJSON: s.certJSON}
 	}
 	return out
 }

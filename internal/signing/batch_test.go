@@ -2,6 +2,7 @@ package signing
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -77,4 +78,26 @@ func TestBatchSignerConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// The hand-written encoder writes exactly what encoding/json writes.
+func TestMarshalMatchesEncodingJSON(t *testing.T) {
+	_, s := setup(t)
+	envs := append([]*Envelope{s.Sign(TypeLicense, []byte(`{"a":"<b>&"}`))}, s.signBatch(TypeVerdict, [][]byte{[]byte("x"), []byte("y"), []byte("z")})...)
+	odd := *envs[0]
+	odd.Type = "weird \"type\""
+	envs = append(envs, &odd)
+	for i, e := range envs {
+		fast, err := e.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := json.Marshal(envelopeJSON{Type: e.Type, KeyID: e.KeyID, Payload: e.Payload, Signature: e.Signature, Cert: e.Cert, Batch: e.Batch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(fast) != string(slow) {
+			t.Fatalf("envelope %d:\nfast %s\nslow %s", i, fast, slow)
+		}
+	}
 }

@@ -75,6 +75,8 @@ type Envelope struct {
 	// Batch, if set, proves the payload is in a batch whose Merkle root
 	// Signature signs (see BatchSigner).
 	Batch *BatchProof `json:"batch,omitempty"`
+
+	certJSON []byte // the certificate, encoded once by the Signer
 }
 
 // Certificate is the payload of a signing-key certificate.
@@ -93,9 +95,10 @@ type Root struct {
 
 // Signer is a signing key with its certificate.
 type Signer struct {
-	priv ed25519.PrivateKey
-	kid  string
-	cert *Envelope
+	priv     ed25519.PrivateKey
+	kid      string
+	cert     *Envelope
+	certJSON []byte
 }
 
 // GenerateRoot makes a new root key.
@@ -147,7 +150,13 @@ func (r *Root) NewSigner(rnd io.Reader, now time.Time) (*Signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Signer{priv: priv, kid: KeyID(priv.Public().(ed25519.PublicKey)), cert: cert}, nil
+	return newSigner(priv, cert), nil
+}
+
+func newSigner(priv ed25519.PrivateKey, cert *Envelope) *Signer {
+	s := &Signer{priv: priv, kid: KeyID(priv.Public().(ed25519.PublicKey)), cert: cert}
+	s.certJSON, _ = cert.MarshalJSON()
+	return s
 }
 
 // Certify signs a certificate for a signing public key.
@@ -175,7 +184,7 @@ func SignerFromSeed(seed, cert []byte) (*Signer, error) {
 	if err := json.Unmarshal(env.Payload, &c); err != nil || c.KeyID != kid {
 		return nil, fmt.Errorf("signing key certificate does not match key %s", kid)
 	}
-	return &Signer{priv: priv, kid: kid, cert: &env}, nil
+	return newSigner(priv, &env), nil
 }
 
 // Seed returns the private seed, to be sealed before storage.
@@ -188,7 +197,7 @@ func (s *Signer) KeyID() string { return s.kid }
 func (s *Signer) Public() ed25519.PublicKey { return s.priv.Public().(ed25519.PublicKey) }
 
 // Certificate returns the root-signed certificate as JSON.
-func (s *Signer) Certificate() []byte { b, _ := json.Marshal(s.cert); return b }
+func (s *Signer) Certificate() []byte { return append([]byte(nil), s.certJSON...) }
 
 // CertificateEnvelope returns the certificate.
 func (s *Signer) CertificateEnvelope() *Envelope { c := *s.cert; return &c }
@@ -201,7 +210,7 @@ func (s *Signer) GoString() string { return s.String() }
 
 // Sign returns an envelope of type typ over payload, with the certificate.
 func (s *Signer) Sign(typ string, payload []byte) *Envelope {
-	return &Envelope{Type: typ, KeyID: s.kid, Payload: payload, Signature: ed25519.Sign(s.priv, message(typ, payload)), Cert: s.cert}
+	return &Envelope{Type: typ, KeyID: s.kid, Payload: payload, Signature: ed25519.Sign(s.priv, message(typ, payload)), Cert: s.cert, certJSON: s.certJSON}
 }
 
 // SignRaw signs a message of type typ without building an envelope, for

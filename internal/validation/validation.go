@@ -171,7 +171,7 @@ func (s *Service) Validate(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	b, err := json.Marshal(env)
+	b, err := env.MarshalJSON() // not json.Marshal: it would re-scan the result
 	if err != nil {
 		return Result{}, err
 	}
