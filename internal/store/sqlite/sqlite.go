@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -1111,10 +1112,11 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 const maxAnchors = 19
 
 func candidatesSQL(n int) string {
-	return `SELECT DISTINCT ` + prefixCols("a.", activationCols) + ` FROM activation_anchors x CROSS JOIN activations a
+	// No DISTINCT or ORDER BY: the writer dedupes and sorts the few rows
+	// in Go rather than have SQLite build two temporary B-trees per call.
+	return `SELECT ` + prefixCols("a.", activationCols) + ` FROM activation_anchors x CROSS JOIN activations a
 		WHERE x.product_id = (SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = ?)
-		AND x.anchor IN (?` + strings.Repeat(", ?", n-1) + `) AND a.id = x.activation_id AND a.status = 'active'
-		ORDER BY a.created_at, a.id`
+		AND x.anchor IN (?` + strings.Repeat(", ?", n-1) + `) AND a.id = x.activation_id AND a.status = 'active'`
 }
 
 // candidates loads the active activations of the key's product that share
@@ -1133,7 +1135,17 @@ func (s *Store) candidates(t *wtx, keyHash []byte, anchors [][]byte) ([]store.Ac
 	for _, a := range anchors {
 		args = append(args, a)
 	}
-	return collectActivations(t.tx.Stmt(st).Query(args...))
+	acts, err := collectActivations(t.tx.Stmt(st).Query(args...))
+	if err != nil || len(acts) < 2 {
+		return acts, err
+	}
+	slices.SortFunc(acts, func(a, b store.Activation) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return slices.CompactFunc(acts, func(a, b store.Activation) bool { return a.ID == b.ID }), nil
 }
 
 // insertAnchors indexes an activation's anchors in one statement per
