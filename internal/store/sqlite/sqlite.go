@@ -1,10 +1,12 @@
-// Package sqlite is the embedded store: one SQLite file in WAL mode with
-// synchronous=FULL, one writer connection and a pool of read-only ones.
+// Package sqlite is the embedded store: one SQLite file in WAL mode, one
+// writer connection and a pool of read-only ones.
 //
 // Writes go through a single writer goroutine that groups the requests
 // waiting for it into one transaction (group commit): each request runs in
 // its own savepoint, so one failing request does not affect the others, and
-// all of them are acknowledged only after the commit is synced to disk.
+// all of them are acknowledged only after the commit is synced to disk. The
+// sync runs on a goroutine of its own (Store.syncer), so the writer starts
+// the next transaction while the disk writes the previous one.
 package sqlite
 
 import (
@@ -20,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -52,11 +55,18 @@ type Store struct {
 	r        *sql.DB // read-only pool
 	ck       *sql.DB // checkpoints, off the writer's path
 	ops      chan *op
-	maxBatch int
-	done     chan struct{}
-	closing  chan struct{}
-	ckDone   chan struct{}
-	once     sync.Once
+	synced   chan []*op // committed batches, for the syncer
+	syncDone chan struct{}
+	// the syncer's own state
+	wal        *os.File
+	walInfo    os.FileInfo
+	syncErr    error
+	syncFailed atomic.Bool
+	maxBatch   int
+	done       chan struct{}
+	closing    chan struct{}
+	ckDone     chan struct{}
+	once       sync.Once
 
 	watchMu  sync.Mutex
 	watchers map[int]chan store.Change
@@ -71,12 +81,26 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-func dsn(path string, readOnly bool) string {
-	q := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_time_format=sqlite"
-	if readOnly {
-		q += "&_pragma=query_only(1)"
-	} else {
-		q += "&_txlock=immediate&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)"
+type role int
+
+const (
+	reader role = iota
+	writer
+	checkpointer
+)
+
+func dsn(path string, r role) string {
+	q := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_time_format=sqlite"
+	switch r {
+	case reader:
+		q += "&_pragma=synchronous(FULL)&_pragma=query_only(1)"
+	case writer:
+		// Commits are synced by Store.syncer, off the writer's path.
+		q += "&_pragma=synchronous(NORMAL)&_txlock=immediate&_pragma=cache_size(-65536)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)"
+	case checkpointer:
+		// A checkpoint syncs the log before it copies it into the
+		// database file, and the database file after.
+		q += "&_pragma=synchronous(FULL)&_txlock=immediate&_pragma=wal_autocheckpoint(0)"
 	}
 	return "file:" + filepath.ToSlash(path) + "?" + q
 }
@@ -95,7 +119,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	w, err := sql.Open("sqlite", dsn(cfg.Path, false))
+	w, err := sql.Open("sqlite", dsn(cfg.Path, writer))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
 	}
@@ -108,7 +132,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	_ = os.Chmod(cfg.Path, 0o600)
-	r, err := sql.Open("sqlite", dsn(cfg.Path, true))
+	r, err := sql.Open("sqlite", dsn(cfg.Path, reader))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
@@ -122,6 +146,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		w:        w,
 		r:        r,
 		ops:      make(chan *op, 4096),
+		synced:   make(chan []*op, 64),
+		syncDone: make(chan struct{}),
 		maxBatch: cfg.MaxBatch,
 		done:     make(chan struct{}),
 		closing:  make(chan struct{}),
@@ -133,7 +159,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		r.Close()
 		return nil, err
 	}
-	ck, err := sql.Open("sqlite", dsn(cfg.Path, false))
+	ck, err := sql.Open("sqlite", dsn(cfg.Path, checkpointer))
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -141,7 +167,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	s.ck = ck
+	// The migrations committed without a sync.
+	if _, err := os.Stat(cfg.Path + "-wal"); err == nil {
+		if err := s.syncWAL(); err != nil {
+			w.Close()
+			r.Close()
+			ck.Close()
+			return nil, err
+		}
+	}
 	go s.writer()
+	go s.syncer()
 	go s.checkpointer()
 	return s, nil
 }
@@ -171,6 +207,9 @@ func (s *Store) Ping(ctx context.Context) error {
 		return store.ErrClosed
 	default:
 	}
+	if s.syncFailed.Load() {
+		return errSyncFailed
+	}
 	var one int
 	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("sqlite ping: %w: %v", store.ErrUnavailable, err)
@@ -184,6 +223,10 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.closing)
 		<-s.done
+		<-s.syncDone
+		if s.wal != nil {
+			s.wal.Close()
+		}
 		s.watchMu.Lock()
 		for id, ch := range s.watchers {
 			close(ch)
@@ -310,6 +353,9 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 		return store.ErrClosed
 	default:
 	}
+	if s.syncFailed.Load() {
+		return errSyncFailed
+	}
 	select {
 	case s.ops <- o:
 	case <-ctx.Done():
@@ -320,6 +366,8 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 	<-o.done
 	return o.err
 }
+
+var errSyncFailed = fmt.Errorf("sqlite: %w: a sync of the write-ahead log failed; restart the server", store.ErrUnavailable)
 
 // checkpointer copies the WAL into the database file in the background, so
 // the writer never pays for checkpoints (its connection has automatic
@@ -359,6 +407,7 @@ func (s *Store) writer() {
 				case o := <-s.ops:
 					s.run([]*op{o})
 				default:
+					close(s.synced)
 					return
 				}
 			}
@@ -375,6 +424,75 @@ func (s *Store) writer() {
 		}
 		s.run(batch)
 	}
+}
+
+// syncer makes committed batches durable and only then acknowledges them.
+// The writer connection commits without syncing (synchronous=NORMAL, which
+// in WAL mode never corrupts, it only forgets the newest commits on power
+// loss); one sync of the WAL file here covers every batch committed before
+// it started, including those the writer committed during the previous
+// sync. So a batch is acknowledged exactly as durably as with
+// synchronous=FULL, and the writer never waits for the disk.
+func (s *Store) syncer() {
+	defer close(s.syncDone)
+	for b := range s.synced {
+		pending := [][]*op{b}
+	more:
+		for {
+			select {
+			case b, ok := <-s.synced:
+				if !ok {
+					break more
+				}
+				pending = append(pending, b)
+			default:
+				break more
+			}
+		}
+		err := s.syncWAL()
+		var changes []store.Change
+		for _, b := range pending {
+			for _, o := range b {
+				if err != nil && o.err == nil {
+					o.err = err
+				}
+				if o.err == nil {
+					changes = append(changes, o.changes...)
+				}
+				close(o.done)
+			}
+		}
+		s.publish(changes)
+	}
+}
+
+// syncWAL syncs the write-ahead log to disk. A failed sync leaves the file's
+// state unknown, so it is final: every later write fails until a restart,
+// whose recovery reads what really reached the disk.
+func (s *Store) syncWAL() error {
+	if s.syncErr != nil {
+		return s.syncErr
+	}
+	path := s.path + "-wal"
+	fi, err := os.Stat(path)
+	if err == nil && (s.wal == nil || !os.SameFile(fi, s.walInfo)) {
+		// First sync, or SQLite made a new log file (it removes the log
+		// only after checkpointing it into the synced database file).
+		if s.wal != nil {
+			s.wal.Close()
+		}
+		s.wal, err = os.OpenFile(path, os.O_RDWR, 0)
+		s.walInfo = fi
+	}
+	if err == nil {
+		err = datasync(s.wal)
+	}
+	if err != nil {
+		s.syncErr = fmt.Errorf("sqlite: sync %s: %w: %v", path, store.ErrUnavailable, err)
+		s.syncFailed.Store(true)
+		return s.syncErr
+	}
+	return nil
 }
 
 func (s *Store) run(batch []*op) {
@@ -446,14 +564,9 @@ func (s *Store) run(batch []*op) {
 		finish(fmt.Errorf("sqlite: commit: %w", wrapErr(err)))
 		return
 	}
-	var changes []store.Change
-	for _, o := range batch {
-		if o.err == nil {
-			changes = append(changes, o.changes...)
-		}
-	}
-	finish(nil)
-	s.publish(changes)
+	// Acknowledge only after the WAL holding this commit is on disk; the
+	// syncer does that while this goroutine starts the next batch.
+	s.synced <- slices.Clone(batch)
 }
 
 func wrapErr(err error) error {
