@@ -33,9 +33,9 @@ type ActivateRequest struct {
 // ActivateResponse is a successful activation. License is the signed
 // license file; everything else repeats what it says, for convenience.
 type ActivateResponse struct {
+	License      json.RawMessage `json:"license"` // first: the server splices it in
 	ActivationID string          `json:"activation_id"`
 	Reason       string          `json:"reason"` // ACTIVATED, ALREADY_ACTIVATED or DIGITAL_LICENSE
-	License      json.RawMessage `json:"license"`
 	Product      string          `json:"product"`
 	Edition      string          `json:"edition"`
 	SKU          string          `json:"sku"`

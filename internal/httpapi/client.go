@@ -1,11 +1,9 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -90,11 +88,14 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
 	if res.Reason == problem.Activated {
 		status = http.StatusCreated
 	}
-	reply(w, status, api.ActivateResponse{
-		ActivationID: res.Activation.ID, Reason: string(res.Reason), License: json.RawMessage(res.License),
+	err = replySpliced(w, status, api.ActivateResponse{
+		ActivationID: res.Activation.ID, Reason: string(res.Reason),
 		Product: res.SKU.ProductID, Edition: res.SKU.Edition, SKU: res.SKU.ID, Channel: res.SKU.Channel,
 		PartialKey: productkey.Partial(res.Activation.LastGroup), NotAfter: res.Activation.NotAfter,
-	})
+	}, "license", res.License)
+	if err != nil {
+		s.fail(w, r, err)
+	}
 }
 
 func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) {
@@ -174,23 +175,10 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	}
 	v := res.Verdict
 	s.metrics.validations.WithLabelValues(v.Status, v.Reason).Inc()
-	// The envelope is already compact JSON: splice it in instead of
-	// having encoding/json re-scan it (the hot path).
-	rest, err := json.Marshal(api.ValidateResponse{Status: v.Status, Reason: v.Reason, Remedy: v.Remedy, CheckedAt: v.CheckedAt, NextCheck: v.NextCheck, ResultsURL: v.ResultsURL})
-	if err != nil || !bytes.HasPrefix(rest, []byte(`{"verdict":null,`)) {
-		s.fail(w, r, fmt.Errorf("encode verdict response: %v", err))
-		return
+	err = replySpliced(w, http.StatusOK, api.ValidateResponse{Status: v.Status, Reason: v.Reason, Remedy: v.Remedy, CheckedAt: v.CheckedAt, NextCheck: v.NextCheck, ResultsURL: v.ResultsURL}, "verdict", res.Envelope)
+	if err != nil {
+		s.fail(w, r, err)
 	}
-	body := make([]byte, 0, len(res.Envelope)+len(rest)+16)
-	body = append(body, `{"verdict":`...)
-	body = append(body, res.Envelope...)
-	body = append(body, ',')
-	body = append(body, rest[len(`{"verdict":null,`):]...)
-	body = append(body, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
 }
 
 // decodeValidate reads a validation request. The license, most of the
