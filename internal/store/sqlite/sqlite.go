@@ -75,6 +75,7 @@ type Store struct {
 	stmts         map[string]*sql.Stmt // writer statements, prepared once
 	candStmts     map[int]*sql.Stmt    // candidate queries by anchor count
 	anchorStmts   map[int]*sql.Stmt    // anchor inserts by row count
+	dyn           map[string]*sql.Stmt // the writer's statements made on first use
 	byAnchorStmts map[int]*sql.Stmt    // reader: activations by anchors, by count
 	rstmt         map[string]*sql.Stmt // reader statements
 }
@@ -300,6 +301,11 @@ func (s *Store) publish(changes []store.Change) {
 // op is one write request waiting for the writer.
 type op struct {
 	fn func(tx *wtx) error
+	// act, if set, is an activation the writer may decide together with
+	// the batch's other activations (activateGroup); fn is the same
+	// request alone.
+	act     *store.ActivateOp
+	grouped bool // act was carried out by activateGroup
 	// clean: fn fails only before its first write, or wraps the error in
 	// dirtyError; it then needs no savepoint of its own.
 	clean   bool
@@ -513,6 +519,31 @@ func (s *Store) run(batch []*op) {
 	}
 	single := len(batch) == 1
 	for _, o := range batch {
+		o.grouped = false
+	}
+	if !single {
+		var acts []*op
+		for _, o := range batch {
+			if o.act != nil {
+				acts = append(acts, o)
+			}
+		}
+		if len(acts) > 1 {
+			if err := s.activateGroup(tx, acts); err != nil {
+				// Start over, each op in a transaction of its own.
+				_ = tx.Rollback()
+				for _, o := range batch {
+					o.err, o.changes, o.grouped = nil, nil, false
+					s.run([]*op{o})
+				}
+				return
+			}
+		}
+	}
+	for _, o := range batch {
+		if o.grouped {
+			continue
+		}
 		t := &wtx{tx: tx, s: s, op: o}
 		if single {
 			o.err = o.fn(t)
@@ -526,7 +557,7 @@ func (s *Store) run(batch []*op) {
 				// each op in a transaction of its own.
 				_ = tx.Rollback()
 				for _, o := range batch {
-					o.err, o.changes = nil, nil
+					o.err, o.changes, o.grouped = nil, nil, false
 					s.run([]*op{o})
 				}
 				return
@@ -598,6 +629,7 @@ var statements = map[string]string{
 	"insertActivation": `INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"insertAnchor":     `INSERT OR IGNORE INTO activation_anchors (product_id, anchor, activation_id) VALUES (?, ?, ?)`,
 	"seatTaken":        `UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1, not_after = CASE WHEN not_after = 0 THEN ? ELSE not_after END WHERE hash = ?`,
+	"setSeats":         `UPDATE product_keys SET active_activations = ?, activations = ?, not_after = ? WHERE hash = ?`,
 	"seatFreed":        `UPDATE product_keys SET active_activations = active_activations - 1 WHERE hash = ? AND active_activations > 0`,
 	"activationByID":   `SELECT ` + activationCols + ` FROM activations WHERE id = ?`,
 	"endActivation":    `UPDATE activations SET status = ?, ended_at = ?, end_reason = ? WHERE id = ? AND status = 'active'`,
@@ -619,6 +651,7 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
 	s.candStmts = map[int]*sql.Stmt{}
 	s.anchorStmts = map[int]*sql.Stmt{}
+	s.dyn = map[string]*sql.Stmt{}
 	s.byAnchorStmts = map[int]*sql.Stmt{}
 	for n := 1; n <= maxAnchors; n++ {
 		st, err := s.w.PrepareContext(ctx, candidatesSQL(n))
@@ -638,6 +671,13 @@ func (s *Store) prepare(ctx context.Context) error {
 			return fmt.Errorf("sqlite: prepare activations by anchors: %w", err)
 		}
 		s.byAnchorStmts[n] = st
+	}
+	for _, q := range groupStatements(s.maxBatch) {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("sqlite: prepare: %w", err)
+		}
+		s.dyn[q] = st
 	}
 	for name, q := range statements {
 		st, err := s.w.PrepareContext(ctx, q)
@@ -1170,10 +1210,15 @@ func collectActivations(rows *sql.Rows, err error) ([]store.Activation, error) {
 }
 
 // Activate implements store.Store.
+//
+// Activations waiting for the writer together are decided in one go
+// (activateGroup); a request alone, or a group that failed, runs here.
 func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, decide store.DecideFunc) (store.Activation, bool, error) {
+	act := &store.ActivateOp{KeyHash: keyHash, Anchors: anchors, Decide: decide}
 	var result store.Activation
 	var created bool
-	err := s.writeClean(ctx, func(t *wtx) error {
+	o := &op{act: act, clean: true, done: make(chan struct{})}
+	o.fn = func(t *wtx) error {
 		result, created = store.Activation{}, false
 		k, err := scanKey(t.queryRow("keyForUpdate", keyHash))
 		if err != nil {
@@ -1213,11 +1258,226 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		result, created = n, true
 		t.notify(store.ChangeKey, hex.EncodeToString(keyHash))
 		return nil
-	})
-	if err != nil {
+	}
+	if err := s.enqueue(ctx, o); err != nil {
 		return store.Activation{}, false, err
 	}
+	if o.grouped {
+		return act.Result, act.Created, nil
+	}
 	return result, created, nil
+}
+
+// activateGroup decides the batch's activations together: one statement
+// reads their keys, one per product reads the stored activations sharing an
+// anchor with any of them, store.DecideBatch decides them in order in
+// memory, and a few multi-row statements write the result. Per-request
+// errors (a blocked key, a full key) land in the op; an error of the
+// statements themselves is returned, and the caller runs every op alone.
+func (s *Store) activateGroup(tx *sql.Tx, acts []*op) error {
+	ops := make([]*store.ActivateOp, len(acts))
+	var hashes []any
+	seen := map[string]bool{}
+	for i, o := range acts {
+		ops[i] = o.act
+		if len(o.act.Anchors) > maxAnchors {
+			return fmt.Errorf("activate: %d anchors, at most %d", len(o.act.Anchors), maxAnchors)
+		}
+		if !seen[string(o.act.KeyHash)] {
+			seen[string(o.act.KeyHash)] = true
+			hashes = append(hashes, o.act.KeyHash)
+		}
+	}
+	keys := map[string]store.BatchKey{}
+	rows, err := s.dynQuery(tx, groupKeysSQL, hashes)
+	if err != nil {
+		return fmt.Errorf("activate: keys: %w", err)
+	}
+	for rows.Next() {
+		var bk store.BatchKey
+		if bk.Key, err = scanKey(extraScan{rows, []any{&bk.ProductID}}); err != nil {
+			rows.Close()
+			return fmt.Errorf("activate: keys: %w", err)
+		}
+		keys[string(bk.Key.Hash)] = bk
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("activate: keys: %w", err)
+	}
+	anchors := map[string][]any{}
+	var products []string
+	seen = map[string]bool{}
+	for _, o := range ops {
+		bk, ok := keys[string(o.KeyHash)]
+		if !ok {
+			continue
+		}
+		if _, ok := anchors[bk.ProductID]; !ok {
+			products = append(products, bk.ProductID)
+		}
+		for _, a := range o.Anchors {
+			if k := bk.ProductID + "\x00" + string(a); !seen[k] {
+				seen[k] = true
+				anchors[bk.ProductID] = append(anchors[bk.ProductID], a)
+			}
+		}
+	}
+	var hits []store.AnchorHit
+	for _, p := range products {
+		if len(anchors[p]) == 0 {
+			continue
+		}
+		rows, err := s.dynQuery(tx, groupCandidatesSQL, anchors[p], p)
+		if err != nil {
+			return fmt.Errorf("activate: candidates: %w", err)
+		}
+		for rows.Next() {
+			h := store.AnchorHit{ProductID: p}
+			if h.Activation, err = scanActivation(extraScan{rows, []any{&h.Anchor}}); err != nil {
+				rows.Close()
+				return fmt.Errorf("activate: candidates: %w", err)
+			}
+			hits = append(hits, h)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("activate: candidates: %w", err)
+		}
+	}
+
+	news, changed := store.DecideBatch(ops, keys, hits)
+	var actRows, anchorRows [][]any
+	for _, n := range news {
+		actRows = append(actRows, []any{n.ID, n.KeyHash, n.SKUID, n.ProductID, n.LastGroup, n.Profile, n.Status, store.Millis(n.CreatedAt), store.Millis(n.NotAfter), n.PriorID})
+		for _, a := range n.Anchors {
+			anchorRows = append(anchorRows, []any{n.ProductID, a, n.ID})
+		}
+	}
+	if err := s.insertRows(tx, groupInsertActivations, actRows); err != nil {
+		return fmt.Errorf("activate: insert: %w", wrapErr(err))
+	}
+	if err := s.insertRows(tx, groupInsertAnchors, anchorRows); err != nil {
+		return fmt.Errorf("activate: anchors: %w", wrapErr(err))
+	}
+	set := tx.Stmt(s.stmts["setSeats"])
+	for _, k := range changed {
+		if _, err := set.Exec(k.ActiveActivations, k.Activations, store.Millis(k.NotAfter), k.Hash); err != nil {
+			return fmt.Errorf("activate: seats: %w", wrapErr(err))
+		}
+	}
+	for i, o := range acts {
+		o.grouped, o.err, o.changes = true, ops[i].Err, nil
+		if ops[i].Created {
+			o.changes = []store.Change{{Kind: store.ChangeKey, ID: hex.EncodeToString(ops[i].KeyHash)}}
+		}
+	}
+	return nil
+}
+
+// extraScan scans a row whose last columns go to extra.
+type extraScan struct {
+	sc    interface{ Scan(...any) error }
+	extra []any
+}
+
+func (e extraScan) Scan(dest ...any) error { return e.sc.Scan(append(dest, e.extra...)...) }
+
+// The statements of activateGroup. The IN lists and multi-row inserts come
+// in a few sizes, all prepared when the store opens: the writer's one
+// connection is busy with the transaction whenever they are used.
+var (
+	groupKeysSQL = `SELECT k.hash, k.sku_id, k.last_group, k.blocked, k.block_reason, k.blocked_at, k.created_at, k.active_activations, k.activations, k.not_after, s.product_id
+		FROM product_keys k JOIN skus s ON s.id = k.sku_id WHERE k.hash IN (%s)`
+	groupCandidatesSQL = `SELECT ` + prefixCols("a.", activationCols) + `, x.anchor FROM activation_anchors x CROSS JOIN activations a
+		WHERE x.product_id = ? AND x.anchor IN (%s) AND a.id = x.activation_id AND a.status = 'active'`
+	groupInsertActivations = `INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id) VALUES `
+	groupInsertAnchors     = `INSERT OR IGNORE INTO activation_anchors (product_id, anchor, activation_id) VALUES `
+	insertChunks           = []int{64, 16, 4, 1}
+)
+
+// groupStatements lists every statement activateGroup may use for batches
+// of up to maxBatch requests.
+func groupStatements(maxBatch int) []string {
+	var out []string
+	for n := 1; ; n *= 2 {
+		out = append(out, inList(groupKeysSQL, n))
+		if n >= maxBatch {
+			break
+		}
+	}
+	for n := 1; ; n *= 2 {
+		out = append(out, inList(groupCandidatesSQL, n))
+		if n >= maxBatch*maxAnchors {
+			break
+		}
+	}
+	for _, n := range insertChunks {
+		out = append(out, multiRow(groupInsertActivations, 10, n), multiRow(groupInsertAnchors, 3, n))
+	}
+	return out
+}
+
+func inList(q string, n int) string { return fmt.Sprintf(q, "?"+strings.Repeat(", ?", n-1)) }
+
+func multiRow(prefix string, cols, rows int) string {
+	tuple := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return prefix + tuple + strings.Repeat(", "+tuple, rows-1)
+}
+
+// dynStmt returns the prepared statement q, in tx.
+func (s *Store) dynStmt(tx *sql.Tx, q string) (*sql.Stmt, error) {
+	st, ok := s.dyn[q]
+	if !ok {
+		return nil, fmt.Errorf("sqlite: statement not prepared: %.60s", q)
+	}
+	return tx.Stmt(st), nil
+}
+
+// dynQuery runs q with its %s replaced by an IN list for list, then the
+// args before... (leading) and the list. The list's length is rounded up
+// to a power of two, repeating its first value, so that a few prepared
+// statements serve every batch.
+func (s *Store) dynQuery(tx *sql.Tx, q string, list []any, leading ...any) (*sql.Rows, error) {
+	n := 1
+	for n < len(list) {
+		n *= 2
+	}
+	args := make([]any, 0, len(leading)+n)
+	args = append(args, leading...)
+	args = append(args, list...)
+	for range n - len(list) {
+		args = append(args, list[0])
+	}
+	st, err := s.dynStmt(tx, inList(q, n))
+	if err != nil {
+		return nil, err
+	}
+	return st.Query(args...)
+}
+
+// insertRows inserts rows with multi-row statements of insertChunks rows.
+func (s *Store) insertRows(tx *sql.Tx, prefix string, rows [][]any) error {
+	for len(rows) > 0 {
+		n := 1
+		for _, c := range insertChunks {
+			if len(rows) >= c {
+				n = c
+				break
+			}
+		}
+		st, err := s.dynStmt(tx, multiRow(prefix, len(rows[0]), n))
+		if err != nil {
+			return err
+		}
+		args := make([]any, 0, n*len(rows[0]))
+		for _, r := range rows[:n] {
+			args = append(args, r...)
+		}
+		if _, err := st.Exec(args...); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
 }
 
 // maxAnchors bounds the anchors of one activation request (see
