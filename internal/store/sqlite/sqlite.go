@@ -340,12 +340,6 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	return s.enqueue(ctx, &op{fn: fn, done: make(chan struct{})})
 }
 
-// writeClean is write for an op that fails only before writing anything
-// (or marks its error with dirtyError): it runs without a savepoint.
-func (s *Store) writeClean(ctx context.Context, fn func(tx *wtx) error) error {
-	return s.enqueue(ctx, &op{fn: fn, clean: true, done: make(chan struct{})})
-}
-
 // dirtyError marks an error of a clean op that happened after it wrote:
 // the batch is rolled back and its ops run again one by one.
 type dirtyError struct{ err error }
