@@ -32,7 +32,12 @@ type op struct {
 	clean bool
 	// fn does the work. It may run more than once (the batch is retried),
 	// so it must set all its results on every run.
-	fn      func(t *wtx) error
+	fn func(t *wtx) error
+	// act, if set, is an activation the writer may decide together with
+	// the batch's other activations (activateGroup); fn is the same
+	// request alone.
+	act     *store.ActivateOp
+	grouped bool // act was carried out by activateGroup
 	err     error
 	changes []string           // pg_notify payloads
 	audit   []store.AuditEntry // appended when the batch commits
@@ -80,12 +85,6 @@ func (t *wtx) audit(a store.AuditEntry) {
 // always learns the outcome.
 func (s *Store) write(ctx context.Context, lockKey []byte, fn func(t *wtx) error) error {
 	return s.enqueue(ctx, &op{lockKey: lockKey, fn: fn, done: make(chan struct{})})
-}
-
-// writeClean is write for an op that fails only before writing anything,
-// or marks a later error with dirtyError: it runs without a savepoint.
-func (s *Store) writeClean(ctx context.Context, lockKey []byte, fn func(t *wtx) error) error {
-	return s.enqueue(ctx, &op{lockKey: lockKey, clean: true, fn: fn, done: make(chan struct{})})
 }
 
 // dirtyError marks an error of a clean op that happened after it wrote: the
@@ -196,7 +195,7 @@ func (s *Store) runRetrying(batch []*op) error {
 // in op.err.
 func (s *Store) runOnce(batch []*op) error {
 	for _, o := range batch {
-		o.err, o.changes, o.audit = nil, nil, nil
+		o.err, o.changes, o.audit, o.grouped = nil, nil, nil, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
 	defer cancel()
@@ -212,7 +211,26 @@ func (s *Store) runOnce(batch []*op) error {
 	defer func() { _ = tx.Rollback(ctx) }() // after Commit, a no-op
 
 	single := len(batch) == 1
+	if !single {
+		var acts []*op
+		for _, o := range batch {
+			if o.act != nil {
+				acts = append(acts, o)
+			}
+		}
+		if len(acts) > 1 {
+			if err := s.activateGroup(ctx, tx, acts); err != nil {
+				if retryable(err) {
+					return err
+				}
+				return errRunAlone
+			}
+		}
+	}
 	for _, o := range batch {
+		if o.grouped {
+			continue
+		}
 		t := &wtx{ctx: ctx, tx: tx, op: o}
 		if single {
 			o.err = o.fn(t)

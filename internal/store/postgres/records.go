@@ -486,12 +486,17 @@ func scanActivation(sc scanner) (store.Activation, error) {
 }
 
 // Activate implements store.Store.
+//
+// Activations waiting for the same writer are decided together
+// (activateGroup); a request alone, or a group that failed, runs here.
 func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, decide store.DecideFunc) (store.Activation, bool, error) {
 	var result store.Activation
 	var created bool
+	act := &store.ActivateOp{KeyHash: keyHash, Anchors: anchors, Decide: decide}
 	// A clean op: it fails only before writing, or marks the error dirty,
 	// so it runs without a savepoint of its own.
-	err := s.writeClean(ctx, keyHash, func(t *wtx) error {
+	o := &op{lockKey: keyHash, clean: true, act: act, done: make(chan struct{})}
+	o.fn = func(t *wtx) error {
 		result, created = store.Activation{}, false
 		// Lock the key and read the candidates in one round trip: the
 		// statements run in order, so the candidates are read under the lock.
@@ -557,9 +562,12 @@ func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, 
 		result, created = n, true
 		t.notify(store.ChangeKey, hex.EncodeToString(keyHash))
 		return nil
-	})
-	if err != nil {
+	}
+	if err := s.enqueue(ctx, o); err != nil {
 		return store.Activation{}, false, err
+	}
+	if o.grouped {
+		return act.Result, act.Created, nil
 	}
 	return result, created, nil
 }
