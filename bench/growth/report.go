@@ -146,10 +146,10 @@ func diagnose(r result, prev *result, m machine) (string, bool) {
 		parts = append(parts, fmt.Sprintf("disk: %.0f%% of CPU time in iowait, echt serve read %.1f MB/s and wrote %.1f MB/s",
 			100*o.IOWait, o.ServerReadMBps, o.ServerWriteMBps))
 	case r.Store == storeSQLite && r.Scenario == loadgen.ScenarioActivate:
-		parts = append(parts, fmt.Sprintf("the single writer: activations commit group by group through SQLite's one write connection, each group synced to disk, while the CPUs were only %.0f%% busy and iowait %.0f%%",
+		parts = append(parts, fmt.Sprintf("the single writer: waiting activations are decided and written group by group on SQLite's one write connection (a group's WAL is synced beside it, while the next group runs), while the CPUs were only %.0f%% busy and iowait %.0f%%",
 			100*o.CPUBusy, 100*o.IOWait))
 	case r.Store == storePostgres && r.Scenario == loadgen.ScenarioActivate:
-		parts = append(parts, fmt.Sprintf("commit latency: activations wait for echt's 4 writer transactions (pool of 16 connections) and their WAL flushes, while the CPUs were only %.0f%% busy and iowait %.0f%%",
+		parts = append(parts, fmt.Sprintf("commit latency: waiting activations are decided group by group by echt's 4 writer transactions (pool of 16 connections; two round trips per group) and wait for their WAL flushes, while the CPUs were only %.0f%% busy and iowait %.0f%%",
 			100*o.CPUBusy, 100*o.IOWait))
 	default:
 		parts = append(parts, fmt.Sprintf("neither CPU (%.0f%% busy) nor disk (%.0f%% iowait) saturated: requests waited for something else (network round trips, locks)",
