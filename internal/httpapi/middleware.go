@@ -357,7 +357,6 @@ func decodeBytes(b []byte, v any, strict bool) error {
 	return nil
 }
 
-// reply writes v as JSON with status.
 // replySpliced is reply for a value whose first field, name, holds a signed
 // document that is already compact JSON (v leaves it nil): the document is
 // spliced in rather than re-scanned and compacted by encoding/json, which
@@ -383,6 +382,7 @@ func replySpliced(w http.ResponseWriter, status int, v any, name string, raw []b
 	return nil
 }
 
+// reply writes v as JSON with status.
 func reply(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {

@@ -219,11 +219,19 @@ func (s *Store) runOnce(batch []*op) error {
 			}
 		}
 		if len(acts) > 1 {
-			if err := s.activateGroup(ctx, tx, acts); err != nil {
-				if retryable(err) {
+			// The group locks every key of the batch, in the batch's
+			// order, before any other op takes a lock.
+			var lockKeys [][]byte
+			for _, o := range batch {
+				if o.lockKey != nil {
+					lockKeys = append(lockKeys, o.lockKey)
+				}
+			}
+			if err := s.activateGroup(ctx, tx, acts, lockKeys); err != nil {
+				if retryable(err) || errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
 					return err
 				}
-				return errRunAlone
+				return errRunAlone // a data error: find its op
 			}
 		}
 	}

@@ -49,10 +49,21 @@ func (e extraScan) Scan(dest ...any) error { return e.sc.Scan(append(dest, e.ext
 // order in memory, and one statement writes every new activation, its
 // anchors and the keys' seat counters. Per-request errors (a blocked key,
 // a full key) land in the op; an error of the statements is returned.
-func (s *Store) activateGroup(ctx context.Context, tx pgx.Tx, acts []*op) error {
+//
+// lockKeys are the key rows every op of the batch locks: they are all
+// locked here, in hash order, so that the batch's other ops find theirs
+// held already and batches of different writers and nodes never wait for
+// each other in a cycle.
+func (s *Store) activateGroup(ctx context.Context, tx pgx.Tx, acts []*op, lockKeys [][]byte) error {
 	ops := make([]*store.ActivateOp, len(acts))
 	var hashes, pairKeys, pairAnchors [][]byte
 	seen := map[string]bool{}
+	for _, k := range lockKeys {
+		if !seen[string(k)] {
+			seen[string(k)] = true
+			hashes = append(hashes, k)
+		}
+	}
 	for i, o := range acts {
 		ops[i] = o.act
 		if !seen[string(o.act.KeyHash)] {

@@ -11,6 +11,7 @@ import (
 // transaction) to the new or empty file dst with VACUUM INTO. It runs on a
 // read-only connection of its own, so writes go on meanwhile.
 func (s *Store) Backup(ctx context.Context, dst string) error {
+	defer s.awaitDurable() // the copy holds nothing a power loss could take back
 	db, err := sql.Open("sqlite", "file:"+filepath.ToSlash(s.path)+"?mode=ro&_pragma=busy_timeout(10000)")
 	if err != nil {
 		return fmt.Errorf("sqlite backup: %w", err)

@@ -44,7 +44,8 @@ type Config struct {
 	Path string
 	// Readers is the number of read connections; 0 means 4.
 	Readers int
-	// MaxBatch bounds how many writes share one transaction; 0 means 256.
+	// MaxBatch bounds how many writes share one transaction; 0 means 256,
+	// at most 512.
 	MaxBatch int
 }
 
@@ -55,8 +56,19 @@ type Store struct {
 	r        *sql.DB // read-only pool
 	ck       *sql.DB // checkpoints, off the writer's path
 	ops      chan *op
-	synced   chan []*op // committed batches, for the syncer
+	synced   chan syncBatch // committed batches, for the syncer
 	syncDone chan struct{}
+	walPath  string
+	// committing counts the transactions the writer began to commit;
+	// durable, how many of them a finished sync covered. A read waits
+	// until every commit it may have seen is durable (awaitDurable).
+	committing atomic.Int64
+	durable    atomic.Int64
+	durableMu  sync.Mutex
+	durableCh  chan struct{} // closed and replaced when durable grows
+	// mu guards closed: a request is queued only while the store is open.
+	mu     sync.RWMutex
+	closed bool
 	// the syncer's own state
 	wal        *os.File
 	walInfo    os.FileInfo
@@ -117,6 +129,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 256
 	}
+	// A batch's anchors go into one IN list of at most SQLite's 32766
+	// variables (rounded up to a power of two: 512 × 19 anchors → 16384).
+	cfg.MaxBatch = min(cfg.MaxBatch, 512)
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
@@ -152,13 +167,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// meanwhile make the next batch larger (fewer, fuller commits:
 		// measured about 10% more activations per second than a deeper
 		// queue, with less CPU).
-		synced:   make(chan []*op, 1),
-		syncDone: make(chan struct{}),
-		maxBatch: cfg.MaxBatch,
-		done:     make(chan struct{}),
-		closing:  make(chan struct{}),
-		ckDone:   make(chan struct{}),
-		watchers: map[int]chan store.Change{},
+		synced:    make(chan syncBatch, 1),
+		durableCh: make(chan struct{}),
+		syncDone:  make(chan struct{}),
+		maxBatch:  cfg.MaxBatch,
+		done:      make(chan struct{}),
+		closing:   make(chan struct{}),
+		ckDone:    make(chan struct{}),
+		watchers:  map[int]chan store.Change{},
 	}
 	if err := s.prepare(ctx); err != nil {
 		w.Close()
@@ -173,8 +189,21 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	ck.SetMaxOpenConns(1)
 	s.ck = ck
+	// SQLite keeps its log beside the real file, behind any symlink.
+	real, err := filepath.EvalSymlinks(cfg.Path)
+	if err != nil {
+		real = cfg.Path
+	}
+	s.walPath = real + "-wal"
+	var mode string
+	if err := w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
+		w.Close()
+		r.Close()
+		ck.Close()
+		return nil, fmt.Errorf("sqlite: %s is not in WAL mode (journal_mode %q, %v): keep the data directory on a local file system", cfg.Path, mode, err)
+	}
 	// The migrations committed without a sync.
-	if _, err := os.Stat(cfg.Path + "-wal"); err == nil {
+	if _, err := os.Stat(s.walPath); err == nil {
 		if err := s.syncWAL(); err != nil {
 			w.Close()
 			r.Close()
@@ -227,6 +256,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // pending ones and closes the database.
 func (s *Store) Close() error {
 	s.once.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		close(s.closing)
 		<-s.done
 		<-s.syncDone
@@ -353,23 +385,50 @@ func (d dirtyError) Error() string { return d.err.Error() }
 func (d dirtyError) Unwrap() error { return d.err }
 
 func (s *Store) enqueue(ctx context.Context, o *op) error {
-	select {
-	case <-s.closing:
-		return store.ErrClosed
-	default:
-	}
 	if s.syncFailed.Load() {
 		return errSyncFailed
 	}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return store.ErrClosed
+	}
 	select {
 	case s.ops <- o:
+		s.mu.RUnlock()
 	case <-ctx.Done():
+		s.mu.RUnlock()
 		return ctx.Err()
-	case <-s.closing:
-		return store.ErrClosed
 	}
 	<-o.done
 	return o.err
+}
+
+// awaitDurable waits until every transaction the writer committed so far
+// is synced to disk: called after a read, it keeps a reader from answering
+// with a commit that a power loss could still take back.
+func (s *Store) awaitDurable() {
+	target := s.committing.Load()
+	for s.durable.Load() < target && !s.syncFailed.Load() {
+		s.durableMu.Lock()
+		ch := s.durableCh
+		s.durableMu.Unlock()
+		if s.durable.Load() >= target {
+			return
+		}
+		<-ch
+	}
+}
+
+// markDurable records that the commits up to seq are on disk.
+func (s *Store) markDurable(seq int64) {
+	s.durableMu.Lock()
+	if seq > s.durable.Load() {
+		s.durable.Store(seq)
+	}
+	close(s.durableCh)
+	s.durableCh = make(chan struct{})
+	s.durableMu.Unlock()
 }
 
 var errSyncFailed = fmt.Errorf("sqlite: %w: a sync of the write-ahead log failed; restart the server", store.ErrUnavailable)
@@ -438,10 +497,17 @@ func (s *Store) writer() {
 // it started, including those the writer committed during the previous
 // sync. So a batch is acknowledged exactly as durably as with
 // synchronous=FULL, and the writer never waits for the disk.
+// syncBatch is a batch the writer is done with: its ops, and the number of
+// transactions committed up to and including it.
+type syncBatch struct {
+	ops []*op
+	seq int64
+}
+
 func (s *Store) syncer() {
 	defer close(s.syncDone)
 	for b := range s.synced {
-		pending := [][]*op{b}
+		pending := []syncBatch{b}
 	more:
 		for {
 			select {
@@ -455,9 +521,10 @@ func (s *Store) syncer() {
 			}
 		}
 		err := s.syncWAL()
+		s.markDurable(pending[len(pending)-1].seq)
 		var changes []store.Change
 		for _, b := range pending {
-			for _, o := range b {
+			for _, o := range b.ops {
 				if err != nil && o.err == nil {
 					o.err = err
 				}
@@ -478,7 +545,7 @@ func (s *Store) syncWAL() error {
 	if s.syncErr != nil {
 		return s.syncErr
 	}
-	path := s.path + "-wal"
+	path := s.walPath
 	fi, err := os.Stat(path)
 	if err == nil && (s.wal == nil || !os.SameFile(fi, s.walInfo)) {
 		// First sync, or SQLite made a new log file (it removes the log
@@ -510,6 +577,10 @@ func (s *Store) run(batch []*op) {
 			}
 			close(o.done)
 		}
+	}
+	if s.syncFailed.Load() {
+		finish(errSyncFailed)
+		return
 	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -586,17 +657,21 @@ func (s *Store) run(batch []*op) {
 		}
 	}
 	if single && batch[0].err != nil {
+		// The refusal may rest on a commit not yet synced: answer it
+		// after the next sync too.
 		_ = tx.Rollback()
-		finish(nil)
+		s.synced <- syncBatch{ops: batch[:1:1], seq: s.committing.Load()}
 		return
 	}
+	seq := s.committing.Add(1)
 	if err := tx.Commit(); err != nil {
 		finish(fmt.Errorf("sqlite: commit: %w", wrapErr(err)))
+		s.synced <- syncBatch{seq: seq} // readers may wait for this number
 		return
 	}
 	// Acknowledge only after the WAL holding this commit is on disk; the
 	// syncer does that while this goroutine starts the next batch.
-	s.synced <- slices.Clone(batch)
+	s.synced <- syncBatch{ops: slices.Clone(batch), seq: seq}
 }
 
 func wrapErr(err error) error {
@@ -753,6 +828,7 @@ func (s *Store) Bootstrap(ctx context.Context, b store.Bootstrap) (bool, error) 
 
 // Secret implements store.Store.
 func (s *Store) Secret(ctx context.Context, name string) ([]byte, error) {
+	defer s.awaitDurable()
 	var v []byte
 	err := s.r.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
 	if err != nil {
@@ -791,6 +867,7 @@ func nonNil(b []byte) []byte {
 
 // SigningKeys implements store.Store.
 func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	defer s.awaitDurable()
 	rows, err := s.r.QueryContext(ctx, `SELECT id, role, public_key, private_key, certificate, created_at, retired_at FROM signing_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", wrapErr(err))
@@ -851,6 +928,7 @@ func scanToken(sc interface{ Scan(...any) error }) (store.Token, error) {
 
 // Token implements store.Store.
 func (s *Store) Token(ctx context.Context, id string) (store.Token, error) {
+	defer s.awaitDurable()
 	tok, err := scanToken(s.rstmt["token"].QueryRowContext(ctx, id))
 	if err != nil {
 		return store.Token{}, fmt.Errorf("token %s: %w", id, wrapErr(err))
@@ -860,6 +938,7 @@ func (s *Store) Token(ctx context.Context, id string) (store.Token, error) {
 
 // Tokens implements store.Store.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
+	defer s.awaitDurable()
 	rows, err := s.r.QueryContext(ctx, `SELECT id, hash, role, description, created_at, revoked_at FROM tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("tokens: %w", wrapErr(err))
@@ -920,6 +999,7 @@ func scanProduct(sc interface{ Scan(...any) error }) (store.Product, error) {
 
 // Product implements store.Store.
 func (s *Store) Product(ctx context.Context, id string) (store.Product, error) {
+	defer s.awaitDurable()
 	p, err := scanProduct(s.rstmt["product"].QueryRowContext(ctx, id))
 	if err != nil {
 		return store.Product{}, fmt.Errorf("product %s: %w", id, wrapErr(err))
@@ -929,6 +1009,7 @@ func (s *Store) Product(ctx context.Context, id string) (store.Product, error) {
 
 // Products implements store.Store.
 func (s *Store) Products(ctx context.Context) ([]store.Product, error) {
+	defer s.awaitDurable()
 	rows, err := s.r.QueryContext(ctx, `SELECT id, name, hardware_salt, created_at FROM products ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("products: %w", wrapErr(err))
@@ -1003,6 +1084,7 @@ func scanSKU(sc interface{ Scan(...any) error }) (store.SKU, error) {
 
 // SKU implements store.Store.
 func (s *Store) SKU(ctx context.Context, id string) (store.SKU, error) {
+	defer s.awaitDurable()
 	k, err := scanSKU(s.rstmt["sku"].QueryRowContext(ctx, id))
 	if err != nil {
 		return store.SKU{}, fmt.Errorf("sku %s: %w", id, wrapErr(err))
@@ -1012,6 +1094,7 @@ func (s *Store) SKU(ctx context.Context, id string) (store.SKU, error) {
 
 // SKUByGroup implements store.Store.
 func (s *Store) SKUByGroup(ctx context.Context, group uint16) (store.SKU, error) {
+	defer s.awaitDurable()
 	k, err := scanSKU(s.rstmt["skuByGroup"].QueryRowContext(ctx, int64(group)))
 	if err != nil {
 		return store.SKU{}, fmt.Errorf("sku group %d: %w", group, wrapErr(err))
@@ -1021,6 +1104,7 @@ func (s *Store) SKUByGroup(ctx context.Context, group uint16) (store.SKU, error)
 
 // SKUs implements store.Store.
 func (s *Store) SKUs(ctx context.Context) ([]store.SKU, error) {
+	defer s.awaitDurable()
 	rows, err := s.r.QueryContext(ctx, `SELECT `+skuCols+` FROM skus ORDER BY product_id, id`)
 	if err != nil {
 		return nil, fmt.Errorf("skus: %w", wrapErr(err))
@@ -1113,6 +1197,7 @@ func scanKey(sc interface{ Scan(...any) error }) (store.Key, error) {
 
 // Key implements store.Store.
 func (s *Store) Key(ctx context.Context, hash []byte) (store.Key, error) {
+	defer s.awaitDurable()
 	k, err := scanKey(s.rstmt["key"].QueryRowContext(ctx, hash))
 	if err != nil {
 		return store.Key{}, fmt.Errorf("key: %w", wrapErr(err))
@@ -1155,6 +1240,7 @@ func (s *Store) AppendAudit(ctx context.Context, a store.AuditEntry) error {
 
 // Audit implements store.Store.
 func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error) {
+	defer s.awaitDurable()
 	if q.Limit <= 0 {
 		q.Limit = 100
 	}
@@ -1540,6 +1626,7 @@ func (s *Store) insertAnchors(t *wtx, n store.Activation) error {
 
 // Activation implements store.Store.
 func (s *Store) Activation(ctx context.Context, id string) (store.Activation, error) {
+	defer s.awaitDurable()
 	a, err := scanActivation(s.rstmt["activationByID"].QueryRowContext(ctx, id))
 	if err != nil {
 		return store.Activation{}, fmt.Errorf("activation %s: %w", id, wrapErr(err))
@@ -1566,6 +1653,7 @@ func (s *Store) loadAnchors(ctx context.Context, a *store.Activation) error {
 
 // ActivationsByKey implements store.Store.
 func (s *Store) ActivationsByKey(ctx context.Context, keyHash []byte) ([]store.Activation, error) {
+	defer s.awaitDurable()
 	out, err := collectActivations(s.r.QueryContext(ctx, `SELECT `+activationCols+` FROM activations WHERE key_hash = ? ORDER BY created_at, id`, keyHash))
 	if err != nil {
 		return nil, fmt.Errorf("activations by key: %w", err)
@@ -1575,6 +1663,7 @@ func (s *Store) ActivationsByKey(ctx context.Context, keyHash []byte) ([]store.A
 
 // ActivationsByAnchors implements store.Store.
 func (s *Store) ActivationsByAnchors(ctx context.Context, productID string, anchors [][]byte) ([]store.Activation, error) {
+	defer s.awaitDurable()
 	if len(anchors) == 0 {
 		return nil, nil
 	}
@@ -1719,6 +1808,7 @@ func (s *Store) RecordFeedback(ctx context.Context, page, lang string, helpful b
 
 // Feedback implements store.Store.
 func (s *Store) Feedback(ctx context.Context) ([]store.FeedbackCount, error) {
+	defer s.awaitDurable()
 	rows, err := s.r.QueryContext(ctx, `SELECT page, lang, yes, no FROM help_feedback ORDER BY page, lang`)
 	if err != nil {
 		return nil, fmt.Errorf("feedback: %w", wrapErr(err))
