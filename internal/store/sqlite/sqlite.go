@@ -660,7 +660,7 @@ func (s *Store) run(batch []*op) {
 		// The refusal may rest on a commit not yet synced: answer it
 		// after the next sync too.
 		_ = tx.Rollback()
-		s.synced <- syncBatch{ops: batch[:1:1], seq: s.committing.Load()}
+		s.synced <- syncBatch{ops: []*op{batch[0]}, seq: s.committing.Load()}
 		return
 	}
 	seq := s.committing.Add(1)
