@@ -2,9 +2,10 @@
 // writer connection and a pool of read-only ones.
 //
 // Writes go through a single writer goroutine that groups the requests
-// waiting for it into one transaction (group commit): each request runs in
-// its own savepoint, so one failing request does not affect the others, and
-// all of them are acknowledged only after the commit is synced to disk. The
+// waiting for it into one transaction (group commit): the activations among
+// them are decided together, in order (activateGroup), every other request
+// runs in its own savepoint, so one failing request does not affect the
+// others, and all of them are acknowledged only after the commit is synced to disk. The
 // sync runs on a goroutine of its own (Store.syncer), so the writer starts
 // the next transaction while the disk writes the previous one.
 package sqlite
@@ -85,8 +86,6 @@ type Store struct {
 	watchSeq int
 
 	stmts         map[string]*sql.Stmt // writer statements, prepared once
-	candStmts     map[int]*sql.Stmt    // candidate queries by anchor count
-	anchorStmts   map[int]*sql.Stmt    // anchor inserts by row count
 	dyn           map[string]*sql.Stmt // the writer's statements made on first use
 	byAnchorStmts map[int]*sql.Stmt    // reader: activations by anchors, by count
 	rstmt         map[string]*sql.Stmt // reader statements
@@ -338,14 +337,9 @@ func (s *Store) publish(changes []store.Change) {
 // op is one write request waiting for the writer.
 type op struct {
 	fn func(tx *wtx) error
-	// act, if set, is an activation the writer may decide together with
-	// the batch's other activations (activateGroup); fn is the same
-	// request alone.
+	// act, if set instead of fn, is an activation: the writer decides it
+	// together with the batch's other activations (activateGroup).
 	act     *store.ActivateOp
-	grouped bool // act was carried out by activateGroup
-	// clean: fn fails only before its first write, or wraps the error in
-	// dirtyError; it then needs no savepoint of its own.
-	clean   bool
 	err     error
 	changes []store.Change
 	done    chan struct{}
@@ -376,13 +370,6 @@ func (t *wtx) notify(kind, id string) {
 func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	return s.enqueue(ctx, &op{fn: fn, done: make(chan struct{})})
 }
-
-// dirtyError marks an error of a clean op that happened after it wrote:
-// the batch is rolled back and its ops run again one by one.
-type dirtyError struct{ err error }
-
-func (d dirtyError) Error() string { return d.err.Error() }
-func (d dirtyError) Unwrap() error { return d.err }
 
 func (s *Store) enqueue(ctx context.Context, o *op) error {
 	if s.syncFailed.Load() {
@@ -588,53 +575,34 @@ func (s *Store) run(batch []*op) {
 		return
 	}
 	single := len(batch) == 1
+	var acts []*op
 	for _, o := range batch {
-		o.grouped = false
-	}
-	if !single {
-		var acts []*op
-		for _, o := range batch {
-			if o.act != nil {
-				acts = append(acts, o)
-			}
+		if o.act != nil {
+			acts = append(acts, o)
 		}
-		if len(acts) > 1 {
-			if err := s.activateGroup(tx, acts); err != nil {
-				// Start over, each op in a transaction of its own.
-				_ = tx.Rollback()
-				for _, o := range batch {
-					o.err, o.changes, o.grouped = nil, nil, false
-					s.run([]*op{o})
-				}
+	}
+	if len(acts) > 0 {
+		if err := s.activateGroup(tx, acts); err != nil {
+			_ = tx.Rollback()
+			if single {
+				finish(err)
 				return
 			}
+			// Start over, each op in a transaction of its own.
+			for _, o := range batch {
+				o.err, o.changes = nil, nil
+				s.run([]*op{o})
+			}
+			return
 		}
 	}
 	for _, o := range batch {
-		if o.grouped {
+		if o.act != nil {
 			continue
 		}
 		t := &wtx{tx: tx, s: s, op: o}
 		if single {
 			o.err = o.fn(t)
-			continue
-		}
-		if o.clean {
-			o.err = o.fn(t)
-			var d dirtyError
-			if errors.As(o.err, &d) {
-				// Writes of a failed op are in the transaction: start over,
-				// each op in a transaction of its own.
-				_ = tx.Rollback()
-				for _, o := range batch {
-					o.err, o.changes, o.grouped = nil, nil, false
-					s.run([]*op{o})
-				}
-				return
-			}
-			if o.err != nil {
-				o.changes = nil
-			}
 			continue
 		}
 		if _, err := tx.Stmt(s.stmts["savepoint"]).Exec(); err != nil {
@@ -694,19 +662,16 @@ func wrapErr(err error) error {
 }
 
 var statements = map[string]string{
-	"savepoint":        `SAVEPOINT op`,
-	"rollbackTo":       `ROLLBACK TO op`,
-	"release":          `RELEASE op`,
-	"insertAudit":      `INSERT INTO audit_log (at, actor, action, target, detail, request_id) VALUES (?, ?, ?, ?, ?, ?)`,
-	"keyForUpdate":     `SELECT hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations, not_after FROM product_keys WHERE hash = ?`,
-	"insertKeys":       insertKeysSQL(keysPerStatement),
-	"insertActivation": `INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	"insertAnchor":     `INSERT OR IGNORE INTO activation_anchors (product_id, anchor, activation_id) VALUES (?, ?, ?)`,
-	"seatTaken":        `UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1, not_after = CASE WHEN not_after = 0 THEN ? ELSE not_after END WHERE hash = ?`,
-	"setSeats":         `UPDATE product_keys SET active_activations = ?, activations = ?, not_after = ? WHERE hash = ?`,
-	"seatFreed":        `UPDATE product_keys SET active_activations = active_activations - 1 WHERE hash = ? AND active_activations > 0`,
-	"activationByID":   `SELECT ` + activationCols + ` FROM activations WHERE id = ?`,
-	"endActivation":    `UPDATE activations SET status = ?, ended_at = ?, end_reason = ? WHERE id = ? AND status = 'active'`,
+	"savepoint":      `SAVEPOINT op`,
+	"rollbackTo":     `ROLLBACK TO op`,
+	"release":        `RELEASE op`,
+	"insertAudit":    `INSERT INTO audit_log (at, actor, action, target, detail, request_id) VALUES (?, ?, ?, ?, ?, ?)`,
+	"keyForUpdate":   `SELECT hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations, not_after FROM product_keys WHERE hash = ?`,
+	"insertKeys":     insertKeysSQL(keysPerStatement),
+	"setSeats":       `UPDATE product_keys SET active_activations = ?, activations = ?, not_after = ? WHERE hash = ?`,
+	"seatFreed":      `UPDATE product_keys SET active_activations = active_activations - 1 WHERE hash = ? AND active_activations > 0`,
+	"activationByID": `SELECT ` + activationCols + ` FROM activations WHERE id = ?`,
+	"endActivation":  `UPDATE activations SET status = ?, ended_at = ?, end_reason = ? WHERE id = ? AND status = 'active'`,
 }
 
 var readStatements = map[string]string{
@@ -723,25 +688,14 @@ const skuCols = `id, product_id, edition, channel, policy, entitlements, key_gro
 
 func (s *Store) prepare(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	s.candStmts = map[int]*sql.Stmt{}
-	s.anchorStmts = map[int]*sql.Stmt{}
 	s.dyn = map[string]*sql.Stmt{}
 	s.byAnchorStmts = map[int]*sql.Stmt{}
 	for n := 1; n <= maxAnchors; n++ {
-		st, err := s.w.PrepareContext(ctx, candidatesSQL(n))
-		if err != nil {
-			return fmt.Errorf("sqlite: prepare candidates: %w", err)
-		}
-		s.candStmts[n] = st
-		ins := `INSERT OR IGNORE INTO activation_anchors (product_id, anchor, activation_id) VALUES (?, ?, ?)` + strings.Repeat(", (?, ?, ?)", n-1)
-		if st, err = s.w.PrepareContext(ctx, ins); err != nil {
-			return fmt.Errorf("sqlite: prepare anchors: %w", err)
-		}
-		s.anchorStmts[n] = st
 		byAnchor := `SELECT DISTINCT ` + prefixCols("a.", activationCols) + ` FROM activation_anchors x CROSS JOIN activations a
 			WHERE x.product_id = ? AND x.anchor IN (?` + strings.Repeat(", ?", n-1) + `) AND a.id = x.activation_id AND a.status = 'active'
 			ORDER BY a.created_at, a.id`
-		if st, err = s.r.PrepareContext(ctx, byAnchor); err != nil {
+		st, err := s.r.PrepareContext(ctx, byAnchor)
+		if err != nil {
 			return fmt.Errorf("sqlite: prepare activations by anchors: %w", err)
 		}
 		s.byAnchorStmts[n] = st
@@ -1294,63 +1248,14 @@ func collectActivations(rows *sql.Rows, err error) ([]store.Activation, error) {
 	return out, rows.Err()
 }
 
-// Activate implements store.Store.
-//
-// Activations waiting for the writer together are decided in one go
-// (activateGroup); a request alone, or a group that failed, runs here.
+// Activate implements store.Store. The writer decides the activations
+// waiting for it together (activateGroup), a lone one as a group of one.
 func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, decide store.DecideFunc) (store.Activation, bool, error) {
 	act := &store.ActivateOp{KeyHash: keyHash, Anchors: anchors, Decide: decide}
-	var result store.Activation
-	var created bool
-	o := &op{act: act, clean: true, done: make(chan struct{})}
-	o.fn = func(t *wtx) error {
-		result, created = store.Activation{}, false
-		k, err := scanKey(t.queryRow("keyForUpdate", keyHash))
-		if err != nil {
-			return fmt.Errorf("activate: key: %w", wrapErr(err))
-		}
-		cands, err := s.candidates(t, keyHash, anchors)
-		if err != nil {
-			return fmt.Errorf("activate: candidates: %w", err)
-		}
-		d, err := decide(k, cands)
-		if err != nil {
-			return err
-		}
-		if d.Existing != "" {
-			for _, c := range cands {
-				if c.ID == d.Existing {
-					result = c
-					return nil
-				}
-			}
-			return fmt.Errorf("activate: decision names unknown activation %s", d.Existing)
-		}
-		if d.New == nil {
-			return errors.New("activate: empty decision")
-		}
-		n := *d.New
-		n.KeyHash, n.Status = keyHash, store.StatusActive
-		if _, err := t.exec("insertActivation", n.ID, n.KeyHash, n.SKUID, n.ProductID, n.LastGroup, n.Profile, n.Status, store.Millis(n.CreatedAt), store.Millis(n.NotAfter), n.PriorID); err != nil {
-			return dirtyError{fmt.Errorf("activate: insert: %w", wrapErr(err))}
-		}
-		if err := s.insertAnchors(t, n); err != nil {
-			return dirtyError{err}
-		}
-		if _, err := t.exec("seatTaken", store.Millis(n.NotAfter), keyHash); err != nil {
-			return dirtyError{fmt.Errorf("activate: seat: %w", wrapErr(err))}
-		}
-		result, created = n, true
-		t.notify(store.ChangeKey, hex.EncodeToString(keyHash))
-		return nil
-	}
-	if err := s.enqueue(ctx, o); err != nil {
+	if err := s.enqueue(ctx, &op{act: act, done: make(chan struct{})}); err != nil {
 		return store.Activation{}, false, err
 	}
-	if o.grouped {
-		return act.Result, act.Created, nil
-	}
-	return result, created, nil
+	return act.Result, act.Created, nil
 }
 
 // activateGroup decides the batch's activations together: one statement
@@ -1450,7 +1355,7 @@ func (s *Store) activateGroup(tx *sql.Tx, acts []*op) error {
 		}
 	}
 	for i, o := range acts {
-		o.grouped, o.err, o.changes = true, ops[i].Err, nil
+		o.err, o.changes = ops[i].Err, nil
 		if ops[i].Created {
 			o.changes = []store.Change{{Kind: store.ChangeKey, ID: hex.EncodeToString(ops[i].KeyHash)}}
 		}
@@ -1568,61 +1473,6 @@ func (s *Store) insertRows(tx *sql.Tx, prefix string, rows [][]any) error {
 // maxAnchors bounds the anchors of one activation request (see
 // hardware.Profile.Anchors: UUID, board, 8 disks, 8 MACs, OS install id).
 const maxAnchors = 19
-
-func candidatesSQL(n int) string {
-	// No DISTINCT or ORDER BY: the writer dedupes and sorts the few rows
-	// in Go rather than have SQLite build two temporary B-trees per call.
-	return `SELECT ` + prefixCols("a.", activationCols) + ` FROM activation_anchors x CROSS JOIN activations a
-		WHERE x.product_id = (SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = ?)
-		AND x.anchor IN (?` + strings.Repeat(", ?", n-1) + `) AND a.id = x.activation_id AND a.status = 'active'`
-}
-
-// candidates loads the active activations of the key's product that share
-// an anchor with the request (made with any key): never all of a volume
-// key's activations.
-func (s *Store) candidates(t *wtx, keyHash []byte, anchors [][]byte) ([]store.Activation, error) {
-	if len(anchors) == 0 {
-		return nil, nil
-	}
-	st, ok := s.candStmts[len(anchors)]
-	if !ok {
-		return nil, fmt.Errorf("activate: %d anchors, at most %d", len(anchors), maxAnchors)
-	}
-	args := make([]any, 0, len(anchors)+2)
-	args = append(args, keyHash)
-	for _, a := range anchors {
-		args = append(args, a)
-	}
-	acts, err := collectActivations(t.tx.Stmt(st).Query(args...))
-	if err != nil || len(acts) < 2 {
-		return acts, err
-	}
-	slices.SortFunc(acts, func(a, b store.Activation) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return slices.CompactFunc(acts, func(a, b store.Activation) bool { return a.ID == b.ID }), nil
-}
-
-// insertAnchors indexes an activation's anchors in one statement per
-// maxAnchors rows.
-func (s *Store) insertAnchors(t *wtx, n store.Activation) error {
-	anchors := n.Anchors
-	for len(anchors) > 0 {
-		k := min(len(anchors), maxAnchors)
-		args := make([]any, 0, 3*k)
-		for _, an := range anchors[:k] {
-			args = append(args, n.ProductID, an, n.ID)
-		}
-		if _, err := t.tx.Stmt(s.anchorStmts[k]).Exec(args...); err != nil {
-			return fmt.Errorf("activate: anchor: %w", wrapErr(err))
-		}
-		anchors = anchors[k:]
-	}
-	return nil
-}
 
 // Activation implements store.Store.
 func (s *Store) Activation(ctx context.Context, id string) (store.Activation, error) {
