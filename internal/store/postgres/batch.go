@@ -27,9 +27,6 @@ type op struct {
 	// lockKey is the key row the request locks first, if known; a batch
 	// runs such requests in key order.
 	lockKey []byte
-	// clean: fn fails only before its first write, or wraps the error in
-	// dirtyError; it then needs no savepoint (two fewer round trips).
-	clean bool
 	// fn does the work. It may run more than once (the batch is retried),
 	// so it must set all its results on every run.
 	fn func(t *wtx) error
@@ -37,7 +34,6 @@ type op struct {
 	// the batch's other activations (activateGroup); fn is the same
 	// request alone.
 	act     *store.ActivateOp
-	grouped bool // act was carried out by activateGroup
 	err     error
 	changes []string           // pg_notify payloads
 	audit   []store.AuditEntry // appended when the batch commits
@@ -86,13 +82,6 @@ func (t *wtx) audit(a store.AuditEntry) {
 func (s *Store) write(ctx context.Context, lockKey []byte, fn func(t *wtx) error) error {
 	return s.enqueue(ctx, &op{lockKey: lockKey, fn: fn, done: make(chan struct{})})
 }
-
-// dirtyError marks an error of a clean op that happened after it wrote: the
-// batch is rolled back and its ops run again, each alone.
-type dirtyError struct{ err error }
-
-func (d dirtyError) Error() string { return d.err.Error() }
-func (d dirtyError) Unwrap() error { return d.err }
 
 // errRunAlone asks the caller of runOnce to run each op of the batch in a
 // transaction of its own.
@@ -162,7 +151,8 @@ func (s *Store) run(batch []*op) {
 	})
 	err := s.runRetrying(batch)
 	if errors.Is(err, errRunAlone) {
-		// A clean op failed after writing: run every op alone.
+		// The batch's activations failed on a data error: run every op
+		// alone to find whose it is.
 		for _, o := range batch {
 			if err := s.runRetrying([]*op{o}); err != nil && o.err == nil {
 				o.err = err
@@ -195,7 +185,7 @@ func (s *Store) runRetrying(batch []*op) error {
 // in op.err.
 func (s *Store) runOnce(batch []*op) error {
 	for _, o := range batch {
-		o.err, o.changes, o.audit, o.grouped = nil, nil, nil, false
+		o.err, o.changes, o.audit = nil, nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
 	defer cancel()
@@ -211,52 +201,40 @@ func (s *Store) runOnce(batch []*op) error {
 	defer func() { _ = tx.Rollback(ctx) }() // after Commit, a no-op
 
 	single := len(batch) == 1
-	if !single {
-		var acts []*op
+	var acts []*op
+	for _, o := range batch {
+		if o.act != nil {
+			acts = append(acts, o)
+		}
+	}
+	if len(acts) > 0 {
+		// The group locks every key of the batch, in the batch's order,
+		// before any other op takes a lock.
+		var lockKeys [][]byte
 		for _, o := range batch {
-			if o.act != nil {
-				acts = append(acts, o)
+			if o.lockKey != nil {
+				lockKeys = append(lockKeys, o.lockKey)
 			}
 		}
-		if len(acts) > 1 {
-			// The group locks every key of the batch, in the batch's
-			// order, before any other op takes a lock.
-			var lockKeys [][]byte
-			for _, o := range batch {
-				if o.lockKey != nil {
-					lockKeys = append(lockKeys, o.lockKey)
-				}
-			}
-			if err := s.activateGroup(ctx, tx, acts, lockKeys); err != nil {
-				if retryable(err) || errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
-					return err
-				}
+		if err := s.activateGroup(ctx, tx, acts, lockKeys); err != nil {
+			switch {
+			case retryable(err) || errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil:
+				return err
+			case single:
+				batch[0].err = err
+			default:
 				return errRunAlone // a data error: find its op
 			}
 		}
 	}
 	for _, o := range batch {
-		if o.grouped {
+		if o.act != nil {
 			continue
 		}
 		t := &wtx{ctx: ctx, tx: tx, op: o}
 		if single {
 			o.err = o.fn(t)
 			break
-		}
-		if o.clean {
-			o.err = o.fn(t)
-			if retryable(o.err) {
-				return o.err
-			}
-			var d dirtyError
-			if errors.As(o.err, &d) {
-				return errRunAlone
-			}
-			if o.err != nil {
-				o.changes, o.audit = nil, nil
-			}
-			continue
 		}
 		if _, err := tx.Exec(ctx, "SAVEPOINT op"); err != nil {
 			return fmt.Errorf("postgres: savepoint: %w", wrapErr(err))

@@ -146,7 +146,7 @@ func (s *Store) activateGroup(ctx context.Context, tx pgx.Tx, acts []*op, lockKe
 		}
 	}
 	for i, o := range acts {
-		o.grouped, o.err, o.changes = true, ops[i].Err, nil
+		o.err, o.changes = ops[i].Err, nil
 		if ops[i].Created {
 			o.changes = []string{store.ChangeKey + ":" + hex.EncodeToString(ops[i].KeyHash)}
 		}

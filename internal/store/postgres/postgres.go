@@ -5,16 +5,19 @@
 //
 //   - Group commit. Writes are queued to a few writer goroutines (Config.Writers);
 //     each takes the requests waiting for it, up to Config.MaxBatch, and runs
-//     them in one transaction on a pooled connection, each request in its own
-//     savepoint so that one failing request does not affect the others. A
+//     them in one transaction on a pooled connection. The activations among
+//     them are decided together (activateGroup: two round trips for the
+//     group); every other request runs in its own savepoint, so that one
+//     failing request does not affect the others. A
 //     request is acknowledged only after the commit; if the commit fails,
 //     every request of the batch fails. Unlike SQLite, PostgreSQL commits
 //     concurrently, so several batches are in flight at once.
 //   - Row locks. Activate locks the key's row (SELECT ... FOR UPDATE) before
 //     it loads the candidates and calls the decision, so seat limits hold
 //     across goroutines and across nodes. EndActivation and SetKeyBlocked
-//     take the same lock. Within a batch, requests that lock a key run in
-//     key order, which keeps batches of different nodes from deadlocking;
+//     take the same lock. A batch locks its keys in key order (the
+//     activation group locks all of them first), which keeps batches of
+//     different nodes from deadlocking;
 //     a batch that still hits a deadlock or serialization failure is rolled
 //     back and run again (the decision may be called more than once).
 //     Key group assignment (max+1), signing-key rotation and audit inserts

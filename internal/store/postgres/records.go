@@ -485,91 +485,14 @@ func scanActivation(sc scanner) (store.Activation, error) {
 	return a, err
 }
 
-// Activate implements store.Store.
-//
-// Activations waiting for the same writer are decided together
-// (activateGroup); a request alone, or a group that failed, runs here.
+// Activate implements store.Store. A writer decides the activations
+// waiting for it together (activateGroup), a lone one as a group of one.
 func (s *Store) Activate(ctx context.Context, keyHash []byte, anchors [][]byte, decide store.DecideFunc) (store.Activation, bool, error) {
-	var result store.Activation
-	var created bool
 	act := &store.ActivateOp{KeyHash: keyHash, Anchors: anchors, Decide: decide}
-	// A clean op: it fails only before writing, or marks the error dirty,
-	// so it runs without a savepoint of its own.
-	o := &op{lockKey: keyHash, clean: true, act: act, done: make(chan struct{})}
-	o.fn = func(t *wtx) error {
-		result, created = store.Activation{}, false
-		// Lock the key and read the candidates in one round trip: the
-		// statements run in order, so the candidates are read under the lock.
-		// The candidates are the product's active activations that share an
-		// anchor with the request, made with any key: never all of a volume
-		// key's.
-		b := &pgx.Batch{}
-		b.Queue(`SELECT `+keyCols+` FROM product_keys WHERE hash = $1 FOR UPDATE`, keyHash)
-		if len(anchors) > 0 {
-			b.Queue(candidatesSQL, keyHash, anchors)
-		}
-		br := t.tx.SendBatch(t.ctx, b)
-		k, err := scanKey(br.QueryRow())
-		if err != nil {
-			br.Close()
-			return fmt.Errorf("activate: key: %w", wrapErr(err))
-		}
-		var cands []store.Activation
-		if len(anchors) > 0 {
-			rows, qerr := br.Query()
-			cands, err = collect(rows, qerr, scanActivation)
-		}
-		if cerr := br.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("activate: candidates: %w", wrapErr(err))
-		}
-		d, err := decide(k, cands)
-		if err != nil {
-			return err
-		}
-		if d.Existing != "" {
-			for _, c := range cands {
-				if c.ID == d.Existing {
-					result = c
-					return nil
-				}
-			}
-			return fmt.Errorf("activate: decision names unknown activation %s", d.Existing)
-		}
-		if d.New == nil {
-			return errors.New("activate: empty decision")
-		}
-		n := *d.New
-		n.KeyHash, n.Status = keyHash, store.StatusActive
-		// One statement writes the activation, its anchors and the seat.
-		indexed := n.Anchors
-		if indexed == nil {
-			indexed = [][]byte{}
-		}
-		if _, err := t.exec(`WITH act AS (
-				INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)),
-			anc AS (
-				INSERT INTO activation_anchors (product_id, anchor, activation_id)
-				SELECT $4, a, $1 FROM unnest($11::bytea[]) AS a ON CONFLICT DO NOTHING)
-			UPDATE product_keys SET active_activations = active_activations + 1, activations = activations + 1,
-				not_after = CASE WHEN not_after = 0 THEN $9 ELSE not_after END WHERE hash = $2`,
-			n.ID, n.KeyHash, n.SKUID, n.ProductID, n.LastGroup, nonNil(n.Profile), n.Status, store.Millis(n.CreatedAt), store.Millis(n.NotAfter), n.PriorID, indexed); err != nil {
-			return dirtyError{fmt.Errorf("activate: insert: %w", wrapErr(err))}
-		}
-		result, created = n, true
-		t.notify(store.ChangeKey, hex.EncodeToString(keyHash))
-		return nil
-	}
-	if err := s.enqueue(ctx, o); err != nil {
+	if err := s.enqueue(ctx, &op{lockKey: keyHash, act: act, done: make(chan struct{})}); err != nil {
 		return store.Activation{}, false, err
 	}
-	if o.grouped {
-		return act.Result, act.Created, nil
-	}
-	return result, created, nil
+	return act.Result, act.Created, nil
 }
 
 // The anchor look-ups start from the request's anchors (unnest) and seek
@@ -581,12 +504,6 @@ var (
 	byAnchorsSQL = `SELECT DISTINCT ` + prefixed("a.", activationCols) + `
 		FROM unnest($2::bytea[]) AS q(anchor),
 		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = $1 OFFSET 0) AS x,
-		LATERAL (SELECT * FROM activations a WHERE a.id = x.activation_id AND a.status = 'active' OFFSET 0) AS a
-		ORDER BY a.created_at, a.id`
-	candidatesSQL = `SELECT DISTINCT ` + prefixed("a.", activationCols) + `
-		FROM (SELECT s.product_id FROM skus s JOIN product_keys k ON k.sku_id = s.id WHERE k.hash = $1) AS p,
-		unnest($2::bytea[]) AS q(anchor),
-		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = p.product_id OFFSET 0) AS x,
 		LATERAL (SELECT * FROM activations a WHERE a.id = x.activation_id AND a.status = 'active' OFFSET 0) AS a
 		ORDER BY a.created_at, a.id`
 )
