@@ -3,11 +3,12 @@
 //
 // Writes go through a single writer goroutine that groups the requests
 // waiting for it into one transaction (group commit): the activations among
-// them are decided together, in order (activateGroup), every other request
+// them are decided together, in order (activateGroup); every other request
 // runs in its own savepoint, so one failing request does not affect the
-// others, and all of them are acknowledged only after the commit is synced to disk. The
-// sync runs on a goroutine of its own (Store.syncer), so the writer starts
-// the next transaction while the disk writes the previous one.
+// others. All of them are acknowledged only after the commit is synced to
+// disk. The sync runs on a goroutine of its own (Store.syncer), so the
+// writer starts the next transaction while the disk writes the previous
+// one.
 package sqlite
 
 import (
@@ -86,7 +87,7 @@ type Store struct {
 	watchSeq int
 
 	stmts         map[string]*sql.Stmt // writer statements, prepared once
-	dyn           map[string]*sql.Stmt // the writer's statements made on first use
+	dyn           map[string]*sql.Stmt // activateGroup's statements, by SQL (groupStatements)
 	byAnchorStmts map[int]*sql.Stmt    // reader: activations by anchors, by count
 	rstmt         map[string]*sql.Stmt // reader statements
 }
@@ -477,13 +478,6 @@ func (s *Store) writer() {
 	}
 }
 
-// syncer makes committed batches durable and only then acknowledges them.
-// The writer connection commits without syncing (synchronous=NORMAL, which
-// in WAL mode never corrupts, it only forgets the newest commits on power
-// loss); one sync of the WAL file here covers every batch committed before
-// it started, including those the writer committed during the previous
-// sync. So a batch is acknowledged exactly as durably as with
-// synchronous=FULL, and the writer never waits for the disk.
 // syncBatch is a batch the writer is done with: its ops, and the number of
 // transactions committed up to and including it.
 type syncBatch struct {
@@ -491,6 +485,13 @@ type syncBatch struct {
 	seq int64
 }
 
+// syncer makes committed batches durable and only then acknowledges them.
+// The writer connection commits without syncing (synchronous=NORMAL, which
+// in WAL mode never corrupts, it only forgets the newest commits on power
+// loss); one sync of the WAL file here covers every batch committed before
+// it started, including those the writer committed during the previous
+// sync. So a batch is acknowledged exactly as durably as with
+// synchronous=FULL, and the writer never waits for the disk.
 func (s *Store) syncer() {
 	defer close(s.syncDone)
 	for b := range s.synced {
@@ -1304,6 +1305,7 @@ func (s *Store) activateGroup(tx *sql.Tx, acts []*op) error {
 		}
 		if _, ok := anchors[bk.ProductID]; !ok {
 			products = append(products, bk.ProductID)
+			anchors[bk.ProductID] = nil // listed once, even without anchors
 		}
 		for _, a := range o.Anchors {
 			if k := bk.ProductID + "\x00" + string(a); !seen[k] {
@@ -1422,9 +1424,9 @@ func (s *Store) dynStmt(tx *sql.Tx, q string) (*sql.Stmt, error) {
 	return tx.Stmt(st), nil
 }
 
-// dynQuery runs q with its %s replaced by an IN list for list, then the
-// args before... (leading) and the list. The list's length is rounded up
-// to a power of two, repeating its first value, so that a few prepared
+// dynQuery runs q with its %s replaced by an IN list for list; the
+// arguments are leading, then the list. The list's length is rounded up to
+// a power of two, repeating its first value, so that a few prepared
 // statements serve every batch.
 func (s *Store) dynQuery(tx *sql.Tx, q string, list []any, leading ...any) (*sql.Rows, error) {
 	n := 1
