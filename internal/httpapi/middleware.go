@@ -374,11 +374,7 @@ func replySpliced(w http.ResponseWriter, status int, v any, name string, raw []b
 	body = append(body, `":`...)
 	body = append(body, raw...)
 	body = append(body, rest...)
-	body = append(body, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeJSON(w, status, body)
 	return nil
 }
 
@@ -389,8 +385,14 @@ func reply(w http.ResponseWriter, status int, v any) {
 		http.Error(w, "encoding error", http.StatusInternalServerError)
 		return
 	}
+	writeJSON(w, status, body)
+}
+
+// writeJSON writes a JSON body and a newline with status.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	body = append(body, '\n')
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
+	_, _ = w.Write(body)
 }
