@@ -203,9 +203,9 @@ func validHash(s string) bool {
 // Validate checks a profile received from a client: well-formed hashes,
 // bounded lists, and at least one identifying component.
 func (p Profile) Validate() error {
-	for kind, v := range map[string]string{KindSystemUUID: p.SystemUUID, KindBoardSerial: p.BoardSerial, KindCPU: p.CPU, KindMemory: p.Memory, KindOSInstall: p.OSInstallID} {
-		if v != "" && !validHash(v) {
-			return fmt.Errorf("%s: want %d lower-case hex characters", kind, HashLen)
+	for _, f := range [...]struct{ kind, v string }{{KindSystemUUID, p.SystemUUID}, {KindBoardSerial, p.BoardSerial}, {KindCPU, p.CPU}, {KindMemory, p.Memory}, {KindOSInstall, p.OSInstallID}} {
+		if f.v != "" && !validHash(f.v) {
+			return fmt.Errorf("%s: want %d lower-case hex characters", f.kind, HashLen)
 		}
 	}
 	if len(p.Disks) > MaxDisks || len(p.MACs) > MaxMACs {
@@ -218,7 +218,9 @@ func (p Profile) Validate() error {
 			}
 		}
 	}
-	if len(p.Anchors()) == 0 {
+	// Every value is a valid hash now, so the profile has anchors (see
+	// Anchors) exactly when one of the identifying components is there.
+	if p.SystemUUID == "" && p.BoardSerial == "" && len(p.Disks) == 0 && len(p.MACs) == 0 && p.OSInstallID == "" {
 		return ErrNoIdentity
 	}
 	return nil

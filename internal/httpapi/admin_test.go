@@ -40,7 +40,7 @@ func (r response) problem(t *testing.T) problem.Document {
 	return problem.Document{Type: d.Type, Title: d.Title, Status: d.Status, Code: d.Code, Detail: d.Detail}
 }
 
-func call(t *testing.T, srv *httpapitest.Server, method, path, token string, body any) response {
+func call(t testing.TB, srv *httpapitest.Server, method, path, token string, body any) response {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -64,7 +64,7 @@ func call(t *testing.T, srv *httpapitest.Server, method, path, token string, bod
 	return response{resp.StatusCode, resp.Header, b}
 }
 
-func decode[T any](t *testing.T, r response) T {
+func decode[T any](t testing.TB, r response) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(r.body, &v); err != nil {
@@ -73,7 +73,7 @@ func decode[T any](t *testing.T, r response) T {
 	return v
 }
 
-func setupCatalog(t *testing.T, srv *httpapitest.Server) {
+func setupCatalog(t testing.TB, srv *httpapitest.Server) {
 	t.Helper()
 	if r := call(t, srv, "POST", "/v1/admin/products", srv.AdminToken, map[string]string{"id": "photoedit", "name": "PhotoEdit"}); r.status != 201 {
 		t.Fatalf("create product = %d %s", r.status, r.body)
@@ -83,7 +83,7 @@ func setupCatalog(t *testing.T, srv *httpapitest.Server) {
 	}
 }
 
-func generate(t *testing.T, srv *httpapitest.Server, sku string, n int) []string {
+func generate(t testing.TB, srv *httpapitest.Server, sku string, n int) []string {
 	t.Helper()
 	r := call(t, srv, "POST", "/v1/admin/skus/"+sku+"/keys", srv.AdminToken, map[string]int{"count": n})
 	if r.status != 201 {

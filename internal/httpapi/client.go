@@ -175,10 +175,12 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	}
 	v := res.Verdict
 	s.metrics.validations.WithLabelValues(v.Status, v.Reason).Inc()
-	err = replySpliced(w, http.StatusOK, api.ValidateResponse{Status: v.Status, Reason: v.Reason, Remedy: v.Remedy, CheckedAt: v.CheckedAt, NextCheck: v.NextCheck, ResultsURL: v.ResultsURL}, "verdict", res.Envelope)
+	body, err := api.ValidateResponse{Verdict: res.Envelope, Status: v.Status, Reason: v.Reason, Remedy: v.Remedy, CheckedAt: v.CheckedAt, NextCheck: v.NextCheck, ResultsURL: v.ResultsURL}.MarshalJSON()
 	if err != nil {
 		s.fail(w, r, err)
+		return
 	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // decodeValidate reads a validation request. The license, most of the
@@ -198,11 +200,31 @@ func decodeValidate(r *http.Request) (api.ValidateRequest, error) {
 		return req, decodeBytes(b, &req, false)
 	}
 	req.License = lic
-	for name, dst := range map[string]any{"hardware": &req.Hardware, "nonce": &req.Nonce, "lang": &req.Lang} {
-		if raw, ok := f[name]; ok {
-			if err := json.Unmarshal(raw, dst); err != nil {
-				return req, problem.Newf(problem.InvalidRequest, "the request body is not valid JSON for this endpoint: %s: %v", name, err)
+	for name, raw := range f {
+		var err error
+		switch name {
+		case "license":
+		case "hardware":
+			var ok bool
+			if req.Hardware, ok = profileFast(raw); !ok {
+				err = json.Unmarshal(raw, &req.Hardware)
 			}
+		case "nonce", "lang":
+			dst := &req.Nonce
+			if name == "lang" {
+				dst = &req.Lang
+			}
+			var ok bool
+			if *dst, ok = plainString(raw); !ok {
+				err = json.Unmarshal(raw, dst)
+			}
+		default:
+			// encoding/json matches member names case-insensitively:
+			// leave anything unusual to it.
+			return req, decodeBytes(b, &req, false)
+		}
+		if err != nil {
+			return req, problem.Newf(problem.InvalidRequest, "the request body is not valid JSON for this endpoint: %s: %v", name, err)
 		}
 	}
 	return req, nil

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"errors"
+
+	"github.com/echt-dev/echt/internal/hardware"
 )
 
 // errRawJSON means fields could not split the input; callers fall back to
@@ -86,13 +88,22 @@ func valueEnd(b []byte, i int) (int, error) {
 	}
 	switch b[i] {
 	case '"':
-		for j := i + 1; j < len(b); j++ {
-			switch b[j] {
-			case '\\':
-				j++
-			case '"':
+		// Jump from quote to quote; a quote ends the string unless an odd
+		// number of backslashes precedes it.
+		for j := i + 1; j < len(b); {
+			q := bytes.IndexByte(b[j:], '"')
+			if q < 0 {
+				return 0, errRawJSON
+			}
+			j += q
+			n := 0
+			for k := j - 1; k > i && b[k] == '\\'; k-- {
+				n++
+			}
+			if n%2 == 0 {
 				return j + 1, nil
 			}
+			j++
 		}
 		return 0, errRawJSON
 	case '{', '[':
@@ -125,4 +136,87 @@ func valueEnd(b []byte, i int) (int, error) {
 		}
 		return j, nil
 	}
+}
+
+// plainString returns the contents of a JSON string literal made only of
+// printable ASCII without escapes, the form every component hash takes;
+// ok is false for anything else, which the caller then leaves to
+// encoding/json.
+func plainString(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	v = v[1 : len(v)-1]
+	for _, c := range v {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(v), true
+}
+
+// plainStrings is plainString for an array of such strings.
+func plainStrings(v []byte) ([]string, bool) {
+	if len(v) < 2 || v[0] != '[' || v[len(v)-1] != ']' {
+		return nil, false
+	}
+	var out []string
+	i := skipSpace(v, 1)
+	if i == len(v)-1 {
+		return []string{}, true
+	}
+	for {
+		end, err := valueEnd(v, i)
+		if err != nil || end >= len(v) {
+			return nil, false
+		}
+		s, ok := plainString(v[i:end])
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+		i = skipSpace(v, end)
+		switch {
+		case i == len(v)-1:
+			return out, true
+		case v[i] != ',':
+			return nil, false
+		}
+		i = skipSpace(v, i+1)
+	}
+}
+
+// profileFast decodes a hardware profile written the way clients write
+// it: known member names, plain strings. Anything else (escapes, nulls,
+// other names, duplicates) gives ok false and goes to encoding/json, so
+// the result never differs from json.Unmarshal's.
+func profileFast(b []byte) (p hardware.Profile, ok bool) {
+	f, err := fields(b)
+	if err != nil {
+		return p, false
+	}
+	for name, v := range f {
+		switch name {
+		case "system_uuid":
+			p.SystemUUID, ok = plainString(v)
+		case "board_serial":
+			p.BoardSerial, ok = plainString(v)
+		case "cpu":
+			p.CPU, ok = plainString(v)
+		case "memory":
+			p.Memory, ok = plainString(v)
+		case "os_install_id":
+			p.OSInstallID, ok = plainString(v)
+		case "disks":
+			p.Disks, ok = plainStrings(v)
+		case "macs":
+			p.MACs, ok = plainStrings(v)
+		default:
+			ok = false
+		}
+		if !ok {
+			return hardware.Profile{}, false
+		}
+	}
+	return p, true
 }

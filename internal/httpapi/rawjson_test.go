@@ -1,8 +1,13 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"net/http/httptest"
+	"reflect"
 	"testing"
+
+	"github.com/echt-dev/echt/internal/api"
 )
 
 func TestFields(t *testing.T) {
@@ -53,4 +58,43 @@ func FuzzFields(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzDecodeValidate checks the validation endpoint's fast decoding against
+// encoding/json: whenever encoding/json reads a body, the fast path reads
+// the same request from it.
+func FuzzDecodeValidate(f *testing.F) {
+	f.Add([]byte(`{"license":{"payload":"x\\"y","sig":"z"},"hardware":{"system_uuid":"ab","disks":["cd","ef"],"macs":[]},"nonce":"n1","lang":"nl"}`))
+	f.Add([]byte(`{"license":{},"hardware":{"System_UUID":"ab"},"nonce":"n"}`))
+	f.Add([]byte(`{"license":{},"hardware":{"disks":null,"cpu":"\u0041"},"nonce":"\u00e9","extra":1}`))
+	f.Add([]byte(`{"license":{"a":"\\\\"},"hardware":{"macs":[ "a" , "b" ]},"nonce":"n"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want api.ValidateRequest
+		if json.Unmarshal(b, &want) != nil {
+			return
+		}
+		got, err := decodeValidate(httptest.NewRequest("POST", "/v1/validations", bytes.NewReader(b)))
+		if err != nil {
+			if len(bytes.TrimSpace(b)) == 0 {
+				return
+			}
+			t.Fatalf("decodeValidate(%q): %v; encoding/json reads it", b, err)
+		}
+		if !bytes.Equal(got.License, want.License) || got.Nonce != want.Nonce || got.Lang != want.Lang || !reflect.DeepEqual(got.Hardware, want.Hardware) {
+			t.Fatalf("decodeValidate(%q) = %+v, encoding/json says %+v", b, got, want)
+		}
+	})
+}
+
+func TestPlainStrings(t *testing.T) {
+	for in, want := range map[string][]string{`[]`: {}, `[ ]`: {}, `["a"]`: {"a"}, `[ "a" ,"b" ]`: {"a", "b"}} {
+		if got, ok := plainStrings([]byte(in)); !ok || !reflect.DeepEqual(got, want) {
+			t.Errorf("plainStrings(%s) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{``, `[`, `["a",]`, `["a" "b"]`, `[1]`, `["\n"]`, `["a\"b"]`, `["é"]`, `[null]`, `{"a"}`} {
+		if got, ok := plainStrings([]byte(in)); ok {
+			t.Errorf("plainStrings(%s) = %q, accepted", in, got)
+		}
+	}
 }

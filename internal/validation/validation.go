@@ -20,8 +20,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/echt-dev/echt/internal/api"
@@ -29,6 +31,7 @@ import (
 	"github.com/echt-dev/echt/internal/catalog"
 	"github.com/echt-dev/echt/internal/hardware"
 	"github.com/echt-dev/echt/internal/ident"
+	"github.com/echt-dev/echt/internal/jsonw"
 	"github.com/echt-dev/echt/internal/keyring"
 	"github.com/echt-dev/echt/internal/license"
 	"github.com/echt-dev/echt/internal/productkey"
@@ -75,6 +78,9 @@ type Service struct {
 	acts     *cache.Cache[string, *cachedActivation]
 	keys     *cache.Cache[string, store.Key]
 	verified *cache.Cache[[32]byte, license.License]
+	// macs holds keyed HMACs for results-page links: keying one costs
+	// more than using it.
+	macs sync.Pool
 }
 
 type cachedActivation struct {
@@ -163,7 +169,7 @@ func (s *Service) Validate(ctx context.Context, r Request) (Result, error) {
 		v.TicketExpiresAt = now.Add(s.cfg.TicketTTL)
 	}
 	v.ResultsURL = strings.TrimRight(r.BaseURL, "/") + "/genuine/" + s.PageToken(v, lang)
-	payload, err := json.Marshal(v)
+	payload, err := v.MarshalJSON() // not json.Marshal: it would re-scan the result
 	if err != nil {
 		return Result{}, err
 	}
@@ -299,6 +305,29 @@ type Page struct {
 	Lang       string    `json:"l,omitempty"`
 }
 
+// appendJSON appends p as encoding/json writes it, without reflection: a
+// page token is made on every validation.
+func (p Page) appendJSON(b []byte) ([]byte, bool) {
+	b = append(b, `{"s":`...)
+	b = jsonw.String(b, p.Status)
+	b = append(b, `,"r":`...)
+	b = jsonw.String(b, p.Reason)
+	b = append(b, `,"p":`...)
+	b = jsonw.String(b, p.Product)
+	for _, m := range [...]struct{ name, v string }{{"e", p.Edition}, {"k", p.PartialKey}, {"m", p.Remedy}} {
+		if m.v != "" {
+			b = append(b, `,"`+m.name+`":`...)
+			b = jsonw.String(b, m.v)
+		}
+	}
+	b, ok := jsonw.Time(append(b, `,"t":`...), p.CheckedAt)
+	if p.Lang != "" {
+		b = append(b, `,"l":`...)
+		b = jsonw.String(b, p.Lang)
+	}
+	return append(b, '}'), ok
+}
+
 // PageToken makes the verdict id of the results page: the page content,
 // authenticated with the pages secret. Stateless, so every node can show
 // any verdict, and nothing is written on the hot path.
@@ -307,15 +336,26 @@ func (s *Service) PageToken(v api.Verdict, lang string) string {
 	if v.Reason == string(problem.ReactivatedWithOtherKey) {
 		p.Remedy = v.Remedy.Text
 	}
-	b, _ := json.Marshal(p)
+	b, ok := p.appendJSON(make([]byte, 0, 256))
+	if !ok {
+		b, _ = json.Marshal(p)
+	}
 	body := base64.RawURLEncoding.EncodeToString(b)
 	return body + "." + s.mac(body)
 }
 
 func (s *Service) mac(body string) string {
-	m := hmac.New(sha256.New, s.kr.PagesSecret())
-	m.Write([]byte("echt-results-page/1\n" + body))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+	m, _ := s.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, s.kr.PagesSecret())
+	}
+	m.Reset()
+	m.Write([]byte("echt-results-page/1\n"))
+	m.Write([]byte(body))
+	var sum [sha256.Size]byte
+	out := base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:16])
+	s.macs.Put(m)
+	return out
 }
 
 // ErrBadToken means a results page link was not made by this server.

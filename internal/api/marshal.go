@@ -1,0 +1,94 @@
+package api
+
+import (
+	"encoding/json"
+
+	"github.com/echt-dev/echt/internal/jsonw"
+)
+
+// Verdicts and validation responses are written on every online
+// validation. Their MarshalJSON methods write exactly what encoding/json
+// would write for the plain structs (a test holds them to it), without
+// reflection.
+
+// verdictFields is Verdict without its MarshalJSON method.
+type verdictFields Verdict
+
+// validateResponseFields is ValidateResponse without its MarshalJSON method.
+type validateResponseFields ValidateResponse
+
+func appendRemedy(b []byte, r Remedy) []byte {
+	b = append(b, `{"id":`...)
+	b = jsonw.String(b, r.ID)
+	b = append(b, `,"text":`...)
+	b = jsonw.String(b, r.Text)
+	return append(b, '}')
+}
+
+func appendMember(b []byte, name, v string) []byte {
+	b = append(b, `,"`...)
+	b = append(b, name...)
+	b = append(b, `":`...)
+	return jsonw.String(b, v)
+}
+
+// MarshalJSON implements json.Marshaler.
+func (v Verdict) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 640)
+	b = append(b, `{"format":`...)
+	b = jsonw.String(b, v.Format)
+	b = appendMember(b, "verdict_id", v.VerdictID)
+	b = appendMember(b, "status", v.Status)
+	b = appendMember(b, "reason", v.Reason)
+	b = append(b, `,"remedy":`...)
+	b = appendRemedy(b, v.Remedy)
+	b = appendMember(b, "product", v.Product)
+	for _, m := range [...]struct{ name, v string }{{"edition", v.Edition}, {"sku", v.SKU}} {
+		if m.v != "" {
+			b = appendMember(b, m.name, m.v)
+		}
+	}
+	if len(v.Entitlements) > 0 {
+		b = append(b, `,"entitlements":`...)
+		b = jsonw.Strings(b, v.Entitlements)
+	}
+	for _, m := range [...]struct{ name, v string }{{"activation_id", v.ActivationID}, {"partial_key", v.PartialKey}, {"hardware_digest", v.Hardware}} {
+		if m.v != "" {
+			b = appendMember(b, m.name, m.v)
+		}
+	}
+	b = appendMember(b, "nonce", v.Nonce)
+	var ok1, ok2, ok3 bool
+	b, ok1 = jsonw.Time(append(b, `,"checked_at":`...), v.CheckedAt)
+	b, ok2 = jsonw.Time(append(b, `,"next_check":`...), v.NextCheck)
+	ok3 = true
+	if !v.TicketExpiresAt.IsZero() {
+		b, ok3 = jsonw.Time(append(b, `,"ticket_expires_at":`...), v.TicketExpiresAt)
+	}
+	if !ok1 || !ok2 || !ok3 {
+		return json.Marshal(verdictFields(v)) // for its error
+	}
+	if v.ResultsURL != "" {
+		b = appendMember(b, "results_url", v.ResultsURL)
+	}
+	return append(b, '}'), nil
+}
+
+// MarshalJSON implements json.Marshaler.
+func (r ValidateResponse) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(r.Verdict)+384)
+	b = append(b, `{"verdict":`...)
+	b = jsonw.Raw(b, r.Verdict)
+	b = appendMember(b, "status", r.Status)
+	b = appendMember(b, "reason", r.Reason)
+	b = append(b, `,"remedy":`...)
+	b = appendRemedy(b, r.Remedy)
+	var ok1, ok2 bool
+	b, ok1 = jsonw.Time(append(b, `,"checked_at":`...), r.CheckedAt)
+	b, ok2 = jsonw.Time(append(b, `,"next_check":`...), r.NextCheck)
+	if !ok1 || !ok2 {
+		return json.Marshal(validateResponseFields(r))
+	}
+	b = appendMember(b, "results_url", r.ResultsURL)
+	return append(b, '}'), nil
+}

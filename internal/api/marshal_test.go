@@ -1,0 +1,75 @@
+package api
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// fill sets every field of the struct v points to: strings to s, times to
+// t, string slices to {s, s}, raw messages to raw, nested structs alike.
+func fill(v reflect.Value, s string, t time.Time, raw json.RawMessage) {
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch {
+		case f.Type() == reflect.TypeFor[time.Time]():
+			f.Set(reflect.ValueOf(t))
+		case f.Type() == reflect.TypeFor[json.RawMessage]():
+			f.Set(reflect.ValueOf(raw))
+		case f.Kind() == reflect.String:
+			f.SetString(s)
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			f.Set(reflect.ValueOf([]string{s, s}))
+		case f.Kind() == reflect.Struct:
+			fill(f, s, t, raw)
+		default:
+			panic("fill: add a case for " + f.Type().String())
+		}
+	}
+}
+
+func TestMarshalMatchesEncodingJSON(t *testing.T) {
+	times := []time.Time{{}, time.Date(2026, 11, 25, 19, 0, 0, 120_000_000, time.UTC), time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("cet", 3600))}
+	for _, s := range []string{"", "GENUINE", `<a href="x">&amp;</a>`, "Niet echt: \u00e9\n\t\\"} {
+		for _, tm := range times {
+			var v Verdict
+			fill(reflect.ValueOf(&v).Elem(), s, tm, nil)
+			got, err := v.MarshalJSON()
+			want, werr := json.Marshal(verdictFields(v))
+			if err != nil || werr != nil || string(got) != string(want) {
+				t.Errorf("Verdict %q %v:\n got %s %v\nwant %s %v", s, tm, got, err, want, werr)
+			}
+			var r ValidateResponse
+			fill(reflect.ValueOf(&r).Elem(), s, tm, json.RawMessage(`{"type":"verdict"}`))
+			got, err = r.MarshalJSON()
+			want, werr = json.Marshal(validateResponseFields(r))
+			if err != nil || werr != nil || string(got) != string(want) {
+				t.Errorf("ValidateResponse %q %v:\n got %s %v\nwant %s %v", s, tm, got, err, want, werr)
+			}
+		}
+	}
+	// Partly filled and nil values, and the error encoding/json gives.
+	v := Verdict{Status: "GENUINE", Entitlements: []string{}, CheckedAt: times[1]}
+	if got, want := string(must(v.MarshalJSON())), string(must(json.Marshal(verdictFields(v)))); got != want {
+		t.Errorf("partial verdict:\n got %s\nwant %s", got, want)
+	}
+	r := ValidateResponse{Status: "GENUINE"}
+	if got, want := string(must(r.MarshalJSON())), string(must(json.Marshal(validateResponseFields(r)))); got != want {
+		t.Errorf("empty response:\n got %s\nwant %s", got, want)
+	}
+	bad := Verdict{NextCheck: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if _, err := bad.MarshalJSON(); err == nil {
+		t.Error("a verdict with year 10000 encoded")
+	}
+	if _, err := (ValidateResponse{CheckedAt: bad.NextCheck}).MarshalJSON(); err == nil {
+		t.Error("a response with year 10000 encoded")
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
