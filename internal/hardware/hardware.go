@@ -20,6 +20,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/echt-dev/echt/internal/jsonw"
 )
 
 // Raw is a device's component values as collected (or read from a
@@ -64,6 +66,42 @@ type Profile struct {
 	CPU         string   `json:"cpu,omitempty"`
 	Memory      string   `json:"memory,omitempty"`
 	OSInstallID string   `json:"os_install_id,omitempty"`
+}
+
+// AppendJSON appends p as encoding/json writes it, without reflection:
+// the server digests the profile of every validation request.
+func (p Profile) AppendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	member := func(name string) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":`...)
+	}
+	str := func(name, v string) {
+		if v != "" {
+			member(name)
+			b = jsonw.String(b, v)
+		}
+	}
+	list := func(name string, l []string) {
+		if len(l) > 0 {
+			member(name)
+			b = jsonw.Strings(b, l)
+		}
+	}
+	str("system_uuid", p.SystemUUID)
+	str("board_serial", p.BoardSerial)
+	list("disks", p.Disks)
+	list("macs", p.MACs)
+	str("cpu", p.CPU)
+	str("memory", p.Memory)
+	str("os_install_id", p.OSInstallID)
+	return append(b, '}')
 }
 
 // junk values firmware ships instead of real identifiers.

@@ -194,3 +194,19 @@ func kinds(as [][]byte) []byte {
 	}
 	return out
 }
+
+func TestProfileAppendJSONMatchesEncodingJSON(t *testing.T) {
+	h := strings.Repeat("ab", HashLen/2)
+	for _, p := range []Profile{
+		{},
+		{SystemUUID: h},
+		{Disks: []string{h, h}, MACs: []string{}, CPU: h},
+		{SystemUUID: h, BoardSerial: h, Disks: []string{h}, MACs: []string{h, h}, CPU: h, Memory: h, OSInstallID: h},
+		{SystemUUID: "<odd & \"escaped\">\n", Memory: "é"},
+	} {
+		want, err := json.Marshal(p)
+		if got := p.AppendJSON(nil); err != nil || string(got) != string(want) {
+			t.Errorf("AppendJSON(%+v) = %s, encoding/json writes %s %v", p, got, want, err)
+		}
+	}
+}

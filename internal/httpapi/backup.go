@@ -65,6 +65,10 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	// Unlink it now where the system allows an open file to go (the copy
+	// is then gone before the client has read the last byte); elsewhere
+	// the deferred Remove takes it once the file is closed.
+	_ = os.Remove(name)
 	fi, err := f.Stat()
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("backup: %w", err))

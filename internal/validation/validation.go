@@ -204,8 +204,7 @@ func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time
 		s.verified.Put(gen, digest, l)
 	}
 	v.Product, v.Edition, v.SKU, v.Entitlements, v.ActivationID, v.PartialKey = l.Product, l.Edition, l.SKU, l.Entitlements, l.ActivationID, l.PartialKey
-	hw, _ := json.Marshal(r.Hardware)
-	hd := sha256.Sum256(hw)
+	hd := sha256.Sum256(r.Hardware.AppendJSON(make([]byte, 0, 512)))
 	v.Hardware = hex.EncodeToString(hd[:8])
 
 	ca, err := s.activation(ctx, l.ActivationID)
