@@ -72,8 +72,8 @@ func (s *Server) productInfo(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
-	var req api.ActivateRequest
-	if err := s.decode(r, &req, false); err != nil {
+	req, err := decodeActivate(r)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -181,6 +181,45 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// decodeActivate reads an activation request: the usual request (known
+// members, plain strings) directly, anything else with encoding/json.
+func decodeActivate(r *http.Request) (api.ActivateRequest, error) {
+	var req api.ActivateRequest
+	b, err := readBody(r)
+	if err != nil {
+		return req, err
+	}
+	if activateFast(b, &req) {
+		return req, nil
+	}
+	req = api.ActivateRequest{}
+	return req, decodeBytes(b, &req, false)
+}
+
+func activateFast(b []byte, req *api.ActivateRequest) bool {
+	f, err := fields(b)
+	if err != nil {
+		return false
+	}
+	for name, raw := range f {
+		ok := false
+		switch name {
+		case "key":
+			req.Key, ok = plainString(raw)
+		case "product":
+			req.Product, ok = plainString(raw)
+		case "nonce":
+			req.Nonce, ok = plainString(raw)
+		case "hardware":
+			req.Hardware, ok = profileFast(raw)
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeValidate reads a validation request. The license, most of the

@@ -86,6 +86,30 @@ func FuzzDecodeValidate(f *testing.F) {
 	})
 }
 
+// FuzzDecodeActivate holds the activation endpoint's fast decoding to
+// encoding/json's result.
+func FuzzDecodeActivate(f *testing.F) {
+	f.Add([]byte(`{"key":"BCDFG-HJKMP-QRTVW-XY234-6789B","hardware":{"system_uuid":"ab","disks":["cd"]},"nonce":"n1"}`))
+	f.Add([]byte(`{"product":"p","hardware":{"macs":[]},"nonce":"n","Key":"x"}`))
+	f.Add([]byte(`{"key":"\u0041","hardware":null,"nonce":"n"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want api.ActivateRequest
+		if json.Unmarshal(b, &want) != nil {
+			return
+		}
+		got, err := decodeActivate(httptest.NewRequest("POST", "/v1/activations", bytes.NewReader(b)))
+		if err != nil {
+			if len(bytes.TrimSpace(b)) == 0 {
+				return
+			}
+			t.Fatalf("decodeActivate(%q): %v; encoding/json reads it", b, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodeActivate(%q) = %+v, encoding/json says %+v", b, got, want)
+		}
+	})
+}
+
 func TestPlainStrings(t *testing.T) {
 	for in, want := range map[string][]string{`[]`: {}, `[ ]`: {}, `["a"]`: {"a"}, `[ "a" ,"b" ]`: {"a", "b"}} {
 		if got, ok := plainStrings([]byte(in)); !ok || !reflect.DeepEqual(got, want) {
