@@ -259,8 +259,10 @@ func decodeValidate(r *http.Request) (api.ValidateRequest, error) {
 			}
 		default:
 			// encoding/json matches member names case-insensitively:
-			// leave anything unusual to it.
-			return req, decodeBytes(b, &req, false)
+			// leave anything unusual to it, from a clean slate.
+			var all api.ValidateRequest
+			err := decodeBytes(b, &all, false)
+			return all, err
 		}
 		if err != nil {
 			return req, problem.Newf(problem.InvalidRequest, "the request body is not valid JSON for this endpoint: %s: %v", name, err)

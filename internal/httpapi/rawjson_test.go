@@ -3,9 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
 	"reflect"
 	"testing"
+	"testing/iotest"
 
 	"github.com/echt-dev/echt/internal/api"
 )
@@ -120,5 +122,18 @@ func TestPlainStrings(t *testing.T) {
 		if got, ok := plainStrings([]byte(in)); ok {
 			t.Errorf("plainStrings(%s) = %q, accepted", in, got)
 		}
+	}
+}
+
+func TestReadAll(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789"), 300)
+	for _, hint := range []int64{-1, 0, 1, 511, 512, int64(len(body)), int64(len(body)) + 1, 1 << 30} {
+		got, err := readAll(iotest.OneByteReader(bytes.NewReader(body)), hint)
+		if err != nil || !bytes.Equal(got, body) {
+			t.Errorf("readAll(hint %d) = %d bytes, %v; want %d bytes", hint, len(got), err, len(body))
+		}
+	}
+	if _, err := readAll(iotest.ErrReader(io.ErrUnexpectedEOF), 10); err != io.ErrUnexpectedEOF {
+		t.Errorf("readAll of a failing reader: %v", err)
 	}
 }
