@@ -7,15 +7,12 @@ import (
 )
 
 // Verdicts and validation responses are written on every online
-// validation. Their MarshalJSON methods write exactly what encoding/json
-// would write for the plain structs (a test holds them to it), without
-// reflection.
+// validation. EncodeVerdict and EncodeValidateResponse write exactly what
+// encoding/json writes for them (a test holds them to it), without
+// reflection. They are functions, not MarshalJSON methods: Verdict is the
+// SDK's echt.Verdict, and a method would be promoted into every struct of
+// a publisher's that embeds one, changing how encoding/json writes it.
 
-// verdictFields is Verdict without its MarshalJSON method.
-type verdictFields Verdict
-
-// validateResponseFields is ValidateResponse without its MarshalJSON method.
-type validateResponseFields ValidateResponse
 
 func appendRemedy(b []byte, r Remedy) []byte {
 	b = append(b, `{"id":`...)
@@ -32,8 +29,8 @@ func appendMember(b []byte, name, v string) []byte {
 	return jsonw.String(b, v)
 }
 
-// MarshalJSON implements json.Marshaler.
-func (v Verdict) MarshalJSON() ([]byte, error) {
+// EncodeVerdict returns v as encoding/json writes it.
+func EncodeVerdict(v Verdict) ([]byte, error) {
 	b := make([]byte, 0, 640)
 	b = append(b, `{"format":`...)
 	b = jsonw.String(b, v.Format)
@@ -66,7 +63,7 @@ func (v Verdict) MarshalJSON() ([]byte, error) {
 		b, ok3 = jsonw.Time(append(b, `,"ticket_expires_at":`...), v.TicketExpiresAt)
 	}
 	if !ok1 || !ok2 || !ok3 {
-		return json.Marshal(verdictFields(v)) // for its error
+		return json.Marshal(v) // for its error
 	}
 	if v.ResultsURL != "" {
 		b = appendMember(b, "results_url", v.ResultsURL)
@@ -74,8 +71,10 @@ func (v Verdict) MarshalJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// MarshalJSON implements json.Marshaler.
-func (r ValidateResponse) MarshalJSON() ([]byte, error) {
+// EncodeValidateResponse returns r as encoding/json writes it, provided
+// r.Verdict is compact JSON without <, > or & (as signed envelopes are): it
+// is copied as is.
+func EncodeValidateResponse(r ValidateResponse) ([]byte, error) {
 	b := make([]byte, 0, len(r.Verdict)+384)
 	b = append(b, `{"verdict":`...)
 	b = jsonw.Raw(b, r.Verdict)
@@ -87,7 +86,7 @@ func (r ValidateResponse) MarshalJSON() ([]byte, error) {
 	b, ok1 = jsonw.Time(append(b, `,"checked_at":`...), r.CheckedAt)
 	b, ok2 = jsonw.Time(append(b, `,"next_check":`...), r.NextCheck)
 	if !ok1 || !ok2 {
-		return json.Marshal(validateResponseFields(r))
+		return json.Marshal(r)
 	}
 	b = appendMember(b, "results_url", r.ResultsURL)
 	return append(b, '}'), nil

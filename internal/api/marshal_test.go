@@ -35,15 +35,15 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 		for _, tm := range times {
 			var v Verdict
 			fill(reflect.ValueOf(&v).Elem(), s, tm, nil)
-			got, err := v.MarshalJSON()
-			want, werr := json.Marshal(verdictFields(v))
+			got, err := EncodeVerdict(v)
+			want, werr := json.Marshal(v)
 			if err != nil || werr != nil || string(got) != string(want) {
 				t.Errorf("Verdict %q %v:\n got %s %v\nwant %s %v", s, tm, got, err, want, werr)
 			}
 			var r ValidateResponse
 			fill(reflect.ValueOf(&r).Elem(), s, tm, json.RawMessage(`{"type":"verdict"}`))
-			got, err = r.MarshalJSON()
-			want, werr = json.Marshal(validateResponseFields(r))
+			got, err = EncodeValidateResponse(r)
+			want, werr = json.Marshal(r)
 			if err != nil || werr != nil || string(got) != string(want) {
 				t.Errorf("ValidateResponse %q %v:\n got %s %v\nwant %s %v", s, tm, got, err, want, werr)
 			}
@@ -51,18 +51,18 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 	}
 	// Partly filled and nil values, and the error encoding/json gives.
 	v := Verdict{Status: "GENUINE", Entitlements: []string{}, CheckedAt: times[1]}
-	if got, want := string(must(v.MarshalJSON())), string(must(json.Marshal(verdictFields(v)))); got != want {
+	if got, want := string(must(EncodeVerdict(v))), string(must(json.Marshal(v))); got != want {
 		t.Errorf("partial verdict:\n got %s\nwant %s", got, want)
 	}
 	r := ValidateResponse{Status: "GENUINE"}
-	if got, want := string(must(r.MarshalJSON())), string(must(json.Marshal(validateResponseFields(r)))); got != want {
+	if got, want := string(must(EncodeValidateResponse(r))), string(must(json.Marshal(r))); got != want {
 		t.Errorf("empty response:\n got %s\nwant %s", got, want)
 	}
 	bad := Verdict{NextCheck: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
-	if _, err := bad.MarshalJSON(); err == nil {
+	if _, err := EncodeVerdict(bad); err == nil {
 		t.Error("a verdict with year 10000 encoded")
 	}
-	if _, err := (ValidateResponse{CheckedAt: bad.NextCheck}).MarshalJSON(); err == nil {
+	if _, err := EncodeValidateResponse(ValidateResponse{CheckedAt: bad.NextCheck}); err == nil {
 		t.Error("a response with year 10000 encoded")
 	}
 }

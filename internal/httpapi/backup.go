@@ -49,7 +49,12 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	}
 	name := tmp.Name()
 	tmp.Close()
-	defer os.Remove(name)
+	removed := false
+	defer func() {
+		if !removed {
+			os.Remove(name)
+		}
+	}()
 	// A large database takes longer than the request timeout; the client
 	// going away still stops the copy once it is made.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), backupTimeout)
@@ -68,7 +73,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	// Unlink it now where the system allows an open file to go (the copy
 	// is then gone before the client has read the last byte); elsewhere
 	// the deferred Remove takes it once the file is closed.
-	_ = os.Remove(name)
+	removed = os.Remove(name) == nil
 	fi, err := f.Stat()
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("backup: %w", err))

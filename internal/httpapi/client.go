@@ -175,7 +175,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	}
 	v := res.Verdict
 	s.metrics.validations.WithLabelValues(v.Status, v.Reason).Inc()
-	body, err := api.ValidateResponse{Verdict: res.Envelope, Status: v.Status, Reason: v.Reason, Remedy: v.Remedy, CheckedAt: v.CheckedAt, NextCheck: v.NextCheck, ResultsURL: v.ResultsURL}.MarshalJSON()
+	body, err := api.EncodeValidateResponse(api.ValidateResponse{Verdict: res.Envelope, Status: v.Status, Reason: v.Reason, Remedy: v.Remedy, CheckedAt: v.CheckedAt, NextCheck: v.NextCheck, ResultsURL: v.ResultsURL})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -340,12 +340,12 @@ func readBody(r *http.Request) ([]byte, error) {
 
 // readAll is io.ReadAll that starts from the announced length, so that a
 // body of a few kilobytes is read into one allocation instead of several.
-// The length is only a hint, trusted up to 64 KiB (a client announcing
-// more and sending little must not make the server hold much memory); the
-// body limit is enforced by the reader.
+// The length is only a hint, trusted up to 16 KiB (a client announcing
+// more and sending little must not make the server hold much memory;
+// client requests are a few KiB); the body limit is enforced by the reader.
 func readAll(r io.Reader, hint int64) ([]byte, error) {
 	size := 512
-	if hint > 0 && hint < 64<<10 {
+	if hint > 0 && hint < 16<<10 {
 		size = int(hint) + 1 // room to see io.EOF without growing
 	}
 	b := make([]byte, 0, size)

@@ -49,8 +49,10 @@ func Strings(b []byte, l []string) []byte {
 	return append(b, ']')
 }
 
-// Raw appends an already encoded value; empty is null, as encoding/json
-// writes a nil json.RawMessage.
+// Raw appends an already encoded value as is; empty is null, as
+// encoding/json writes a nil json.RawMessage. It matches encoding/json
+// only for compact JSON without <, > or & (which encoding/json would
+// compact and escape).
 func Raw(b []byte, v []byte) []byte {
 	if len(v) == 0 {
 		return append(b, "null"...)

@@ -169,7 +169,7 @@ func (s *Service) Validate(ctx context.Context, r Request) (Result, error) {
 		v.TicketExpiresAt = now.Add(s.cfg.TicketTTL)
 	}
 	v.ResultsURL = strings.TrimRight(r.BaseURL, "/") + "/genuine/" + s.PageToken(v, lang)
-	payload, err := v.MarshalJSON() // not json.Marshal: it would re-scan the result
+	payload, err := api.EncodeVerdict(v)
 	if err != nil {
 		return Result{}, err
 	}
