@@ -13,7 +13,6 @@ import (
 // SDK's echt.Verdict, and a method would be promoted into every struct of
 // a publisher's that embeds one, changing how encoding/json writes it.
 
-
 func appendRemedy(b []byte, r Remedy) []byte {
 	b = append(b, `{"id":`...)
 	b = jsonw.String(b, r.ID)
