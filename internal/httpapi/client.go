@@ -222,11 +222,20 @@ func activateFast(b []byte, req *api.ActivateRequest) bool {
 	return true
 }
 
+// stringMember decodes a string member, directly when it is plain.
+func stringMember(raw []byte, dst *string) error {
+	if s, ok := plainString(raw); ok {
+		*dst = s
+		return nil
+	}
+	return json.Unmarshal(raw, dst)
+}
+
 // decodeValidate reads a validation request. The license, most of the
 // bytes, is lifted out without decoding (the validation service verifies
 // it, or finds its digest among the licenses it verified); the small
-// members are decoded with encoding/json. Anything unusual takes the
-// ordinary path.
+// members are read directly when plain, else with encoding/json. An
+// unknown member sends the whole body to encoding/json.
 func decodeValidate(r *http.Request) (api.ValidateRequest, error) {
 	var req api.ValidateRequest
 	b, err := readBody(r)
@@ -248,15 +257,10 @@ func decodeValidate(r *http.Request) (api.ValidateRequest, error) {
 			if req.Hardware, ok = profileFast(raw); !ok {
 				err = json.Unmarshal(raw, &req.Hardware)
 			}
-		case "nonce", "lang":
-			dst := &req.Nonce
-			if name == "lang" {
-				dst = &req.Lang
-			}
-			var ok bool
-			if *dst, ok = plainString(raw); !ok {
-				err = json.Unmarshal(raw, dst)
-			}
+		case "nonce":
+			err = stringMember(raw, &req.Nonce)
+		case "lang":
+			err = stringMember(raw, &req.Lang)
 		default:
 			// encoding/json matches member names case-insensitively:
 			// leave anything unusual to it, from a clean slate.

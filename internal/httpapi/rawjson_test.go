@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"testing"
 	"testing/iotest"
-
-	"github.com/echt-dev/echt/internal/api"
 )
 
 func TestFields(t *testing.T) {
@@ -62,29 +61,34 @@ func FuzzFields(f *testing.F) {
 	})
 }
 
-// FuzzDecodeValidate checks the validation endpoint's fast decoding against
-// encoding/json: whenever encoding/json reads a body, the fast path reads
-// the same request from it.
+// sameAsJSON checks a fast request reader against encoding/json: whenever
+// encoding/json reads body into a T, decode reads the same T from it.
+func sameAsJSON[T any](t *testing.T, name, path string, decode func(*http.Request) (T, error), body []byte) {
+	var want T
+	if json.Unmarshal(body, &want) != nil {
+		return
+	}
+	got, err := decode(httptest.NewRequest("POST", path, bytes.NewReader(body)))
+	if err != nil {
+		if len(bytes.TrimSpace(body)) == 0 {
+			return
+		}
+		t.Fatalf("%s(%q): %v; encoding/json reads it", name, body, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s(%q) = %+v, encoding/json says %+v", name, body, got, want)
+	}
+}
+
+// FuzzDecodeValidate holds the validation endpoint's fast decoding to
+// encoding/json's result.
 func FuzzDecodeValidate(f *testing.F) {
 	f.Add([]byte(`{"license":{"payload":"x\\"y","sig":"z"},"hardware":{"system_uuid":"ab","disks":["cd","ef"],"macs":[]},"nonce":"n1","lang":"nl"}`))
 	f.Add([]byte(`{"license":{},"hardware":{"System_UUID":"ab"},"nonce":"n"}`))
 	f.Add([]byte(`{"license":{},"hardware":{"disks":null,"cpu":"\u0041"},"nonce":"\u00e9","extra":1}`))
 	f.Add([]byte(`{"license":{"a":"\\\\"},"hardware":{"macs":[ "a" , "b" ]},"nonce":"n"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var want api.ValidateRequest
-		if json.Unmarshal(b, &want) != nil {
-			return
-		}
-		got, err := decodeValidate(httptest.NewRequest("POST", "/v1/validations", bytes.NewReader(b)))
-		if err != nil {
-			if len(bytes.TrimSpace(b)) == 0 {
-				return
-			}
-			t.Fatalf("decodeValidate(%q): %v; encoding/json reads it", b, err)
-		}
-		if !bytes.Equal(got.License, want.License) || got.Nonce != want.Nonce || got.Lang != want.Lang || !reflect.DeepEqual(got.Hardware, want.Hardware) {
-			t.Fatalf("decodeValidate(%q) = %+v, encoding/json says %+v", b, got, want)
-		}
+		sameAsJSON(t, "decodeValidate", "/v1/validations", decodeValidate, b)
 	})
 }
 
@@ -95,20 +99,7 @@ func FuzzDecodeActivate(f *testing.F) {
 	f.Add([]byte(`{"product":"p","hardware":{"macs":[]},"nonce":"n","Key":"x"}`))
 	f.Add([]byte(`{"key":"\u0041","hardware":null,"nonce":"n"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var want api.ActivateRequest
-		if json.Unmarshal(b, &want) != nil {
-			return
-		}
-		got, err := decodeActivate(httptest.NewRequest("POST", "/v1/activations", bytes.NewReader(b)))
-		if err != nil {
-			if len(bytes.TrimSpace(b)) == 0 {
-				return
-			}
-			t.Fatalf("decodeActivate(%q): %v; encoding/json reads it", b, err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("decodeActivate(%q) = %+v, encoding/json says %+v", b, got, want)
-		}
+		sameAsJSON(t, "decodeActivate", "/v1/activations", decodeActivate, b)
 	})
 }
 
