@@ -18,6 +18,7 @@ import (
 	"github.com/echt-dev/echt/internal/api"
 	"github.com/echt-dev/echt/internal/hardware"
 	"github.com/echt-dev/echt/internal/license"
+	"github.com/echt-dev/echt/internal/productkey"
 	"github.com/echt-dev/echt/internal/signing"
 	"github.com/echt-dev/echt/problem"
 )
@@ -231,22 +232,21 @@ func (c *Client) productSalt(ctx context.Context, product string) ([]byte, error
 	return info.HardwareSalt, nil
 }
 
-// productOfKey asks the server which product a key belongs to.
-func (c *Client) productOfKey(ctx context.Context, key string) (string, error) {
-	var res api.KeyCheckResponse
-	if err := c.call(ctx, "POST", "/v1/keys/check", "", api.KeyCheckRequest{Key: key}, &res); err != nil {
-		return "", err
+// productOfKey asks the server which product a key is for, and that
+// product's hardware salt.
+func (c *Client) productOfKey(ctx context.Context, key string) (product string, salt []byte, err error) {
+	var info api.ProductInfo
+	if err := c.call(ctx, "POST", "/v1/keys/product", newNonce(), api.KeyCheckRequest{Key: key}, &info); err != nil {
+		return "", nil, err
 	}
-	switch res.Status {
-	case "typo":
-		return "", problem.New(problem.KeyTypo, "the product key has a typing error: check each character against your certificate of authenticity or receipt")
-	case "invalid":
-		return "", problem.New(problem.KeyInvalid, "this is not a valid product key for this publisher")
+	if info.ID == "" || len(info.HardwareSalt) == 0 {
+		return "", nil, problem.New(problem.ServerUntrusted, "the server's product information is malformed")
 	}
-	if res.Product == "" {
-		return "", problem.New(problem.KeyInvalid, "the server does not know the product of this key")
-	}
-	return res.Product, nil
+	return info.ID, info.HardwareSalt, nil
+}
+
+func typo() error {
+	return problem.New(problem.KeyTypo, "the product key fails its checksum, so it has a typing error: check each character against your certificate of authenticity or receipt")
 }
 
 // Activate activates this device with a product key. The same key on the
@@ -272,22 +272,37 @@ func (c *Client) ActivateDigital(ctx context.Context) (*Activation, error) {
 }
 
 func (c *Client) activate(ctx context.Context, key, product string) (*Activation, error) {
+	a, err := c.activateOnline(ctx, key, product)
+	if err != nil && key != "" && problem.CodeOf(err) == problem.ServerUnreachable && !productkey.Valid(key) {
+		// The server tells a typo (one character off a real key) from a
+		// key that is not the publisher's; without it, the checksum has
+		// already failed on this device.
+		return nil, typo()
+	}
+	return a, err
+}
+
+func (c *Client) activateOnline(ctx context.Context, key, product string) (*Activation, error) {
 	if _, err := c.trust(ctx); err != nil {
 		return nil, err
 	}
+	var salt []byte
 	if key != "" && product == "" {
-		p, err := c.productOfKey(ctx, key)
+		p, s, err := c.productOfKey(ctx, key)
 		if err != nil {
 			return nil, err
 		}
-		product = p
+		product, salt = p, s
 	}
 	if product == "" {
 		return nil, problem.New(problem.InvalidRequest, "give a product key, or the product (--product) whose digital license to use")
 	}
-	salt, err := c.productSalt(ctx, product)
-	if err != nil {
-		return nil, err
+	if salt == nil {
+		s, err := c.productSalt(ctx, product)
+		if err != nil {
+			return nil, err
+		}
+		salt = s
 	}
 	prof, err := c.profile(ctx, salt)
 	if err != nil {

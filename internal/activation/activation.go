@@ -93,17 +93,7 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	if r.Key == "" {
 		return s.digital(ctx, r)
 	}
-	k, v := s.kr.ProductKeys().Classify(r.Key)
-	switch v {
-	case productkey.Typo:
-		return Result{}, problem.New(problem.KeyTypo, "the product key has a typing error: check each character against your certificate of authenticity or receipt")
-	case productkey.Forged:
-		return Result{}, problem.New(problem.KeyInvalid, "this is not a valid product key for this publisher")
-	}
-	sku, err := s.catalog.SKUByGroup(ctx, k.Group)
-	if problem.CodeOf(err) == problem.SKUNotFound {
-		return Result{}, problem.New(problem.KeyInvalid, "this product key belongs to no product of this publisher")
-	}
+	k, sku, err := s.skuOfKey(ctx, r.Key)
 	if err != nil {
 		return Result{}, err
 	}
@@ -156,6 +146,36 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	return Result{Reason: reason, Activation: act, SKU: sku, License: lic}, nil
+}
+
+// skuOfKey checks a key's checksum and MAC and finds its SKU, without
+// reading the key's record: whether it was issued, and its seats, are the
+// store's business at activation.
+func (s *Service) skuOfKey(ctx context.Context, raw string) (productkey.Key, store.SKU, error) {
+	k, v := s.kr.ProductKeys().Classify(raw)
+	switch v {
+	case productkey.Typo:
+		return k, store.SKU{}, problem.New(problem.KeyTypo, "the product key has a typing error: check each character against your certificate of authenticity or receipt")
+	case productkey.Forged:
+		return k, store.SKU{}, problem.New(problem.KeyInvalid, "this is not a valid product key for this publisher")
+	}
+	sku, err := s.catalog.SKUByGroup(ctx, k.Group)
+	if problem.CodeOf(err) == problem.SKUNotFound {
+		return k, store.SKU{}, problem.New(problem.KeyInvalid, "this product key belongs to no product of this publisher")
+	}
+	return k, sku, err
+}
+
+// ProductOfKey returns the product a key is for, so that a client can hash
+// its hardware with the product's salt before it activates. It tells no
+// more than an activation attempt would: a typo, a key that is not this
+// publisher's, or the product; never whether or where the key is in use.
+func (s *Service) ProductOfKey(ctx context.Context, raw string) (store.Product, error) {
+	_, sku, err := s.skuOfKey(ctx, raw)
+	if err != nil {
+		return store.Product{}, err
+	}
+	return s.catalog.Product(ctx, sku.ProductID)
 }
 
 // decide is the seat rule, run inside the store's transaction. The

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -180,4 +181,37 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// Activating with a key alone asks which product the key is for; that
+// question is rate limited like activations, not like the public key check
+// (30 a minute), so an office behind one address can activate many PCs in a
+// row. A key that fails its checksum is a typo before any network traffic.
+func TestActivateWithKeyAlone(t *testing.T) {
+	s := clitest.StartServer(t, "", nil, "--check-rate-limit", "30")
+	setupProduct(t, s, "photoedit-pro", "retail")
+	keys := genKeys(t, s, "photoedit-pro", "12")
+	p := pcs{t, t.TempDir()}
+	for i, key := range keys {
+		raw := pcB()
+		raw.SystemUUID = fmt.Sprintf("pc-%02d", i)
+		hw, store := p.pc(fmt.Sprintf("pc%d", i), raw)
+		if o, r := activate(t, s, hw, store, key); r.Code != 0 || o.Reason != "ACTIVATED" || o.Product != "photoedit" {
+			t.Fatalf("activation %d of 12 from one address = %+v (exit %d) %s", i+1, o, r.Code, r.Stderr)
+		}
+	}
+
+	// One character changed: the checksum fails on the device itself.
+	typo := []byte(keys[0])
+	typo[0] = map[byte]byte{'B': 'C'}[typo[0]]
+	if typo[0] == 0 {
+		typo[0] = 'B'
+	}
+	hw, store := p.pc("typo", pcA())
+	r := clitest.Run(t, nil, []string{"ECHT_SERVER=http://127.0.0.1:1"}, "activate", "--json", "--hardware", hw, "--store", store, string(typo))
+	var o activateOut
+	r.JSON(t, &o)
+	if r.Code != problem.KeyTypo.ExitCode() || o.Reason != "KEY_TYPO" {
+		t.Fatalf("typo with no server = %+v (exit %d) %s", o, r.Code, r.Stderr)
+	}
 }

@@ -71,6 +71,22 @@ func (s *Server) productInfo(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, api.ProductInfo{ID: p.ID, Name: p.Name, HardwareSalt: p.HardwareSalt})
 }
 
+// keyProduct tells a client which product a key is for, with the
+// product's hardware salt, before it activates (activation.ProductOfKey).
+func (s *Server) keyProduct(w http.ResponseWriter, r *http.Request) {
+	var req api.KeyCheckRequest
+	if err := s.decode(r, &req, false); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.activation.ProductOfKey(r.Context(), req.Key)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	reply(w, http.StatusOK, api.ProductInfo{ID: p.ID, Name: p.Name, HardwareSalt: p.HardwareSalt})
+}
+
 func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
 	req, err := decodeActivate(r)
 	if err != nil {

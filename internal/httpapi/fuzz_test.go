@@ -18,6 +18,7 @@ var fuzzEndpoints = []struct {
 	{"/v1/activations/deactivate", false},
 	{"/v1/validations", false},
 	{"/v1/keys/check", false},
+	{"/v1/keys/product", false},
 	{"/v1/bench/sign", false},
 	{"/v1/admin/products", true},
 	{"/v1/admin/skus", true},

@@ -26,6 +26,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("POST /v1/activations", s.client(limitClient, s.activate))
 	handle("POST /v1/activations/deactivate", s.client(limitClient, s.deactivate))
 	handle("POST /v1/keys/check", s.client(limitCheck, s.checkKey))
+	handle("POST /v1/keys/product", s.client(limitClient, s.keyProduct))
 	handle("POST /v1/validations", s.client(limitClient, s.validate))
 
 	// Pages for people: help for every code, results of verdicts.
