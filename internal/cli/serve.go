@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgconn"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -190,6 +192,15 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 		if err == nil {
 			return st, nil
 		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			switch pe.Code {
+			case "3D000": // invalid_catalog_name: waiting will not create it
+				return nil, fmt.Errorf("open PostgreSQL: %w (create the database first, for example with createdb, or fix the name in --db)", err)
+			case "28000", "28P01": // the server refused who we are
+				return nil, fmt.Errorf("open PostgreSQL: %w (check the user and password in --db / ECHT_DB, and pg_hba.conf)", err)
+			}
+		}
 		if !errors.Is(err, store.ErrUnavailable) || attempt >= 30 || ctx.Err() != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
 		}
@@ -202,16 +213,22 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 	}
 }
 
+// passwordParam matches a password given as a parameter of a database URL
+// (?password=…) or of a key=value connection string (password='…').
+var passwordParam = regexp.MustCompile(`(?i)\b((?:ssl)?password\s*=\s*)('[^']*'|[^&\s]*)`)
+
+// redactURL hides the passwords in a database URL or connection string, for
+// logs and error messages: the user info's and any password parameter.
 func redactURL(s string) string {
 	if i := strings.Index(s, "://"); i >= 0 {
 		if at := strings.LastIndex(s, "@"); at > i {
 			userinfo := s[i+3 : at]
 			if c := strings.Index(userinfo, ":"); c >= 0 {
-				return s[:i+3] + userinfo[:c] + ":REDACTED" + s[at:]
+				s = s[:i+3] + userinfo[:c] + ":REDACTED" + s[at:]
 			}
 		}
 	}
-	return s
+	return passwordParam.ReplaceAllString(s, "${1}REDACTED")
 }
 
 // loadMasterKey reads the master key from ECHT_MASTER_KEY, the file, or

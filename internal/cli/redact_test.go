@@ -1,0 +1,30 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+)
+
+// Database passwords never reach logs or error messages, wherever the
+// connection string carries them.
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"postgres://app:s3cret@db:5432/echt", "postgres://app:REDACTED@db:5432/echt"},
+		{"postgres://app:s3cret@db/echt?sslmode=disable&password=p2secret", "postgres://app:REDACTED@db/echt?sslmode=disable&password=REDACTED"},
+		{"postgres://db/echt?PASSWORD=p3secret&sslpassword=p4secret", "postgres://db/echt?PASSWORD=REDACTED&sslpassword=REDACTED"},
+		{"host=127.0.0.1 password=kvsecret dbname=x", "host=127.0.0.1 password=REDACTED dbname=x"},
+		{"host=db password = 'kv secret' dbname=x", "host=db password = REDACTED dbname=x"},
+		{"postgres://app@db/echt", "postgres://app@db/echt"},
+		{"postgres://db/echt?user=app", "postgres://db/echt?user=app"},
+	} {
+		got := redactURL(tc.in)
+		if got != tc.want {
+			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		for _, secret := range []string{"s3cret", "p2secret", "p3secret", "p4secret", "kvsecret", "kv secret"} {
+			if strings.Contains(got, secret) {
+				t.Errorf("redactURL(%q) leaks %q: %q", tc.in, secret, got)
+			}
+		}
+	}
+}
