@@ -210,3 +210,22 @@ func readLines(t *testing.T, path string) []string {
 }
 
 func stringsContains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// A data directory whose master key went missing (a database restored
+// without it) is refused with what to do; no new key is made, since it
+// could never open the existing keyring.
+func TestMissingMasterKeyRefused(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	s.Stop()
+	keyFile := filepath.Join(s.Data, "master.key")
+	if err := os.Remove(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	r := clitest.Run(t, nil, nil, "serve", "--data", s.Data, "--addr", "127.0.0.1:0")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "master.key is missing") || !strings.Contains(r.Stderr, "--master-key-file") {
+		t.Fatalf("serve without its master key: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
+		t.Fatalf("serve made a new master key beside the existing database (%v)", err)
+	}
+}

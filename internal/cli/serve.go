@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -251,6 +252,11 @@ func (e *env) loadMasterKey(f serveFlags, isPG bool) (*keyring.MasterKey, error)
 		}
 		path = filepath.Join(f.data, "master.key")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			db := filepath.Join(f.data, sqlite.FileName)
+			if fi, err := os.Stat(db); err == nil && fi.Size() > 0 {
+				// A new key cannot open the keyring sealed with the old one.
+				return nil, fmt.Errorf("%s is missing but the database %s exists: put this installation's master key file there (or pass --master-key-file / ECHT_MASTER_KEY); a new key would not open its keyring", path, db)
+			}
 			if err := writeFileAtomic(path, []byte(keyring.GenerateMasterKey()+"\n"), 0o600); err != nil {
 				return nil, fmt.Errorf("create master key: %w", err)
 			}
@@ -258,7 +264,10 @@ func (e *env) loadMasterKey(f serveFlags, isPG bool) (*keyring.MasterKey, error)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read master key: %w", err)
+		return nil, fmt.Errorf("read master key: %w (give the file that holds this installation's master key)", err)
+	}
+	if fi, err := os.Stat(path); err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(e.stderr, "echt: warning: the master key file %s can be read by other users (mode %v): chmod 600 %s\n", path, fi.Mode().Perm(), path)
 	}
 	mk, err := keyring.ParseMasterKey(string(b))
 	if err != nil {
