@@ -340,7 +340,7 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 		st = &state{Product: product, FirstSeen: now}
 	}
 	st.Server, st.HardwareSalt, st.ActivationID = c.cfg.Server, salt, l.ActivationID
-	st.Verdict, st.NotGenuineSince = nil, time.Time{}
+	st.Verdict, st.NotGenuineSince, st.DeactivatedAt = nil, time.Time{}, time.Time{}
 	if st.LastSeen.Before(now) {
 		st.LastSeen = now
 	}
@@ -384,11 +384,22 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	if err == nil && resp.Nonce != nonce {
 		return problem.New(problem.ServerUntrusted, "the server's answer was not made for this request")
 	}
+	f.st.DeactivatedAt = c.now().UTC()
 	if err := ls.removeLicense(f.st); err != nil {
 		return problem.Wrap(problem.StoreCorrupt, "cannot remove the local license", err)
 	}
 	c.forget(product)
 	return nil
+}
+
+// ActivationOf returns the id of the activation whose license this
+// device's store holds for product, or "" when it holds none.
+func (c *Client) ActivationOf(product string) string {
+	f, err := c.local(product).read()
+	if err != nil || f.st == nil || f.license == nil {
+		return ""
+	}
+	return f.st.ActivationID
 }
 
 // Server returns the server URL the client talks to.

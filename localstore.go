@@ -73,7 +73,10 @@ type state struct {
 	Verdict json.RawMessage `json:"verdict,omitempty"`
 	// NotGenuineSince is when the device was first seen not genuine.
 	NotGenuineSince time.Time `json:"not_genuine_since,omitzero"`
-	Checksum        string    `json:"checksum"`
+	// DeactivatedAt is when this device released its activation: the copy
+	// is then not activated, with no new grace period.
+	DeactivatedAt time.Time `json:"deactivated_at,omitzero"`
+	Checksum      string    `json:"checksum"`
 }
 
 func (s *state) sum() string {

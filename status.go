@@ -197,6 +197,10 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		return bad(problem.LicenseTampered, "the license state file is damaged")
 	case f.license == nil && f.st != nil && f.st.LicenseSHA256 != "":
 		return bad(problem.LicenseMissing, "the license file was deleted or moved")
+	case f.license == nil && f.st != nil && !f.st.DeactivatedAt.IsZero():
+		s.Status, s.Reason = StatusNotActivated, problem.NotActivated
+		s.Detail = fmt.Sprintf("this device's activation was released on %s: activate again to use it here", f.st.DeactivatedAt.Format(time.DateOnly))
+		return s
 	case f.license == nil:
 		first := now
 		if f.st != nil && !f.st.FirstSeen.IsZero() {
@@ -266,7 +270,7 @@ func listProducts(dir string) ([]string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, problem.Wrap(problem.StoreCorrupt, fmt.Sprintf("cannot read the license store %s: it must be a directory this user can read", dir), err)
 	}
 	var out []string
 	for _, e := range entries {

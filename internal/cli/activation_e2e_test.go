@@ -3,7 +3,9 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/echt-dev/echt/internal/cli/clitest"
@@ -213,5 +215,73 @@ func TestActivateWithKeyAlone(t *testing.T) {
 	r.JSON(t, &o)
 	if r.Code != problem.KeyTypo.ExitCode() || o.Reason != "KEY_TYPO" {
 		t.Fatalf("typo with no server = %+v (exit %d) %s", o, r.Code, r.Stderr)
+	}
+}
+
+// With --json, every outcome of an agent command is one JSON object on
+// stdout, failures that reached no verdict included; such a failure is
+// never reported as NOT_GENUINE.
+func TestAgentJSONFailures(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	key := genKeys(t, s, "photoedit-pro", "1")[0]
+	p := pcs{t, t.TempDir()}
+	hw, store := p.pc("a", pcA())
+	notDir := clitest.WriteJSON(t, t.TempDir(), "file.json", map[string]string{})
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"memory_gb": "lots"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type out struct {
+		ActivationID string `json:"activation_id"`
+		Status       string `json:"status"`
+		Reason       string `json:"reason"`
+		Detail       string `json:"detail"`
+	}
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		exit       int
+		status     string
+		reason     string
+		stderrHint string
+	}{
+		{"server without scheme", []string{"activate", key, "--server", "127.0.0.1:8080", "--hardware", hw, "--store", store}, 2, "", "INVALID_REQUEST", "http://"},
+		{"malformed hardware file", []string{"activate", key, "--hardware", bad, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb"},
+		{"store is a file", []string{"status", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", ""},
+		{"validate, store is a file", []string{"validate", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", ""},
+		{"nothing to deactivate", []string{"deactivate", "--store", filepath.Join(t.TempDir(), "empty"), "--hardware", hw}, problem.NotActivated.ExitCode(), "", "NOT_ACTIVATED", ""},
+	} {
+		r := clitest.Run(t, s, nil, append(tc.args, "--json")...)
+		var o out
+		if err := json.Unmarshal([]byte(r.Stdout), &o); err != nil {
+			t.Errorf("%s: stdout is not one JSON object (%v): %q, stderr %q", tc.name, err, r.Stdout, r.Stderr)
+			continue
+		}
+		if r.Code != tc.exit || o.Reason != tc.reason || o.Status != tc.status || o.Detail == "" {
+			t.Errorf("%s: exit %d, %+v; want exit %d, status %q, reason %q with a detail", tc.name, r.Code, o, tc.exit, tc.status, tc.reason)
+		}
+		if !strings.Contains(r.Stderr, tc.stderrHint) {
+			t.Errorf("%s: stderr %q does not say %q", tc.name, r.Stderr, tc.stderrHint)
+		}
+	}
+
+	// Deactivation names the activation it released; afterwards the copy
+	// is not activated (no new grace period).
+	a, r := activate(t, s, hw, store, key)
+	if r.Code != 0 {
+		t.Fatalf("activate: %d %s", r.Code, r.Stderr)
+	}
+	r = clitest.Run(t, s, nil, "deactivate", "--json", "--hardware", hw, "--store", store)
+	var d out
+	r.JSON(t, &d)
+	if r.Code != 0 || d.Reason != "DEACTIVATED" || d.ActivationID != a.ActivationID {
+		t.Fatalf("deactivate = %+v (exit %d), want DEACTIVATED of %s", d, r.Code, a.ActivationID)
+	}
+	r = clitest.Run(t, s, nil, "status", "--json", "--hardware", hw, "--store", store)
+	var st out
+	r.JSON(t, &st)
+	if st.Status != "NOT_ACTIVATED" || st.Reason != "NOT_ACTIVATED" || r.Code != problem.NotActivated.ExitCode() {
+		t.Fatalf("status after deactivation = %+v (exit %d)", st, r.Code)
 	}
 }

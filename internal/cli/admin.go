@@ -53,6 +53,9 @@ token of a server in ./echt-data (or ECHT_DATA) is used if readable.`,
 		if err := e.bindEnv(c, names); err != nil {
 			return err
 		}
+		if err := checkServerURL(g.server); err != nil {
+			return err
+		}
 		if g.token == "" {
 			dir := e.getenv("ECHT_DATA")
 			if dir == "" {

@@ -91,6 +91,9 @@ func (e *env) agentClient(f *agentFlags, product string) (*echt.Client, error) {
 	if cfg.Server == "" {
 		cfg.Server = "http://127.0.0.1:8080"
 	}
+	if err := checkServerURL(cfg.Server); err != nil {
+		return nil, err
+	}
 	cfg.Now = clock()
 	return echt.NewClient(cfg)
 }
@@ -139,12 +142,17 @@ that activated before, for example before a reinstall, needs no key).`,
 			if len(args) == 1 {
 				key = args[0]
 			}
+			fail := func(err error) error {
+				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
+					return activateOutput{Reason: string(code), Detail: detail, Remedy: remedy}
+				})
+			}
 			if key == "" && f.product == "" {
-				return usagef("give a product key, or --product ID to use this device's digital license")
+				return fail(usagef("give a product key, or --product ID to use this device's digital license"))
 			}
 			c, err := e.agentClient(&f, f.product)
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			f.server = c.Server()
 			var act *echt.Activation
@@ -154,9 +162,7 @@ that activated before, for example before a reinstall, needs no key).`,
 				act, err = c.ActivateProduct(cmd.Context(), key, f.product)
 			}
 			if err != nil {
-				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return activateOutput{Reason: string(code), Detail: detail, Remedy: remedy}
-				})
+				return fail(err)
 			}
 			if f.json {
 				return e.printJSON(activateOutput{ActivationID: act.ActivationID, Reason: string(act.Reason), Product: act.Product, Edition: act.Edition, SKU: act.SKU, Channel: act.Channel, PartialKey: act.PartialKey, NotAfter: act.NotAfter})
@@ -186,6 +192,13 @@ that activated before, for example before a reinstall, needs no key).`,
 func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Code, detail, remedy string) any) error {
 	var ue usageError
 	if errors.As(err, &ue) {
+		if f.json {
+			// A script reading stdout still gets one JSON object; the
+			// message for people stays on stderr.
+			_ = e.printJSON(jsonOf(problem.InvalidRequest, ue.msg, "correct the command line; see echt <command> --help"))
+			e.report(err)
+			return exitError{code: exitUsage}
+		}
 		return err
 	}
 	code := problem.CodeOf(err)
@@ -217,22 +230,27 @@ func (e *env) deactivateCmd() *cobra.Command {
 		Short: "Release this device's activation so the key can move to another device",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			product, err := e.pickProduct(&f)
-			if err != nil {
-				return err
-			}
-			c, err := e.agentClient(&f, product)
-			if err != nil {
-				return err
-			}
-			f.server = c.Server()
-			if err := c.DeactivateProduct(cmd.Context(), product); err != nil {
+			var product string
+			fail := func(err error) error {
 				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
 					return map[string]string{"product": product, "reason": string(code), "detail": detail, "remedy": remedy}
 				})
 			}
+			product, err := e.pickProduct(&f)
+			if err != nil {
+				return fail(err)
+			}
+			c, err := e.agentClient(&f, product)
+			if err != nil {
+				return fail(err)
+			}
+			f.server = c.Server()
+			id := c.ActivationOf(product)
+			if err := c.DeactivateProduct(cmd.Context(), product); err != nil {
+				return fail(err)
+			}
 			if f.json {
-				return e.printJSON(map[string]string{"product": product, "reason": "DEACTIVATED"})
+				return e.printJSON(map[string]string{"product": product, "activation_id": id, "reason": "DEACTIVATED"})
 			}
 			fmt.Fprintf(e.stdout, "%s is deactivated on this device; its key can now be activated on another device.\n", product)
 			return nil
@@ -271,27 +289,57 @@ func (e *env) statusCmd() *cobra.Command {
 		Short: "Say whether this copy is genuine, offline, and how to fix it if not",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var product string
+			fail := e.statusFailure(&f, &product)
 			product, err := e.pickProduct(&f)
 			if err != nil {
-				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return map[string]any{"status": echt.StatusNotActivated, "reason": string(code), "detail": detail, "remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}}
-				})
+				return fail(err)
 			}
 			c, err := e.agentClient(&f, product)
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			st, err := c.StatusProduct(cmd.Context(), product)
 			if err != nil {
-				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return map[string]any{"status": echt.StatusNotGenuine, "reason": string(code), "detail": detail, "remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}, "product": product}
-				})
+				return fail(err)
 			}
 			return e.printStatus(&f, st)
 		},
 	}
 	e.addAgentFlags(cmd, &f)
 	return cmd
+}
+
+// statusFailure reports a status or validate command that reached no
+// verdict. Its status follows the reason: positive evidence is NOT_GENUINE,
+// a missing activation NOT_ACTIVATED, and anything else (a bad store or
+// hardware file, no server and no pinned key) UNKNOWN: a failure is never
+// evidence against the copy.
+func (e *env) statusFailure(f *agentFlags, product *string) func(error) error {
+	return func(err error) error {
+		return e.agentFailure(f, err, func(code problem.Code, detail, remedy string) any {
+			out := map[string]any{"status": failureStatus(code), "reason": string(code), "detail": detail, "remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}}
+			if *product != "" {
+				out["product"] = *product
+			}
+			return out
+		})
+	}
+}
+
+// statusUnknown is the status of --json output when no check could be
+// made at all.
+const statusUnknown = "UNKNOWN"
+
+func failureStatus(code problem.Code) string {
+	switch code {
+	case problem.KeyBlocked, problem.ActivationRevoked, problem.KeyInUseElsewhere, problem.LicenseExpired, problem.HardwareChanged,
+		problem.LicenseTampered, problem.LicenseMissing, problem.ClockTampered, problem.ReactivatedWithOtherKey:
+		return echt.StatusNotGenuine
+	case problem.NotActivated, problem.NoDigitalLicense, problem.ActivationNotFound:
+		return echt.StatusNotActivated
+	}
+	return statusUnknown
 }
 
 // printStatus prints a status (the JSON of echt status and echt validate
@@ -369,15 +417,15 @@ check is shown with a note: a copy is never declared not genuine because a
 server failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var product string
+			fail := e.statusFailure(&f, &product)
 			product, err := e.pickProduct(&f)
 			if err != nil {
-				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return map[string]any{"status": echt.StatusNotActivated, "reason": string(code), "detail": detail, "remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}}
-				})
+				return fail(err)
 			}
 			c, err := e.agentClient(&f, product)
 			if err != nil {
-				return err
+				return fail(err)
 			}
 			f.server = c.Server()
 			var st *echt.Status
@@ -387,9 +435,7 @@ server failed.`,
 				st, err = c.ValidateProduct(cmd.Context(), product)
 			}
 			if err != nil {
-				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return map[string]any{"status": echt.StatusNotGenuine, "reason": string(code), "detail": detail, "remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}, "product": product}
-				})
+				return fail(err)
 			}
 			return e.printStatus(&f, st)
 		},

@@ -43,8 +43,16 @@ handler that only signs one Ed25519 message, and reports ratios to them.`,
 					cfg.Token = strings.TrimSpace(string(b))
 				}
 			}
-			if cfg.Rate < 0 || cfg.Concurrency < 0 || cfg.Duration < 0 || cfg.Keys < 0 {
-				return usagef("--rate, --concurrency, --duration and --keys must not be negative")
+			if cfg.Rate < 0 {
+				return usagef("--rate must not be negative (0 means closed loop with --concurrency workers)")
+			}
+			if cfg.Concurrency <= 0 || cfg.Duration <= 0 || cfg.Keys <= 0 || cfg.Devices <= 0 {
+				return usagef("--concurrency, --duration, --keys and --devices must be positive")
+			}
+			for _, u := range strings.Split(cfg.Server, ",") {
+				if err := checkServerURL(strings.TrimSpace(u)); err != nil {
+					return err
+				}
 			}
 			if !asJSON {
 				cfg.Progress = e.stderr

@@ -105,6 +105,16 @@ func hintFor(pe *problem.Error) string {
 	return ""
 }
 
+// checkServerURL refuses a server URL the HTTP client could not use, with
+// what to write instead.
+func checkServerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("--server %q is not a server URL: write it with http:// or https://, for example http://127.0.0.1:8080", s)
+	}
+	return nil
+}
+
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {
 		if v != "" {

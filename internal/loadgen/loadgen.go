@@ -440,7 +440,14 @@ func (r *Runner) admin(ctx context.Context, method, path string, in, out any) er
 		body, _ = json.Marshal(in)
 	}
 	if code := r.send(ctx, method, path, body, out); code != "" {
-		return fmt.Errorf("bench: prepare %s %s: %s (is --token an admin token?)", method, path, code)
+		hint := "see the server's log"
+		switch problem.Code(code) {
+		case problem.ServerUnreachable:
+			hint = "is echt serve running at " + r.cfg.servers[0] + "? check --server"
+		case problem.Unauthorized, problem.Forbidden:
+			hint = "give an admin token with --token or ECHT_TOKEN (the first one is in DATA/admin-token of the server)"
+		}
+		return fmt.Errorf("bench: prepare %s %s: %s (%s)", method, path, code, hint)
 	}
 	return nil
 }
