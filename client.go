@@ -311,9 +311,18 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 	if err := prof.Validate(); err != nil {
 		return nil, problem.Newf(problem.HardwareProfileInvalid, "this device's hardware cannot be identified: %v", err)
 	}
-	nonce := newNonce()
+	req := api.ActivateRequest{Key: key, Product: product, Hardware: prof, Nonce: newNonce()}
+	if key != "" {
+		// A new key on a device that holds a license of the product takes
+		// that license's place (an upgrade), rather than looking like a
+		// repair made with someone else's key.
+		if f, err := c.local(product).read(); err == nil && f.license != nil && f.st != nil && licenseMatches(f.license, f.st) {
+			req.Replaces = f.license
+		}
+	}
+	nonce := req.Nonce
 	var resp api.ActivateResponse
-	if err := c.call(ctx, "POST", "/v1/activations", nonce, api.ActivateRequest{Key: key, Product: product, Hardware: prof, Nonce: nonce}, &resp); err != nil {
+	if err := c.call(ctx, "POST", "/v1/activations", nonce, req, &resp); err != nil {
 		return nil, err
 	}
 	v, _ := c.trust(ctx)

@@ -62,6 +62,9 @@ type Request struct {
 	Hardware hardware.Profile
 	Nonce    string
 	Server   string // the server's public URL, recorded in the license
+	// Replaces is the license the device holds now, if any: a new key
+	// entered on this device takes that activation's place.
+	Replaces []byte
 }
 
 // Result is a successful activation.
@@ -106,11 +109,15 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	}
 	hash := s.kr.ProductKeys().Hash(k)
 	anchors := r.Hardware.Anchors()
+	replaced, err := s.replaced(r, sku)
+	if err != nil {
+		return Result{}, err
+	}
 
 	now := s.now().UTC().Truncate(time.Millisecond)
 	profileJSON, _ := json.Marshal(r.Hardware)
 	act, created, err := s.st.Activate(ctx, hash, anchors, func(key store.Key, cands []store.Activation) (store.Decision, error) {
-		return decide(key, cands, sku, r.Hardware, now, func(prior string) *store.Activation {
+		return decide(key, cands, sku, r.Hardware, replaced, now, func(prior string) *store.Activation {
 			a := &store.Activation{
 				ID: ident.New("act"), SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: k.LastGroup(),
 				Profile: profileJSON, Anchors: r.Hardware.IndexAnchors(), CreatedAt: now, PriorID: prior,
@@ -132,6 +139,9 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	reason := problem.Activated
+	if created && replaced != "" {
+		s.releaseReplaced(ctx, replaced, hash, k.LastGroup(), r.Hardware)
+	}
 	if !created {
 		reason = problem.AlreadyActivated
 		if !act.NotAfter.IsZero() && !now.Before(act.NotAfter) {
@@ -178,10 +188,52 @@ func (s *Service) ProductOfKey(ctx context.Context, raw string) (store.Product, 
 	return s.catalog.Product(ctx, sku.ProductID)
 }
 
+// replaced returns the id of the activation a request says it replaces:
+// the license the device presents must be the publisher's, of this product
+// and of this device. An empty Replaces replaces nothing.
+func (s *Service) replaced(r Request, sku store.SKU) (string, error) {
+	if len(r.Replaces) == 0 {
+		return "", nil
+	}
+	l, err := s.verifyOwn(r.Replaces)
+	if err != nil {
+		return "", problem.Wrap(problem.LicenseTampered, "the license this device holds (replaces) is not a valid license of this publisher: remove it and activate again", err)
+	}
+	if l.Product != sku.ProductID || !hardware.Match(l.Hardware, r.Hardware, l.Tolerance).Same {
+		// Not this product's, or not this device's: nothing to replace.
+		return "", nil
+	}
+	return l.ActivationID, nil
+}
+
+// releaseReplaced ends the activation a new key took the place of on this
+// device, where its channel lets it move (an OEM activation stays, unused).
+func (s *Service) releaseReplaced(ctx context.Context, id string, newKey []byte, lastGroup string, hw hardware.Profile) {
+	_, err := s.st.EndActivation(ctx, id, store.StatusDeactivated, "replaced on this device by the key "+productkey.Partial(lastGroup), s.now().UTC(), func(a store.Activation) error {
+		if a.Status != store.StatusActive || bytes.Equal(a.KeyHash, newKey) {
+			return errNothingToRelease
+		}
+		sku, err := s.catalog.SKU(ctx, a.SKUID)
+		if err != nil {
+			return err
+		}
+		if !catalog.Channel(sku.Channel).Transferable() {
+			return errNothingToRelease
+		}
+		return nil
+	}, nil)
+	if err != nil && !errors.Is(err, errNothingToRelease) {
+		s.log.Warn("release replaced activation", "activation_id", id, "error", err)
+	}
+}
+
+var errNothingToRelease = errors.New("activation: nothing to release")
+
 // decide is the seat rule, run inside the store's transaction. The
 // candidates are the product's active activations sharing a component with
-// this device, made with this key or another.
-func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.Profile, now time.Time, fresh func(prior string) *store.Activation) (store.Decision, error) {
+// this device, made with this key or another. replaced is the activation
+// the device says this key replaces (its current license), not a repair.
+func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.Profile, replaced string, now time.Time, fresh func(prior string) *store.Activation) (store.Decision, error) {
 	if key.Blocked {
 		return store.Decision{}, blocked(key.BlockReason)
 	}
@@ -196,7 +248,7 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 		if bytes.Equal(c.KeyHash, key.Hash) {
 			return store.Decision{Existing: c.ID}, nil
 		}
-		if prior == "" && c.PriorID == "" {
+		if prior == "" && c.PriorID == "" && c.ID != replaced {
 			prior = c.ID
 		}
 	}

@@ -33,20 +33,22 @@ func TestDecide(t *testing.T) {
 		want     problem.Code // "" for a decision
 		existing string
 		prior    string
+		replaced string
 	}{
-		{"first activation", store.Key{Hash: keyA}, nil, retail, pcA, "", "", ""},
-		{"same device again", store.Key{Hash: keyA, ActiveActivations: 1, Activations: 1}, []store.Activation{onA}, retail, pcA, "", "act_a", ""},
-		{"another device, retail", store.Key{Hash: keyA, ActiveActivations: 1, Activations: 1}, nil, retail, pcB, problem.KeyInUseElsewhere, "", ""},
-		{"retail after deactivation", store.Key{Hash: keyA, ActiveActivations: 0, Activations: 1}, nil, retail, pcB, "", "", ""},
-		{"OEM never moves", store.Key{Hash: keyA, ActiveActivations: 0, Activations: 1}, nil, oem, pcB, problem.KeyInUseElsewhere, "", ""},
-		{"MAK limit", store.Key{Hash: keyA, ActiveActivations: 2, Activations: 2}, nil, mak, pcB, problem.ActivationLimitReached, "", ""},
-		{"blocked", store.Key{Hash: keyA, Blocked: true, BlockReason: "counterfeit"}, nil, retail, pcA, problem.KeyBlocked, "", ""},
-		{"another key on this device: the repair case", store.Key{Hash: []byte("key-b")}, []store.Activation{onA}, retail, pcA, "", "", "act_a"},
-		{"expired subscription key cannot start again", store.Key{Hash: keyA, Activations: 1, NotAfter: now.Add(-time.Hour)}, nil, sub, pcB, problem.LicenseExpired, "", ""},
-		{"subscription moves within its validity", store.Key{Hash: keyA, Activations: 1, NotAfter: now.Add(time.Hour)}, nil, sub, pcB, "", "", ""},
+		{"first activation", store.Key{Hash: keyA}, nil, retail, pcA, "", "", "", ""},
+		{"same device again", store.Key{Hash: keyA, ActiveActivations: 1, Activations: 1}, []store.Activation{onA}, retail, pcA, "", "act_a", "", ""},
+		{"another device, retail", store.Key{Hash: keyA, ActiveActivations: 1, Activations: 1}, nil, retail, pcB, problem.KeyInUseElsewhere, "", "", ""},
+		{"retail after deactivation", store.Key{Hash: keyA, ActiveActivations: 0, Activations: 1}, nil, retail, pcB, "", "", "", ""},
+		{"OEM never moves", store.Key{Hash: keyA, ActiveActivations: 0, Activations: 1}, nil, oem, pcB, problem.KeyInUseElsewhere, "", "", ""},
+		{"MAK limit", store.Key{Hash: keyA, ActiveActivations: 2, Activations: 2}, nil, mak, pcB, problem.ActivationLimitReached, "", "", ""},
+		{"blocked", store.Key{Hash: keyA, Blocked: true, BlockReason: "counterfeit"}, nil, retail, pcA, problem.KeyBlocked, "", "", ""},
+		{"another key on this device: the repair case", store.Key{Hash: []byte("key-b")}, []store.Activation{onA}, retail, pcA, "", "", "act_a", ""},
+		{"another key replacing this device's license: an upgrade", store.Key{Hash: []byte("key-b")}, []store.Activation{onA}, retail, pcA, "", "", "", "act_a"},
+		{"expired subscription key cannot start again", store.Key{Hash: keyA, Activations: 1, NotAfter: now.Add(-time.Hour)}, nil, sub, pcB, problem.LicenseExpired, "", "", ""},
+		{"subscription moves within its validity", store.Key{Hash: keyA, Activations: 1, NotAfter: now.Add(time.Hour)}, nil, sub, pcB, "", "", "", ""},
 	}
 	for _, tt := range tests {
-		d, err := decide(tt.key, tt.cands, tt.sku, tt.hw, now, fresh)
+		d, err := decide(tt.key, tt.cands, tt.sku, tt.hw, tt.replaced, now, fresh)
 		if tt.want != "" {
 			var pe *problem.Error
 			if !errors.As(err, &pe) || pe.Code != tt.want {

@@ -28,6 +28,11 @@ type ActivateRequest struct {
 	Product  string           `json:"product,omitempty"`
 	Hardware hardware.Profile `json:"hardware"`
 	Nonce    string           `json:"nonce"`
+	// Replaces is the license this device holds now, when a new key is
+	// entered on an activated device (an upgrade, or a change of key): the
+	// new activation then takes its place instead of counting as a repair
+	// by someone else's key.
+	Replaces json.RawMessage `json:"replaces,omitempty"`
 }
 
 // ActivateResponse is a successful activation. License is the signed

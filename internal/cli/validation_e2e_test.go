@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -311,5 +312,51 @@ func copyDir(t *testing.T, from, to string) {
 	for _, e := range entries {
 		b, _ := os.ReadFile(filepath.Join(from, e.Name()))
 		os.WriteFile(filepath.Join(to, e.Name()), b, 0o600)
+	}
+}
+
+// The upgrade story: a device activated with one key gets a new key (a
+// higher edition, or a key of its own after an OEM one). The new activation
+// takes the old one's place: the copy is genuine, and a retail key's seat
+// is free again. Unlike the repair story, the device still holds its
+// license, and presents it.
+func TestUpgradeStory(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-home", "retail")
+	setupProduct(t, s, "photoedit-oem", "oem")
+	setupProduct(t, s, "photoedit-family", "retail", "--max-devices", "3")
+	home := genKeys(t, s, "photoedit-home", "1")[0]
+	oem := genKeys(t, s, "photoedit-oem", "1")[0]
+	family := genKeys(t, s, "photoedit-family", "2")
+
+	seats := func(key string) float64 {
+		var info map[string]any
+		mustRun(t, s, "admin", "keys", "show", key, "--json").JSON(t, &info)
+		return info["active_activations"].(float64)
+	}
+	for _, tc := range []struct {
+		name, first, upgrade string
+		firstSeats           float64 // the first key's seats afterwards
+	}{
+		{"retail to a higher edition", home, family[0], 0},
+		{"OEM to a retail key", oem, family[1], 1},
+	} {
+		raw := pcA()
+		raw.SystemUUID = "upgrade-" + tc.first[:5]
+		raw.MACs = []string{"02:00:00:00:00:" + fmt.Sprintf("%02x", len(tc.name))}
+		pc := newDevice(t, s, "pc-"+tc.first[:5], raw)
+		if o := pc.activate(tc.first); o.Reason != "ACTIVATED" {
+			t.Fatalf("%s: first activation = %+v", tc.name, o)
+		}
+		if o := pc.activate(tc.upgrade); o.Reason != "ACTIVATED" {
+			t.Fatalf("%s: upgrade = %+v", tc.name, o)
+		}
+		pc.check(nil, "GENUINE", problem.Genuine, "validate")
+		if n := seats(tc.first); n != tc.firstSeats {
+			t.Errorf("%s: the first key holds %v seats, want %v", tc.name, n, tc.firstSeats)
+		}
+		if n := seats(tc.upgrade); n != 1 {
+			t.Errorf("%s: the new key holds %v seats, want 1", tc.name, n)
+		}
 	}
 }

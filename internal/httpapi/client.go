@@ -93,7 +93,7 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.activation.Activate(r.Context(), activation.Request{Key: req.Key, Product: req.Product, Hardware: req.Hardware, Nonce: req.Nonce, Server: s.publicURL(r)})
+	res, err := s.activation.Activate(r.Context(), activation.Request{Key: req.Key, Product: req.Product, Hardware: req.Hardware, Nonce: req.Nonce, Server: s.publicURL(r), Replaces: req.Replaces})
 	if err != nil {
 		s.metrics.activations.WithLabelValues(string(problem.CodeOf(err))).Inc()
 		s.fail(w, r, err)
