@@ -114,6 +114,7 @@ func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error 
 // backupCmd is `echt admin backup`.
 func (e *env) backupCmd(g *adminFlags, client func() *apiClient) *cobra.Command {
 	var out string
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "backup --out FILE",
 		Short: "Make a consistent online backup of the server's SQLite database",
@@ -127,15 +128,30 @@ it in place of DATA/echt.db. A server on PostgreSQL refuses: use pg_dump.`,
 			if out == "" {
 				return usagef("backup needs --out FILE")
 			}
+			if fi, err := os.Stat(out); err == nil {
+				if fi.IsDir() {
+					return usagef("--out %s is a directory: name the backup file, for example %s", out, filepath.Join(out, "echt-backup.db"))
+				}
+				if !force {
+					return usagef("--out %s exists: choose another file, or pass --force to replace it", out)
+				}
+			}
 			return e.backup(c.Context(), g, client(), out)
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "file to write the backup to (a SQLite database, mode 0600)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace --out if it exists")
 	return cmd
 }
 
 func (e *env) backup(ctx context.Context, g *adminFlags, c *apiClient, out string) error {
 	start := time.Now()
+	// Where the backup goes is checked before the server makes one.
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*")
+	if err != nil {
+		return fmt.Errorf("cannot write a backup to %s: %w (choose an --out in a directory that exists and you can write)", out, err)
+	}
+	defer os.Remove(tmp.Name())
 	req, err := http.NewRequestWithContext(ctx, "POST", c.server+"/v1/admin/backup", nil)
 	if err != nil {
 		return usagef("--server %q: %v", c.server, err)
@@ -147,13 +163,15 @@ func (e *env) backup(ctx context.Context, g *adminFlags, c *apiClient, out strin
 	// No overall timeout: a large database takes a while.
 	resp, err := (&http.Client{}).Do(req)
 	if err != nil {
+		tmp.Close()
 		return unreachable(c.server, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
+		tmp.Close()
 		return problem.Decode(resp)
 	}
-	n, err := writeBackup(resp.Body, resp.ContentLength, out)
+	n, err := writeBackup(tmp, resp.Body, resp.ContentLength, out)
 	if err != nil {
 		return err
 	}
@@ -165,15 +183,10 @@ func (e *env) backup(ctx context.Context, g *adminFlags, c *apiClient, out strin
 	return nil
 }
 
-// writeBackup writes r to a temporary file beside out, checks that it is
-// complete and an intact SQLite database, and renames it to out.
-func writeBackup(r io.Reader, size int64, out string) (int64, error) {
+// writeBackup writes r to tmp, a temporary file beside out, checks that it
+// is complete and an intact SQLite database, and renames it to out.
+func writeBackup(tmp *os.File, r io.Reader, size int64, out string) (int64, error) {
 	dir := filepath.Dir(out)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".*")
-	if err != nil {
-		return 0, fmt.Errorf("write backup: %w", err)
-	}
-	defer os.Remove(tmp.Name())
 	n, err := io.Copy(tmp, r)
 	if err == nil && size >= 0 && n != size {
 		err = fmt.Errorf("got %d of %d bytes", n, size)

@@ -96,6 +96,25 @@ func TestMoveToPostgres(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("backup file: %v, %v; want mode 0600", fi, err)
 	}
+	// An existing file is kept unless --force; a path that cannot be
+	// written is refused before the server copies anything.
+	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", out); r.Code != 2 || !strings.Contains(r.Stderr, "--force") {
+		t.Errorf("backup over an existing file: exit %d, %s", r.Code, r.Stderr)
+	}
+	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", filepath.Join(t.TempDir(), "no-such-dir", "b.db")); r.Code == 0 || !strings.Contains(r.Stderr, "cannot write a backup") {
+		t.Errorf("backup into a missing directory: exit %d, %s", r.Code, r.Stderr)
+	}
+	var log []map[string]any
+	mustRun(t, s, "admin", "audit", "--json").JSON(t, &log)
+	backups := 0
+	for _, a := range log {
+		if a["action"] == "store.backup" {
+			backups++
+		}
+	}
+	if backups != 1 {
+		t.Errorf("%d backups in the audit log, want 1 (refused ones are not made)", backups)
+	}
 	db, err := sql.Open("sqlite", "file:"+out+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
