@@ -342,6 +342,13 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 		cw = csv.NewWriter(bw)
 		_ = cw.Write([]string{"key", "sku", "product", "edition", "channel"})
 	}
+	// --json without --out: one object, {"sku": …, "keys": […], "count": n},
+	// streamed as the batches arrive.
+	asJSON := g.json && out == "" && cw == nil
+	if asJSON {
+		skuJSON, _ := json.Marshal(sku)
+		fmt.Fprintf(bw, "{\"sku\": %s, \"keys\": [", skuJSON)
+	}
 	bar := newProgress(e.stderr, count)
 	start := time.Now()
 	// Two requests in flight: the server computes one batch while it
@@ -389,10 +396,16 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 			firstErr = res.err
 			break
 		}
-		for _, k := range res.keys {
-			if cw != nil {
+		for i, k := range res.keys {
+			switch {
+			case cw != nil:
 				_ = cw.Write([]string{k, info.ID, info.Product, info.Edition, info.Channel})
-			} else {
+			case asJSON:
+				if done > 0 || i > 0 {
+					bw.WriteByte(',')
+				}
+				bw.WriteString("\n  \"" + k + "\"")
+			default:
 				bw.WriteString(k)
 				bw.WriteByte('\n')
 			}
@@ -423,6 +436,13 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 	}
 	bar.finish()
 	elapsed := time.Since(start)
+	if asJSON {
+		fmt.Fprintf(bw, "\n], \"count\": %d}\n", done)
+		if err := bw.Flush(); err != nil {
+			return fmt.Errorf("write keys: %w", err)
+		}
+		return nil
+	}
 	if g.json && out != "" {
 		return e.printJSON(map[string]any{"sku": sku, "count": done, "out": out, "seconds": elapsed.Seconds()})
 	}

@@ -229,3 +229,18 @@ func TestMissingMasterKeyRefused(t *testing.T) {
 		t.Fatalf("serve made a new master key beside the existing database (%v)", err)
 	}
 }
+
+// keys generate --json prints one JSON object with the keys.
+func TestKeysGenerateJSON(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	var out struct {
+		SKU   string   `json:"sku"`
+		Keys  []string `json:"keys"`
+		Count int      `json:"count"`
+	}
+	mustRun(t, s, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "5", "--batch", "2", "--json").JSON(t, &out)
+	if out.SKU != "photoedit-pro" || out.Count != 5 || len(out.Keys) != 5 || len(out.Keys[4]) != 29 {
+		t.Fatalf("keys generate --json = %+v", out)
+	}
+}

@@ -236,7 +236,9 @@ func (s *Server) admin(p auth.Permission, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		pr, err := s.authenticate(r)
 		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="echt"`)
+			if problem.CodeOf(err) == problem.Unauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="echt"`)
+			}
 			s.fail(w, r, err)
 			return
 		}
