@@ -41,7 +41,7 @@ func genKeys(t *testing.T, s *clitest.Server, sku string, n string) []string {
 func TestAdminWalkthrough(t *testing.T) {
 	s := clitest.StartServer(t, "", nil)
 	// First start: data directory 0700, token file 0600, token printed once.
-	for path, want := range map[string]os.FileMode{s.Data: 0o700, filepath.Join(s.Data, "admin-token"): 0o600, filepath.Join(s.Data, "master.key"): 0o600} {
+	for path, want := range map[string]os.FileMode{s.Data: 0o700, filepath.Join(s.Data, "admin-token"): 0o600, filepath.Join(s.Data, "master.key"): 0o600, filepath.Join(s.Data, "echt.db"): 0o600, filepath.Join(s.Data, "echt.db-wal"): 0o600, filepath.Join(s.Data, "echt.db-shm"): 0o600} {
 		fi, err := os.Stat(path)
 		if err != nil || fi.Mode().Perm() != want {
 			t.Errorf("%s: mode %v, %v; want %v", path, fi.Mode().Perm(), err, want)

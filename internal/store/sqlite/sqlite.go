@@ -135,6 +135,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o700); err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	// SQLite gives the -wal and -shm files the database file's mode: make
+	// it 0600 before SQLite creates any of them.
+	if f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	}
 	w, err := sql.Open("sqlite", dsn(cfg.Path, writer))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
@@ -147,7 +152,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	_ = os.Chmod(cfg.Path, 0o600)
+	for _, p := range []string{cfg.Path, cfg.Path + "-wal", cfg.Path + "-shm"} {
+		_ = os.Chmod(p, 0o600)
+	}
 	r, err := sql.Open("sqlite", dsn(cfg.Path, reader))
 	if err != nil {
 		w.Close()
