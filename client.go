@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -185,12 +186,15 @@ func readPinnedRoot(dir string) (ed25519.PublicKey, error) {
 	var t struct {
 		Root string `json:"root_key"`
 	}
-	if err := json.Unmarshal(b, &t); err != nil {
-		return nil, problem.Wrap(problem.LicenseTampered, "the pinned root key file is damaged", err)
+	var k ed25519.PublicKey
+	err = json.Unmarshal(b, &t)
+	if err == nil {
+		k, err = signing.DecodePublicKey(t.Root)
 	}
-	k, err := signing.DecodePublicKey(t.Root)
 	if err != nil {
-		return nil, problem.Wrap(problem.LicenseTampered, "the pinned root key file is damaged", err)
+		path := filepath.Join(dir, trustFile)
+		return nil, problem.Wrap(problem.LicenseTampered, "the pinned root key file "+path+" is damaged", err).
+			With("hint", "delete "+path+", then run echt activate again: the publisher's root key is pinned anew from the server")
 	}
 	return k, nil
 }

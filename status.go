@@ -245,7 +245,7 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		return bad(problem.LicenseExpired, "the license expired on "+l.NotAfter.Format(time.DateOnly))
 	}
 	if m := hardware.Match(l.Hardware, ll.profile, l.Tolerance); !m.Same {
-		return bad(problem.HardwareChanged, "this device's hardware differs from the activated device ("+m.Why+")")
+		return bad(problem.HardwareChanged, "this device's hardware differs from the activated device: "+hardware.WhyText(m.Why))
 	}
 	if vd := ll.verdict; vd != nil && vd.ActivationID == l.ActivationID && vd.Status != StatusGenuine && vd.CheckedAt.After(l.IssuedAt) {
 		s.Online = true

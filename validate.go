@@ -47,7 +47,9 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 			return nil, err
 		}
 		if code == problem.ServerUnreachable || code == problem.StoreUnavailable || code == problem.Unavailable || code == problem.RateLimited || code == problem.Internal {
-			offline.ServerError = err.Error()
+			// The offline check may carry the last verdict the server
+			// gave; it is still not an answer from the server now.
+			offline.ServerError, offline.Online = err.Error(), false
 			return offline, nil
 		}
 		return nil, err

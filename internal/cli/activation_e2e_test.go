@@ -232,6 +232,8 @@ func TestAgentJSONFailures(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"memory_gb": "lots"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	hugeMemory := clitest.WriteJSON(t, t.TempDir(), "huge.json", map[string]any{"system_uuid": "x1", "memory_gb": 1e300})
+	badMAC := clitest.WriteJSON(t, t.TempDir(), "mac.json", map[string]any{"system_uuid": "x2", "macs": []string{"zz:zz"}})
 	type out struct {
 		ActivationID string `json:"activation_id"`
 		Status       string `json:"status"`
@@ -247,7 +249,10 @@ func TestAgentJSONFailures(t *testing.T) {
 		stderrHint string
 	}{
 		{"server without scheme", []string{"activate", key, "--server", "127.0.0.1:8080", "--hardware", hw, "--store", store}, 2, "", "INVALID_REQUEST", "http://"},
-		{"malformed hardware file", []string{"activate", key, "--hardware", bad, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb"},
+		{"malformed hardware file", []string{"activate", key, "--hardware", bad, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb must be a number"},
+		{"implausible memory", []string{"activate", key, "--hardware", hugeMemory, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb"},
+		{"not a MAC", []string{"activate", key, "--hardware", badMAC, "--store", store}, 2, "", "INVALID_REQUEST", "zz:zz"},
+		{"bad product id", []string{"status", "--product", "Photo Edit", "--store", store}, 2, "UNKNOWN", "INVALID_REQUEST", "not valid"},
 		{"store is a file", []string{"status", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", ""},
 		{"validate, store is a file", []string{"validate", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", ""},
 		{"nothing to deactivate", []string{"deactivate", "--store", filepath.Join(t.TempDir(), "empty"), "--hardware", hw}, problem.NotActivated.ExitCode(), "", "NOT_ACTIVATED", ""},
@@ -283,5 +288,35 @@ func TestAgentJSONFailures(t *testing.T) {
 	r.JSON(t, &st)
 	if st.Status != "NOT_ACTIVATED" || st.Reason != "NOT_ACTIVATED" || r.Code != problem.NotActivated.ExitCode() {
 		t.Fatalf("status after deactivation = %+v (exit %d)", st, r.Code)
+	}
+}
+
+// A damaged pinned root key says exactly what to do, and doing it works.
+func TestDamagedPinnedRoot(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	key := genKeys(t, s, "photoedit-pro", "1")[0]
+	p := pcs{t, t.TempDir()}
+	hw, store := p.pc("a", pcA())
+	if o, r := activate(t, s, hw, store, key); r.Code != 0 {
+		t.Fatalf("activate = %+v %s", o, r.Stderr)
+	}
+	root := filepath.Join(store, "trusted-root.json")
+	if err := os.WriteFile(root, []byte("xx"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := clitest.Run(t, s, nil, "status", "--hardware", hw, "--store", store)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "delete "+root) {
+		t.Fatalf("status with a damaged root: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if err := os.Remove(root); err != nil {
+		t.Fatal(err)
+	}
+	if o, r := activate(t, s, hw, store, key); r.Code != 0 || o.Reason != "ALREADY_ACTIVATED" {
+		t.Fatalf("activate after deleting the root = %+v (exit %d) %s", o, r.Code, r.Stderr)
+	}
+	r = clitest.Run(t, s, nil, "status", "--hardware", hw, "--store", store)
+	if r.Code != 0 {
+		t.Fatalf("status after the fix: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -49,13 +51,20 @@ func (e *env) addAgentFlags(cmd *cobra.Command, f *agentFlags) {
 func readHardwareFile(path string) (hardware.Raw, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return hardware.Raw{}, usagef("--hardware: %v", err)
+		return hardware.Raw{}, usagef("hardware file (--hardware or ECHT_HARDWARE_FILE): %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var r hardware.Raw
 	if err := dec.Decode(&r); err != nil {
-		return hardware.Raw{}, usagef("--hardware %s: %v (fields: system_uuid, board_serial, disks, macs, cpu, memory_gb, os_install_id)", path, err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			err = fmt.Errorf("%s must be %s", te.Field, map[bool]string{true: "a number", false: "text (a list of texts for disks and macs)"}[te.Field == "memory_gb"])
+		}
+		return hardware.Raw{}, usagef("hardware file %s: %v (fields: system_uuid, board_serial, disks, macs, cpu, memory_gb, os_install_id; see docs/hardware.md)", path, err)
+	}
+	if err := r.CheckFile(); err != nil {
+		return hardware.Raw{}, usagef("hardware file %s: %v", path, err)
 	}
 	return r, nil
 }
@@ -95,7 +104,12 @@ func (e *env) agentClient(f *agentFlags, product string) (*echt.Client, error) {
 		return nil, err
 	}
 	cfg.Now = clock()
-	return echt.NewClient(cfg)
+	c, err := echt.NewClient(cfg)
+	if err != nil {
+		// Only the command line's values can be wrong here.
+		return nil, usagef("%s", strings.TrimPrefix(err.Error(), "echt: "))
+	}
+	return c, nil
 }
 
 func (e *env) language(f *agentFlags) string {
@@ -208,7 +222,12 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 		detail = firstNonEmpty(pe.Detail, code.Title())
 	}
 	lang := e.language(f)
-	remedy := reasons.Remedy(code, lang)
+	remedy := agentRemedy(code, lang, f.product)
+	if pe != nil {
+		if h, ok := pe.Extra["hint"].(string); ok && h != "" {
+			remedy = h
+		}
+	}
 	if f.json {
 		_ = e.printJSON(jsonOf(code, detail, remedy))
 	} else {
@@ -216,7 +235,7 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 		if remedy != "" {
 			fmt.Fprintf(e.stderr, "  what to do: %s\n", remedy)
 		}
-		if f.server != "" {
+		if f.server != "" && code != problem.ServerUnreachable {
 			fmt.Fprintf(e.stderr, "  more help:  %s/help/errors/%s\n", strings.TrimRight(f.server, "/"), code)
 		}
 	}
@@ -240,6 +259,7 @@ func (e *env) deactivateCmd() *cobra.Command {
 			if err != nil {
 				return fail(err)
 			}
+			f.product = product
 			c, err := e.agentClient(&f, product)
 			if err != nil {
 				return fail(err)
@@ -295,6 +315,7 @@ func (e *env) statusCmd() *cobra.Command {
 			if err != nil {
 				return fail(err)
 			}
+			f.product = product
 			c, err := e.agentClient(&f, product)
 			if err != nil {
 				return fail(err)
@@ -308,6 +329,33 @@ func (e *env) statusCmd() *cobra.Command {
 	}
 	e.addAgentFlags(cmd, &f)
 	return cmd
+}
+
+// sentence starts s with a capital letter and ends it with a full stop.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// agentRemedy is the remedy of a code for the person at this device: the
+// product named where the catalogue says --product ID, and no admin
+// commands.
+func agentRemedy(code problem.Code, lang, product string) string {
+	if code == problem.ProductNotFound {
+		return "Check the product id (--product): the publisher's instructions name it; or activate with your product key alone."
+	}
+	r := reasons.Remedy(code, lang)
+	if product != "" {
+		r = strings.ReplaceAll(r, "--product ID", "--product "+product)
+	}
+	return r
 }
 
 // statusFailure reports a status or validate command that reached no
@@ -348,7 +396,7 @@ func failureStatus(code problem.Code) string {
 func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 	lang := e.language(f)
 	if st.Status != echt.StatusGenuine && st.Remedy == nil {
-		st.Remedy = &echt.Remedy{ID: reasons.RemedyID(st.Reason), Text: reasons.Remedy(st.Reason, lang)}
+		st.Remedy = &echt.Remedy{ID: reasons.RemedyID(st.Reason), Text: agentRemedy(st.Reason, lang, st.Product)}
 	}
 	if f.json {
 		if err := e.printJSON(st); err != nil {
@@ -361,11 +409,11 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 		if st.Online {
 			where = "verdict of " + strings.TrimRight(f.server, "/")
 		}
-		fmt.Fprintf(e.stdout, "%s %s: %s (%s; %s)\n", name, st.Edition, st.Status, st.Reason, where)
+		fmt.Fprintf(e.stdout, "%s: %s (%s; %s)\n", strings.TrimSpace(name+" "+st.Edition), st.Status, st.Reason, where)
 		if entry.Title != "" && st.Status != echt.StatusGenuine {
 			fmt.Fprintf(e.stdout, "  %s.", entry.Title)
 			if st.Detail != "" && (st.Remedy == nil || st.Detail != st.Remedy.Text) {
-				fmt.Fprintf(e.stdout, " %s", st.Detail)
+				fmt.Fprintf(e.stdout, " %s", sentence(st.Detail))
 			}
 			fmt.Fprintln(e.stdout)
 		}
@@ -423,6 +471,7 @@ server failed.`,
 			if err != nil {
 				return fail(err)
 			}
+			f.product = product
 			c, err := e.agentClient(&f, product)
 			if err != nil {
 				return fail(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/echt-dev/echt/internal/reasons"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -102,7 +103,7 @@ func hintFor(pe *problem.Error) string {
 	case problem.StoreUnavailable, problem.Unavailable:
 		return "the server is having trouble; try again in a few seconds"
 	}
-	return ""
+	return reasons.Remedy(pe.Code, reasons.DefaultLang)
 }
 
 // checkServerURL refuses a server URL the HTTP client could not use, with

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -220,6 +221,38 @@ func (r Raw) Hash(salt []byte) Profile {
 		p.OSInstallID = hashValue(salt, KindOSInstall, v)
 	}
 	return p
+}
+
+// CheckFile checks raw values read from a hardware file (echt hwid
+// --hardware) for what collection never produces: a memory size that is
+// not a plausible number of GB, and network addresses that are not MACs.
+// It names the field, so a person can fix the file.
+func (r Raw) CheckFile() error {
+	if r.MemoryGB < 0 || r.MemoryGB > 1<<20 || math.IsNaN(r.MemoryGB) {
+		return fmt.Errorf("memory_gb: %v is not a memory size in GB (0 to %d)", r.MemoryGB, 1<<20)
+	}
+	for _, m := range r.MACs {
+		if NormMAC(m) == "" {
+			return fmt.Errorf("macs: %q is not a network card address such as b4:2e:99:3a:10:7c", m)
+		}
+	}
+	if len(r.Disks) > MaxDisks || len(r.MACs) > MaxMACs {
+		return fmt.Errorf("at most %d disks and %d network cards", MaxDisks, MaxMACs)
+	}
+	return nil
+}
+
+// WhyText says in words why two profiles are not the same device (Why).
+func WhyText(why string) string {
+	switch why {
+	case "board_changed":
+		return "the system board changed"
+	case "too_many_changes":
+		return "too many components changed at once"
+	case "too_little_in_common":
+		return "too little hardware in common"
+	}
+	return why
 }
 
 // ErrNoIdentity means a profile has no identifying component at all.
