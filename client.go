@@ -315,6 +315,9 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 	if err := prof.Validate(); err != nil {
 		return nil, problem.Newf(problem.HardwareProfileInvalid, "this device's hardware cannot be identified: %v", err)
 	}
+	if err := c.local(product).writable(); err != nil {
+		return nil, problem.Wrap(problem.StoreCorrupt, fmt.Sprintf("cannot write the license store %s, so nothing was activated: choose another store directory (--store) or fix its permissions", filepath.Join(c.store, product)), err)
+	}
 	req := api.ActivateRequest{Key: key, Product: product, Hardware: prof, Nonce: newNonce()}
 	if key != "" {
 		// A new key on a device that holds a license of the product takes
@@ -346,7 +349,7 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 	ls := c.local(product)
 	f, err := ls.read()
 	if err != nil {
-		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the license store", err)
+		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir, err)
 	}
 	st := f.st
 	if st == nil {
@@ -358,7 +361,7 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 		st.LastSeen = now
 	}
 	if err := ls.save(resp.License, st); err != nil {
-		return nil, problem.Wrap(problem.StoreCorrupt, "cannot save the license", err)
+		return nil, problem.Wrap(problem.StoreCorrupt, "the server activated this device, but its license could not be saved in "+ls.dir+": fix the store and activate again with the same key, which gives back the same activation without using another seat", err)
 	}
 	c.forget(product)
 	return &Activation{
@@ -379,7 +382,7 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	ls := c.local(product)
 	f, err := ls.read()
 	if err != nil {
-		return problem.Wrap(problem.StoreCorrupt, "cannot read the license store", err)
+		return problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir, err)
 	}
 	if f.license == nil || f.st == nil {
 		return problem.New(problem.NotActivated, "this device has no license to deactivate")

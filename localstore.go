@@ -155,6 +155,19 @@ func (ls localStore) save(lic []byte, s *state) error {
 }
 
 // remove deletes the license, keeping the state (first seen, trust).
+// writable checks, before a seat is spent, that the license can be saved.
+func (ls localStore) writable() error {
+	if err := os.MkdirAll(ls.dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(ls.dir, ".probe-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
 func (ls localStore) removeLicense(s *state) error {
 	s.LicenseSHA256, s.ActivationID, s.Verdict, s.NotGenuineSince = "", "", nil, time.Time{}
 	if err := ls.writeState(s); err != nil {

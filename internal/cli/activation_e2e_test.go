@@ -253,6 +253,7 @@ func TestAgentJSONFailures(t *testing.T) {
 		{"implausible memory", []string{"activate", key, "--hardware", hugeMemory, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb"},
 		{"not a MAC", []string{"activate", key, "--hardware", badMAC, "--store", store}, 2, "", "INVALID_REQUEST", "zz:zz"},
 		{"bad product id", []string{"status", "--product", "Photo Edit", "--store", store}, 2, "UNKNOWN", "INVALID_REQUEST", "not valid"},
+		{"store cannot be written", []string{"activate", key, "--hardware", hw, "--store", filepath.Join(notDir, "sub")}, problem.StoreCorrupt.ExitCode(), "", "LOCAL_STORE_ERROR", ""},
 		{"store is a file", []string{"status", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", ""},
 		{"validate, store is a file", []string{"validate", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", ""},
 		{"nothing to deactivate", []string{"deactivate", "--store", filepath.Join(t.TempDir(), "empty"), "--hardware", hw}, problem.NotActivated.ExitCode(), "", "NOT_ACTIVATED", ""},
@@ -274,8 +275,8 @@ func TestAgentJSONFailures(t *testing.T) {
 	// Deactivation names the activation it released; afterwards the copy
 	// is not activated (no new grace period).
 	a, r := activate(t, s, hw, store, key)
-	if r.Code != 0 {
-		t.Fatalf("activate: %d %s", r.Code, r.Stderr)
+	if r.Code != 0 || a.Reason != "ACTIVATED" {
+		t.Fatalf("activate = %+v (exit %d) %s; want ACTIVATED (the refused attempts spent nothing)", a, r.Code, r.Stderr)
 	}
 	r = clitest.Run(t, s, nil, "deactivate", "--json", "--hardware", hw, "--store", store)
 	var d out
