@@ -151,6 +151,9 @@ Every flag can also be set by the environment variable named in its help.`,
 		Version:       Version,
 	}
 	root.SetVersionTemplate("echt {{.Version}}\n")
+	// Every command that prints JSON has its own --json; this one only lets
+	// it come before the command name (echt --json status).
+	root.PersistentFlags().Bool("json", false, "print machine-readable JSON (on commands that support it)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
 		return e.bindEnv(cmd, envNames)
 	}
