@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -70,6 +71,9 @@ func readHardwareFile(path string) (hardware.Raw, error) {
 }
 
 func (e *env) agentClient(f *agentFlags, product string) (*echt.Client, error) {
+	if f.lang != "" && !slices.Contains(reasons.Languages(), strings.ToLower(f.lang)) {
+		return nil, usagef("--lang %q: explanations exist in %s", f.lang, strings.Join(reasons.Languages(), ", "))
+	}
 	dir := f.store
 	if dir == "" {
 		var err error
