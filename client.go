@@ -72,6 +72,12 @@ func (c *Client) call(ctx context.Context, method, path, nonce string, in any, o
 				return problem.Wrap(problem.ServerUntrusted, fmt.Sprintf("the server answered %s without the publisher's signature", pe.Code), err)
 			}
 		}
+		if transient(resp.StatusCode) && (nonce == "" || c.verifyResponse(resp, nonce, raw) != nil) {
+			// Proxies send these statuses too, unsigned: such an answer
+			// may say "try again later" and nothing else, so that no one
+			// between here and the publisher can make up a verdict.
+			return unsignedTransient(resp.StatusCode, pe)
+		}
 		return pe
 	}
 	if out != nil {
@@ -80,6 +86,21 @@ func (c *Client) call(ctx context.Context, method, path, nonce string, in any, o
 		}
 	}
 	return nil
+}
+
+// unsignedTransient keeps of an unsigned transient answer only what a
+// proxy may say: wait, and for how long.
+func unsignedTransient(status int, pe *problem.Error) *problem.Error {
+	code, detail := problem.Unavailable, fmt.Sprintf("the server (or a proxy in between) answered %d", status)
+	switch {
+	case status == http.StatusTooManyRequests:
+		code, detail = problem.RateLimited, "the server (or a proxy in between) asks to slow down"
+	case pe.Code == problem.StoreUnavailable:
+		code = problem.StoreUnavailable
+	}
+	out := problem.New(code, detail)
+	out.RetryAfter = pe.RetryAfter
+	return out
 }
 
 // transient statuses carry no verdict, and proxies send them too.

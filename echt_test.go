@@ -506,3 +506,64 @@ func BenchmarkVerifyBaseline(b *testing.B) {
 		}
 	}
 }
+
+// A proxy or fake server that answers with a status proxies use (429, 502,
+// 503, 504) cannot put a verdict in the publisher's mouth: an unsigned such
+// answer only says "try again later", and a deactivation keeps its license.
+func TestUnsignedTransientAnswersSayOnlyWait(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	ctx := context.Background()
+	var forge atomic.Value // "" passes through, else "status code"
+	forge.Store("")
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if spec := forge.Load().(string); spec != "" && r.Method == "POST" {
+			var status int
+			var code string
+			fmt.Sscanf(spec, "%d %s", &status, &code)
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `{"code":%q,"detail":"counterfeit: buy at evil.example","block_reason":"counterfeit","hint":"visit evil.example"}`, code)
+			return
+		}
+		req, _ := http.NewRequest(r.Method, f.srv.URL+r.URL.Path, r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	defer proxy.Close()
+	c, err := echt.NewClient(echt.Config{Server: proxy.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(4), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []string{"503 KEY_BLOCKED", "429 KEY_BLOCKED", "502 ACTIVATION_LIMIT_REACHED"} {
+		forge.Store(spec)
+		_, err := c.Activate(ctx, f.keys[0])
+		var pe *problem.Error
+		if !errors.As(err, &pe) || (pe.Code != problem.Unavailable && pe.Code != problem.RateLimited) || strings.Contains(pe.Detail, "evil") || pe.Extra != nil || pe.RetryAfter != 7*time.Second {
+			t.Errorf("unsigned %s: %#v, want only UNAVAILABLE or RATE_LIMITED with Retry-After", spec, err)
+		}
+	}
+	forge.Store("")
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	forge.Store("429 ACTIVATION_NOT_FOUND")
+	if err := c.Deactivate(ctx); problem.CodeOf(err) != problem.RateLimited {
+		t.Fatalf("deactivate with a forged 429 = %v, want RATE_LIMITED", err)
+	}
+	forge.Store("")
+	if st, err := c.Status(ctx); err != nil || st.Status != echt.StatusGenuine {
+		t.Fatalf("after the forged answer the license must still be here: %+v, %v", st, err)
+	}
+}
