@@ -139,8 +139,10 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	reason := problem.Activated
-	if created && replaced != "" {
-		s.releaseReplaced(ctx, replaced, hash, k.LastGroup(), r.Hardware)
+	if replaced != "" {
+		// Also when this key was already active here: an earlier attempt
+		// may have ended before the release.
+		s.releaseReplaced(context.WithoutCancel(ctx), replaced, hash, k.LastGroup())
 	}
 	if !created {
 		reason = problem.AlreadyActivated
@@ -208,7 +210,7 @@ func (s *Service) replaced(r Request, sku store.SKU) (string, error) {
 
 // releaseReplaced ends the activation a new key took the place of on this
 // device, where its channel lets it move (an OEM activation stays, unused).
-func (s *Service) releaseReplaced(ctx context.Context, id string, newKey []byte, lastGroup string, hw hardware.Profile) {
+func (s *Service) releaseReplaced(ctx context.Context, id string, newKey []byte, lastGroup string) {
 	_, err := s.st.EndActivation(ctx, id, store.StatusDeactivated, "replaced on this device by the key "+productkey.Partial(lastGroup), s.now().UTC(), func(a store.Activation) error {
 		if a.Status != store.StatusActive || bytes.Equal(a.KeyHash, newKey) {
 			return errNothingToRelease
@@ -238,9 +240,12 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 		return store.Decision{}, blocked(key.BlockReason)
 	}
 	// The repair case: this device's original activation, made with another
-	// key, is remembered on the new activation.
-	prior := ""
-	for _, c := range cands {
+	// key, is remembered on the new activation. The original is the newest
+	// activation on the device that is not itself a repair (an upgrade
+	// supersedes what it replaced, even an OEM activation that stays); when
+	// the device says this key replaces it, there is no repair.
+	var orig *store.Activation
+	for i, c := range cands {
 		var p hardware.Profile
 		if json.Unmarshal(c.Profile, &p) != nil || !hardware.Match(p, hw, sku.Policy.Tolerance).Same {
 			continue
@@ -248,9 +253,13 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 		if bytes.Equal(c.KeyHash, key.Hash) {
 			return store.Decision{Existing: c.ID}, nil
 		}
-		if prior == "" && c.PriorID == "" && c.ID != replaced {
-			prior = c.ID
+		if c.PriorID == "" && (orig == nil || newer(c, *orig)) {
+			orig = &cands[i]
 		}
+	}
+	prior := ""
+	if orig != nil && orig.ID != replaced {
+		prior = orig.ID
 	}
 	if !key.NotAfter.IsZero() && !now.Before(key.NotAfter) {
 		return store.Decision{}, problem.Newf(problem.LicenseExpired, "this key's validity ended on %s: renew your subscription or buy a licence", key.NotAfter.Format(time.DateOnly))
@@ -265,6 +274,14 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 		return store.Decision{}, problem.Newf(problem.ActivationLimitReached, "this key has reached its limit of %d devices", sku.Policy.MaxDevices)
 	}
 	return store.Decision{New: fresh(prior)}, nil
+}
+
+// newer orders activations by creation; ids are time-ordered too.
+func newer(a, b store.Activation) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.After(b.CreatedAt)
+	}
+	return a.ID > b.ID
 }
 
 func blocked(reason string) *problem.Error {
@@ -332,8 +349,9 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 			expired = true
 			continue
 		}
-		// Prefer the device's original activation over a replacement.
-		if found == nil || (found.PriorID != "" && c.PriorID == "") {
+		// Prefer the device's original activation over a repair made with
+		// another key, and of those the newest (the latest upgrade).
+		if found == nil || (found.PriorID != "" && c.PriorID == "") || (found.PriorID == "") == (c.PriorID == "") && newer(c, *found) {
 			found = &c
 		}
 	}

@@ -23,6 +23,7 @@ func TestDecide(t *testing.T) {
 	oem := store.SKU{Channel: "oem", Policy: store.Policy{MaxDevices: 1, Tolerance: 4}}
 	mak := store.SKU{Channel: "volume-mak", Policy: store.Policy{MaxDevices: 2, Tolerance: 4}}
 	sub := store.SKU{Channel: "subscription", Policy: store.Policy{MaxDevices: 1, ValidDays: 30, Tolerance: 4}}
+	onU := store.Activation{ID: "act_u", KeyHash: []byte("key-u"), Profile: profA, Status: store.StatusActive, CreatedAt: now}
 	fresh := func(prior string) *store.Activation { return &store.Activation{ID: "new", PriorID: prior} }
 	tests := []struct {
 		name     string
@@ -44,6 +45,8 @@ func TestDecide(t *testing.T) {
 		{"blocked", store.Key{Hash: keyA, Blocked: true, BlockReason: "counterfeit"}, nil, retail, pcA, problem.KeyBlocked, "", "", ""},
 		{"another key on this device: the repair case", store.Key{Hash: []byte("key-b")}, []store.Activation{onA}, retail, pcA, "", "", "act_a", ""},
 		{"another key replacing this device's license: an upgrade", store.Key{Hash: []byte("key-b")}, []store.Activation{onA}, retail, pcA, "", "", "", "act_a"},
+		{"a second upgrade: the newest original is replaced", store.Key{Hash: []byte("key-b")}, []store.Activation{onA, onU}, retail, pcA, "", "", "", "act_u"},
+		{"a repair after an upgrade names the newest original", store.Key{Hash: []byte("key-b")}, []store.Activation{onU, onA}, retail, pcA, "", "", "act_u", ""},
 		{"expired subscription key cannot start again", store.Key{Hash: keyA, Activations: 1, NotAfter: now.Add(-time.Hour)}, nil, sub, pcB, problem.LicenseExpired, "", "", ""},
 		{"subscription moves within its validity", store.Key{Hash: keyA, Activations: 1, NotAfter: now.Add(time.Hour)}, nil, sub, pcB, "", "", "", ""},
 	}

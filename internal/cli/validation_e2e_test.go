@@ -327,7 +327,7 @@ func TestUpgradeStory(t *testing.T) {
 	setupProduct(t, s, "photoedit-family", "retail", "--max-devices", "3")
 	home := genKeys(t, s, "photoedit-home", "1")[0]
 	oem := genKeys(t, s, "photoedit-oem", "1")[0]
-	family := genKeys(t, s, "photoedit-family", "2")
+	family := genKeys(t, s, "photoedit-family", "3")
 
 	seats := func(key string) float64 {
 		var info map[string]any
@@ -358,5 +358,23 @@ func TestUpgradeStory(t *testing.T) {
 		if n := seats(tc.upgrade); n != 1 {
 			t.Errorf("%s: the new key holds %v seats, want 1", tc.name, n)
 		}
+		if tc.first != oem {
+			continue
+		}
+		// A second upgrade is an upgrade too, not a repair of the OEM
+		// activation that stayed.
+		if o := pc.activate(family[2]); o.Reason != "ACTIVATED" {
+			t.Fatalf("second upgrade = %+v", o)
+		}
+		pc.check(nil, "GENUINE", problem.Genuine, "validate")
+		if n := seats(tc.upgrade); n != 0 {
+			t.Errorf("the first upgrade's key holds %v seats after the second, want 0", n)
+		}
+		// A reinstall finds the newest license, not the OEM one.
+		again := newDevice(t, s, "pc-reinstalled", raw)
+		if o := again.activate("--product", "photoedit"); o.Reason != "DIGITAL_LICENSE" || o.PartialKey != "XXXXX-XXXXX-XXXXX-XXXXX-"+family[2][24:] {
+			t.Fatalf("reinstall after two upgrades = %+v, want the digital license of …%s", o, family[2][24:])
+		}
+		again.check(nil, "GENUINE", problem.Genuine, "validate")
 	}
 }
