@@ -214,8 +214,8 @@ func readPinnedRoot(dir string) (ed25519.PublicKey, error) {
 	}
 	if err != nil {
 		path := filepath.Join(dir, trustFile)
-		return nil, problem.Wrap(problem.LicenseTampered, "the pinned root key file "+path+" is damaged", err).
-			With("hint", "delete "+path+", then run echt activate again: the publisher's root key is pinned anew from the server")
+		return nil, withHint(problem.Wrap(problem.LicenseTampered, "the pinned root key file "+path+" is damaged", err),
+			"delete "+path+", then run echt activate again: the publisher's root key is pinned anew from the server")
 	}
 	return k, nil
 }
@@ -257,6 +257,28 @@ func (c *Client) productSalt(ctx context.Context, product string) ([]byte, error
 	return info.HardwareSalt, nil
 }
 
+// hinted is an error the SDK itself made, with what to do about it.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h *hinted) Error() string { return h.err.Error() }
+func (h *hinted) Unwrap() error { return h.err }
+
+func withHint(err error, hint string) error { return &hinted{err, hint} }
+
+// Hint returns what to do about an error the SDK found on this device (for
+// example which damaged file to delete), or "". It never comes from a
+// server, so an application may show it as it is.
+func Hint(err error) string {
+	var h *hinted
+	if errors.As(err, &h) {
+		return h.hint
+	}
+	return ""
+}
+
 // productOfKey asks the server which product a key is for, and that
 // product's hardware salt.
 func (c *Client) productOfKey(ctx context.Context, key string) (product string, salt []byte, err error) {
@@ -264,7 +286,7 @@ func (c *Client) productOfKey(ctx context.Context, key string) (product string, 
 	if err := c.call(ctx, "POST", "/v1/keys/product", newNonce(), api.KeyCheckRequest{Key: key}, &info); err != nil {
 		return "", nil, err
 	}
-	if info.ID == "" || len(info.HardwareSalt) == 0 {
+	if !productID.MatchString(info.ID) || len(info.HardwareSalt) == 0 {
 		return "", nil, problem.New(problem.ServerUntrusted, "the server's product information is malformed")
 	}
 	return info.ID, info.HardwareSalt, nil

@@ -108,8 +108,12 @@ var (
 	ErrServerUntrusted        = &Error{Code: ServerUntrusted}
 )
 
-// CodeOf returns the code of the first *Error in err's chain, or Internal.
+// CodeOf returns the code of the first *Error in err's chain, Internal for
+// an error without one, and "" for nil.
 func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe.Code

@@ -227,10 +227,8 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 	}
 	lang := e.language(f)
 	remedy := agentRemedy(code, lang, f.product)
-	if pe != nil {
-		if h, ok := pe.Extra["hint"].(string); ok && h != "" {
-			remedy = h
-		}
+	if h := echt.Hint(err); h != "" {
+		remedy = h
 	}
 	if f.json {
 		_ = e.printJSON(jsonOf(code, detail, remedy))

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"net/url"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -214,22 +215,38 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 	}
 }
 
-// passwordParam matches a password given as a parameter of a database URL
-// (?password=…) or of a key=value connection string (password='…').
-var passwordParam = regexp.MustCompile(`(?i)\b((?:ssl)?password\s*=\s*)('[^']*'|[^&\s]*)`)
+// passwordParam matches a password given in a key=value connection string
+// (password=… or password='…', with backslash escapes).
+var passwordParam = regexp.MustCompile(`(?i)\b((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)`)
 
 // redactURL hides the passwords in a database URL or connection string, for
-// logs and error messages: the user info's and any password parameter.
+// logs and error messages: the user info's and any password parameter
+// (whatever its spelling, as the driver decodes it). What cannot be parsed
+// as a URL is treated as key=value pairs.
 func redactURL(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		if at := strings.LastIndex(s, "@"); at > i {
-			userinfo := s[i+3 : at]
-			if c := strings.Index(userinfo, ":"); c >= 0 {
-				s = s[:i+3] + userinfo[:c] + ":REDACTED" + s[at:]
-			}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Opaque != "" {
+		if i := strings.Index(s, "://"); i >= 0 {
+			// Unparsable as a URL: keep only the scheme.
+			return s[:i+3] + "REDACTED"
+		}
+		return passwordParam.ReplaceAllString(s, "${1}REDACTED")
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		if lk := strings.ToLower(k); lk == "password" || lk == "sslpassword" {
+			q[k] = []string{"REDACTED"}
+			changed = true
 		}
 	}
-	return passwordParam.ReplaceAllString(s, "${1}REDACTED")
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // loadMasterKey reads the master key from ECHT_MASTER_KEY, the file, or
