@@ -400,7 +400,7 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 	}
 	st.Server, st.HardwareSalt, st.ActivationID = c.cfg.Server, salt, l.ActivationID
 	st.Verdict, st.NotGenuineSince, st.DeactivatedAt = nil, time.Time{}, time.Time{}
-	if st.LastSeen.Before(now) {
+	if st.LastSeen.Before(now) || vouched(now, l.IssuedAt, c.cfg.ClockTolerance) {
 		st.LastSeen = now
 	}
 	if err := ls.save(resp.License, st); err != nil {

@@ -567,3 +567,82 @@ func TestUnsignedTransientAnswersSayOnlyWait(t *testing.T) {
 		t.Fatalf("after the forged answer the license must still be here: %+v, %v", st, err)
 	}
 }
+
+// A clock that ran ahead once and was put right is not held against the
+// copy for ever: the server's signed time vouches for the corrected clock.
+func TestClockPutRight(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	ctx := context.Background()
+	var now atomic.Pointer[time.Time]
+	t0 := time.Now()
+	now.Store(&t0)
+	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(5), nil }, Now: func() time.Time { return *now.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	ahead := t0.Add(7 * 24 * time.Hour)
+	now.Store(&ahead)
+	if st, err := c.Status(ctx); err != nil || st.Status != echt.StatusGenuine {
+		t.Fatalf("clock ahead: %+v, %v", st, err)
+	}
+	now.Store(&t0)
+	if st, err := c.Status(ctx); err != nil || st.Reason != problem.ClockTampered {
+		t.Fatalf("clock put right, offline: %+v, %v; want CLOCK_TAMPERED until the server vouches", st, err)
+	}
+	if st, err := c.Validate(ctx); err != nil || st.Status != echt.StatusGenuine || !st.Online {
+		t.Fatalf("clock put right, online: %+v, %v; want GENUINE", st, err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.Status != echt.StatusGenuine {
+		t.Fatalf("offline after the server vouched: %+v, %v", st, err)
+	}
+	// The offline check knows when the last verdict asked to check again.
+	if st.NextCheck.IsZero() || !st.RevalidateAfter.Equal(st.NextCheck) {
+		t.Fatalf("offline status after a verdict: next check %v, revalidate after %v", st.NextCheck, st.RevalidateAfter)
+	}
+}
+
+// One Client serves concurrent checks (run with -race).
+func TestClientConcurrentChecks(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	ctx := context.Background()
+	var now atomic.Pointer[time.Time]
+	t0 := time.Now()
+	now.Store(&t0)
+	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(6), nil }, Now: func() time.Time { return *now.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				if g == 0 && i%5 == 0 {
+					next := now.Load().Add(2 * time.Minute) // past the state's write interval
+					now.Store(&next)
+				}
+				var err error
+				if i%4 == 0 {
+					_, err = c.Validate(ctx)
+				} else {
+					_, err = c.Status(ctx)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -166,6 +166,10 @@ func (c *Client) remember(product string, ll *loadedLicense, s *Status, now time
 		st = &state{Product: product, FirstSeen: now, LastSeen: now}
 	} else if now.Sub(st.LastSeen) < time.Minute && (s.Status != StatusNotGenuine || !st.NotGenuineSince.IsZero()) {
 		return
+	} else {
+		// The loaded state is shared with concurrent checks: change a copy.
+		cp := *st
+		st = &cp
 	}
 	if now.After(st.LastSeen) {
 		st.LastSeen = now
@@ -255,6 +259,13 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		return bad(problem.Code(vd.Reason), vd.Remedy.Text)
 	}
 	s.Status, s.Reason = StatusGenuine, problem.Genuine
+	if vd := ll.verdict; vd != nil && vd.ActivationID == l.ActivationID && vd.CheckedAt.After(l.IssuedAt) {
+		// The last genuine verdict says when to ask the server again.
+		s.NextCheck = vd.NextCheck
+		if vd.NextCheck.After(s.RevalidateAfter) {
+			s.RevalidateAfter = vd.NextCheck
+		}
+	}
 	return s
 }
 

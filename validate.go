@@ -28,7 +28,7 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 		return nil, err
 	}
 	switch offline.Reason {
-	case problem.LicenseMissing, problem.LicenseTampered, problem.ClockTampered, problem.GracePeriod, problem.NotActivated:
+	case problem.LicenseMissing, problem.LicenseTampered, problem.GracePeriod, problem.NotActivated:
 		return offline, nil
 	}
 	ll, err := c.load(ctx, product)
@@ -100,12 +100,21 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 	return s, nil
 }
 
+// vouched reports whether a time the server signed agrees with the local
+// clock within the tolerance.
+func vouched(local, server time.Time, tol time.Duration) bool {
+	d := local.Sub(server)
+	return d <= tol && d >= -tol
+}
+
 // rememberVerdict stores the signed verdict in the state file, so that the
 // device keeps knowing it offline.
 func (c *Client) rememberVerdict(product string, ll *loadedLicense, raw json.RawMessage, vd *Verdict, now time.Time) error {
 	st := *ll.files.st
 	st.Verdict = raw
-	if now.After(st.LastSeen) {
+	if now.After(st.LastSeen) || vouched(now, vd.CheckedAt, c.cfg.ClockTolerance) {
+		// The server's signed time agrees with this clock: a clock that
+		// once ran ahead and was put right is no longer held against it.
 		st.LastSeen = now
 	}
 	if vd.Status == StatusGenuine {
