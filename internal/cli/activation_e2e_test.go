@@ -252,6 +252,7 @@ func TestAgentJSONFailures(t *testing.T) {
 		{"malformed hardware file", []string{"activate", key, "--hardware", bad, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb must be a number"},
 		{"implausible memory", []string{"activate", key, "--hardware", hugeMemory, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb"},
 		{"not a MAC", []string{"activate", key, "--hardware", badMAC, "--store", store}, 2, "", "INVALID_REQUEST", "zz:zz"},
+		{"unknown flag", []string{"status", "--bogus"}, 2, "", "INVALID_REQUEST", "unknown flag"},
 		{"bad product id", []string{"status", "--product", "Photo Edit", "--store", store}, 2, "UNKNOWN", "INVALID_REQUEST", "not valid"},
 		{"store cannot be written", []string{"activate", key, "--hardware", hw, "--store", filepath.Join(notDir, "sub")}, problem.StoreCorrupt.ExitCode(), "", "LOCAL_STORE_ERROR", ""},
 		{"store is a file", []string{"status", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", ""},

@@ -75,6 +75,7 @@ token of a server in ./echt-data (or ECHT_DATA) is used if readable.`,
 func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 
@@ -429,6 +430,13 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 		// A batch still in flight may have been committed; its keys are
 		// not shown. The server's audit log records every batch.
 		bar.finish()
+		if asJSON {
+			// Keep stdout one parsable object: the keys already made, and why
+			// the rest were not.
+			msg, _ := json.Marshal(firstErr.Error())
+			fmt.Fprintf(bw, "\n], \"count\": %d, \"error\": %s}\n", done, msg)
+			_ = bw.Flush()
+		}
 		if done > 0 {
 			fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error\n", done)
 		}

@@ -244,3 +244,18 @@ func TestKeysGenerateJSON(t *testing.T) {
 		t.Fatalf("keys generate --json = %+v", out)
 	}
 }
+
+// Admin commands: a failure with --json is one JSON object too, and a
+// command group refuses a subcommand it does not have.
+func TestAdminJSONFailures(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	r := clitest.Run(t, s, nil, "admin", "keys", "generate", "--sku", "nope", "--count", "1", "--json")
+	var out struct{ Reason, Detail, Remedy string }
+	r.JSON(t, &out)
+	if r.Code != problem.SKUNotFound.ExitCode() || out.Reason != "SKU_NOT_FOUND" || out.Remedy == "" {
+		t.Fatalf("keys generate for a missing SKU: exit %d, %+v", r.Code, out)
+	}
+	if r := clitest.Run(t, s, nil, "admin", "sku", "show", "nope"); r.Code != 2 || !strings.Contains(r.Stderr, `unknown command "show"`) {
+		t.Fatalf("unknown subcommand: exit %d, %s", r.Code, r.Stderr)
+	}
+}

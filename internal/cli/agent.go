@@ -214,7 +214,7 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 			// A script reading stdout still gets one JSON object; the
 			// message for people stays on stderr.
 			_ = e.printJSON(jsonOf(problem.InvalidRequest, ue.msg, "correct the command line; see echt <command> --help"))
-			e.report(err)
+			fmt.Fprintf(e.stderr, "echt: %v\nRun 'echt --help' or 'echt <command> --help' for usage.\n", err)
 			return exitError{code: exitUsage}
 		}
 		return err

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -30,15 +31,18 @@ const (
 
 // env is the process environment, swappable in tests.
 type env struct {
-	stdout io.Writer
-	stderr io.Writer
-	stdin  io.Reader
-	getenv func(string) string
+	// wantJSON is set when the command line asks for --json output.
+	wantJSON bool
+	stdout   io.Writer
+	stderr   io.Writer
+	stdin    io.Reader
+	getenv   func(string) string
 }
 
 // Main runs the echt command line and returns the exit code.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	e := &env{stdout: stdout, stderr: stderr, stdin: os.Stdin, getenv: os.Getenv}
+	e.wantJSON = slices.Contains(args, "--json") || slices.Contains(args, "--json=true")
 	root := e.rootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -69,11 +73,18 @@ func (e *env) report(err error) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
+		if e.wantJSON {
+			// A script that asked for JSON gets one object on stdout.
+			_ = e.printJSON(map[string]string{"reason": string(problem.InvalidRequest), "detail": err.Error(), "remedy": "correct the command line; see echt <command> --help"})
+		}
 		fmt.Fprintf(e.stderr, "echt: %v\nRun 'echt --help' or 'echt <command> --help' for usage.\n", err)
 		return exitUsage
 	}
 	var pe *problem.Error
 	if errors.As(err, &pe) {
+		if e.wantJSON {
+			_ = e.printJSON(map[string]string{"reason": string(pe.Code), "detail": firstNonEmpty(pe.Detail, pe.Code.Title()), "remedy": hintFor(pe)})
+		}
 		fmt.Fprintf(e.stderr, "echt: %s: %s\n", pe.Code, firstNonEmpty(pe.Detail, pe.Code.Title()))
 		if hint := hintFor(pe); hint != "" {
 			fmt.Fprintf(e.stderr, "  what to do: %s\n", hint)
@@ -162,7 +173,21 @@ Every flag can also be set by the environment variable named in its help.`,
 	for _, c := range e.agentCmds() {
 		root.AddCommand(c)
 	}
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group (echt admin sku, …)
+// refuse a subcommand it does not have, instead of printing its help and
+// exiting 0.
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if c.HasParent() && c.HasSubCommands() && !c.Runnable() {
+		c.Args = cobra.NoArgs
+		c.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
+	}
 }
 
 // envNames maps flag names to the environment variables that set them.
