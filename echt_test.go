@@ -646,3 +646,50 @@ func TestClientConcurrentChecks(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Watch reminds while a copy is not activated, escalates after the
+// escalation period (also without a recorded start), and takes a nil
+// callback as none.
+func TestWatchRemindsAndEscalates(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	var clock atomic.Int64 // nanoseconds; each reading moves it on 20 ms
+	clock.Store(time.Now().UnixNano())
+	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(7), nil },
+		Now:      func() time.Time { return time.Unix(0, clock.Add(int64(20*time.Millisecond))) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first run starts the grace period; setting the clock back does
+	// not stretch it; sixty days later it is over.
+	if st, err := c.Status(context.Background()); err != nil || st.Status != echt.StatusGrace {
+		t.Fatalf("first run: %+v, %v", st, err)
+	}
+	clock.Add(int64(2 * time.Minute))
+	c.Status(context.Background()) // records the latest time seen
+	clock.Add(-int64(3 * time.Hour))
+	if st, err := c.Status(context.Background()); err != nil || st.Reason != problem.ClockTampered {
+		t.Fatalf("grace with the clock set back: %+v, %v", st, err)
+	}
+	clock.Add(int64(3 * time.Hour))
+	clock.Add(int64(60 * 24 * time.Hour))
+	ctx, cancel := context.WithCancel(context.Background())
+	var got []echt.Reminder
+	err = c.Watch(ctx, "photoedit", echt.WatchOptions{Interval: time.Millisecond, EscalateAfter: 100 * time.Millisecond}, func(r echt.Reminder) {
+		got = append(got, r)
+		if len(got) == 20 {
+			cancel()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Status.Status != echt.StatusNotActivated || got[0].Escalated || got[0].Count != 1 || !got[19].Escalated || got[19].Count != 20 {
+		t.Fatalf("reminders: first %+v, last %+v", got[0], got[19])
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if err := c.Watch(ctx2, "photoedit", echt.WatchOptions{Interval: time.Millisecond}, nil); err != nil {
+		t.Fatal(err)
+	}
+}

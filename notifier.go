@@ -38,8 +38,15 @@ const (
 // the last verdict asks for it (next check due) and offline otherwise; an
 // unreachable server never makes a copy not genuine.
 func (c *Client) Watch(ctx context.Context, product string, opts WatchOptions, remind func(Reminder)) error {
+	if remind == nil {
+		remind = func(Reminder) {}
+	}
 	count := 0
-	var nextOnline time.Time
+	var nextOnline, firstBad time.Time
+	// A genuine verdict stored earlier says when to ask the server again.
+	if st, err := c.StatusProduct(ctx, product); err == nil && !st.NextCheck.IsZero() {
+		nextOnline = st.NextCheck
+	}
 	for {
 		var st *Status
 		var err error
@@ -77,13 +84,18 @@ func (c *Client) Watch(ctx context.Context, product string, opts WatchOptions, r
 		}
 		if st.Status != StatusGenuine && st.Status != StatusGrace {
 			count++
+			if firstBad.IsZero() {
+				firstBad = c.now()
+			}
+			// NOT_ACTIVATED has no recorded start: count from the first
+			// reminder of this watch.
 			since := st.NotGenuineSince
-			if since.IsZero() {
-				since = c.now()
+			if since.IsZero() || firstBad.Before(since) {
+				since = firstBad
 			}
 			remind(Reminder{Status: st, Count: count, Escalated: c.now().Sub(since) >= escalate})
 		} else {
-			count = 0
+			count, firstBad = 0, time.Time{}
 		}
 		select {
 		case <-ctx.Done():

@@ -205,6 +205,9 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		s.Status, s.Reason = StatusNotActivated, problem.NotActivated
 		s.Detail = fmt.Sprintf("this device's activation was released on %s: activate again to use it here", f.st.DeactivatedAt.Format(time.DateOnly))
 		return s
+	case f.license == nil && f.st != nil && now.Add(c.cfg.ClockTolerance).Before(f.st.LastSeen):
+		// Setting the clock back would stretch the grace period.
+		return bad(problem.ClockTampered, fmt.Sprintf("the clock is %s behind the latest time this device saw", f.st.LastSeen.Sub(now).Round(time.Minute)))
 	case f.license == nil:
 		first := now
 		if f.st != nil && !f.st.FirstSeen.IsZero() {

@@ -36,7 +36,7 @@ func verifyVerdict(v *signing.Verifier, data []byte) (*Verdict, error) {
 	return &vd, nil
 }
 
-// Errors of VerifyTicket.
+// Errors of TicketVerifier.Verify.
 var (
 	ErrTicketInvalid = errors.New("echt: not a valid genuine ticket of this publisher")
 	ErrTicketExpired = errors.New("echt: the genuine ticket has expired")
