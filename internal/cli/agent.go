@@ -35,12 +35,14 @@ type agentFlags struct {
 	rootKey  string
 	json     bool
 	lang     string
+	machine  bool
 }
 
 func (e *env) addAgentFlags(cmd *cobra.Command, f *agentFlags) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.server, "server", "", "activation server URL; default: the server this device activated with, else http://127.0.0.1:8080 (env ECHT_SERVER)")
 	fl.StringVar(&f.store, "store", "", "license store directory; default: the per-user store of this OS (env ECHT_STORE)")
+	fl.BoolVar(&f.machine, "machine", false, "use the per-machine store of this OS (/var/lib/echt, %ProgramData%\\echt, /Library/Application Support/echt): a licence for every user")
 	fl.StringVar(&f.hardware, "hardware", "", "read hardware components from this JSON file instead of the machine, see docs/hardware.md (env ECHT_HARDWARE_FILE)")
 	fl.StringVar(&f.product, "product", "", "product id (env ECHT_PRODUCT)")
 	fl.StringVar(&f.rootKey, "root-key", "", "the publisher's root public key (base64); default: trust the server's on first use and pin it (env ECHT_ROOT_KEY)")
@@ -75,9 +77,16 @@ func (e *env) agentClient(f *agentFlags, product string) (*echt.Client, error) {
 		return nil, usagef("--lang %q: explanations exist in %s", f.lang, strings.Join(reasons.Languages(), ", "))
 	}
 	dir := f.store
+	if dir != "" && f.machine {
+		return nil, usagef("give either --store DIR or --machine, not both")
+	}
 	if dir == "" {
+		scope := echt.UserScope
+		if f.machine {
+			scope = echt.MachineScope
+		}
 		var err error
-		if dir, err = echt.DefaultStoreDir(echt.UserScope); err != nil {
+		if dir, err = echt.DefaultStoreDir(scope); err != nil {
 			return nil, err
 		}
 	}
