@@ -153,7 +153,11 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 		// a technician made with another key on this device.
 		s.releaseReplacements(ctx, act, r.Hardware)
 	}
-	lic, err := s.sign(ctx, product, sku, act, r, now)
+	var hw *hardware.Profile
+	if created {
+		hw = &r.Hardware // what the new activation stored
+	}
+	lic, err := s.sign(ctx, product, sku, act, hw, r, now)
 	if err != nil {
 		return Result{}, err
 	}
@@ -372,16 +376,20 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	lic, err := s.sign(ctx, product, sku, *found, r, now)
+	lic, err := s.sign(ctx, product, sku, *found, nil, r, now)
 	if err != nil {
 		return Result{}, err
 	}
 	return Result{Reason: problem.DigitalLicense, Activation: *found, SKU: sku, License: lic}, nil
 }
 
-func (s *Service) sign(ctx context.Context, product store.Product, sku store.SKU, act store.Activation, r Request, now time.Time) ([]byte, error) {
+// sign signs the license of act. hw is the device's stored profile when the
+// caller has it at hand (a new activation), else it is read from act.
+func (s *Service) sign(ctx context.Context, product store.Product, sku store.SKU, act store.Activation, stored *hardware.Profile, r Request, now time.Time) ([]byte, error) {
 	var hw hardware.Profile
-	if err := json.Unmarshal(act.Profile, &hw); err != nil {
+	if stored != nil {
+		hw = *stored
+	} else if err := json.Unmarshal(act.Profile, &hw); err != nil {
 		return nil, fmt.Errorf("activation %s profile: %w", act.ID, err)
 	}
 	l := license.License{

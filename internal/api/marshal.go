@@ -90,3 +90,26 @@ func EncodeValidateResponse(r ValidateResponse) ([]byte, error) {
 	b = appendMember(b, "results_url", r.ResultsURL)
 	return append(b, '}'), nil
 }
+
+// EncodeActivateResponse writes r as encoding/json would (a compact license
+// envelope without <, > or &, as the server makes it), without reflection:
+// one is written for every activation.
+func EncodeActivateResponse(r ActivateResponse) ([]byte, error) {
+	b := make([]byte, 0, len(r.License)+320)
+	b = append(b, `{"license":`...)
+	b = jsonw.Raw(b, r.License)
+	b = appendMember(b, "activation_id", r.ActivationID)
+	b = appendMember(b, "reason", r.Reason)
+	b = appendMember(b, "product", r.Product)
+	b = appendMember(b, "edition", r.Edition)
+	b = appendMember(b, "sku", r.SKU)
+	b = appendMember(b, "channel", r.Channel)
+	b = appendMember(b, "partial_key", r.PartialKey)
+	if !r.NotAfter.IsZero() {
+		var ok bool
+		if b, ok = jsonw.Time(append(b, `,"not_after":`...), r.NotAfter); !ok {
+			return json.Marshal(r)
+		}
+	}
+	return append(b, '}'), nil
+}

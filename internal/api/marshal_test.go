@@ -40,6 +40,13 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 			if err != nil || werr != nil || string(got) != string(want) {
 				t.Errorf("Verdict %q %v:\n got %s %v\nwant %s %v", s, tm, got, err, want, werr)
 			}
+			var a ActivateResponse
+			fill(reflect.ValueOf(&a).Elem(), s, tm, json.RawMessage(`{"type":"license","sig":"x+/="}`))
+			got, err = EncodeActivateResponse(a)
+			want, werr = json.Marshal(a)
+			if err != nil || werr != nil || string(got) != string(want) {
+				t.Errorf("ActivateResponse %q %v:\n got %s %v\nwant %s %v", s, tm, got, err, want, werr)
+			}
 			var r ValidateResponse
 			fill(reflect.ValueOf(&r).Elem(), s, tm, json.RawMessage(`{"type":"verdict"}`))
 			got, err = EncodeValidateResponse(r)

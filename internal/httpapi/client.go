@@ -104,14 +104,18 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
 	if res.Reason == problem.Activated {
 		status = http.StatusCreated
 	}
-	err = replySpliced(w, status, api.ActivateResponse{
-		ActivationID: res.Activation.ID, Reason: string(res.Reason),
+	// The license is the signed envelope as the signer wrote it (compact),
+	// spliced in rather than re-scanned by encoding/json.
+	body, err := api.EncodeActivateResponse(api.ActivateResponse{
+		License: res.License, ActivationID: res.Activation.ID, Reason: string(res.Reason),
 		Product: res.SKU.ProductID, Edition: res.SKU.Edition, SKU: res.SKU.ID, Channel: res.SKU.Channel,
 		PartialKey: productkey.Partial(res.Activation.LastGroup), NotAfter: res.Activation.NotAfter,
-	}, "license", res.License)
+	})
 	if err != nil {
 		s.fail(w, r, err)
+		return
 	}
+	writeJSON(w, status, body)
 }
 
 func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) {

@@ -385,27 +385,6 @@ func decodeBytes(b []byte, v any, strict bool) error {
 	return nil
 }
 
-// replySpliced is reply for a value whose first field, name, holds a signed
-// document that is already compact JSON (v leaves it nil): the document is
-// spliced in rather than re-scanned and compacted by encoding/json, which
-// would be the costliest part of these responses.
-func replySpliced(w http.ResponseWriter, status int, v any, name string, raw []byte) error {
-	rest, err := json.Marshal(v)
-	prefix := `{"` + name + `":null`
-	if err != nil || !bytes.HasPrefix(rest, []byte(prefix)) {
-		return fmt.Errorf("encode %s response: %v", name, err)
-	}
-	rest = rest[len(prefix):]
-	body := make([]byte, 0, len(raw)+len(rest)+len(name)+8)
-	body = append(body, `{"`...)
-	body = append(body, name...)
-	body = append(body, `":`...)
-	body = append(body, raw...)
-	body = append(body, rest...)
-	writeJSON(w, status, body)
-	return nil
-}
-
 // reply writes v as JSON with status.
 func reply(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
