@@ -16,9 +16,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/echt-dev/echt/internal/hardware"
+	"github.com/echt-dev/echt/internal/jsonw"
 	"github.com/echt-dev/echt/internal/signing"
 )
 
@@ -65,11 +67,72 @@ func Payload(l License, kid string) ([]byte, error) {
 	if l.Entitlements == nil {
 		l.Entitlements = []string{}
 	}
+	if payload, ok := appendPayload(make([]byte, 0, 1024), &l); ok {
+		return payload, nil
+	}
 	payload, err := json.Marshal(l)
 	if err != nil {
 		return nil, fmt.Errorf("license payload: %w", err)
 	}
 	return payload, nil
+}
+
+// appendPayload writes l as encoding/json does (the documented canonical
+// form), without reflection: a license is signed on every activation. It
+// reports false for what only encoding/json can say (a time it cannot
+// encode), and the caller falls back to it.
+func appendPayload(b []byte, l *License) ([]byte, bool) {
+	str := func(name, v string) {
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b = jsonw.String(b, v)
+	}
+	num := func(name string, v int) {
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b = strconv.AppendInt(b, int64(v), 10)
+	}
+	ok := true
+	tm := func(name string, v time.Time) {
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":`...)
+		var good bool
+		b, good = jsonw.Time(b, v)
+		ok = ok && good
+	}
+	b = append(b, `{"format":`...)
+	b = jsonw.String(b, l.Format)
+	str("license_id", l.LicenseID)
+	str("activation_id", l.ActivationID)
+	str("product", l.Product)
+	str("product_name", l.ProductName)
+	str("edition", l.Edition)
+	str("sku", l.SKU)
+	str("channel", l.Channel)
+	b = append(b, `,"entitlements":`...)
+	b = jsonw.Strings(b, l.Entitlements)
+	str("partial_key", l.PartialKey)
+	b = append(b, `,"hardware":`...)
+	b = l.Hardware.AppendJSON(b)
+	num("tolerance", l.Tolerance)
+	tm("issued_at", l.IssuedAt)
+	if !l.NotAfter.IsZero() {
+		tm("not_after", l.NotAfter)
+	}
+	tm("revalidate_after", l.RevalidateAfter)
+	num("reminder_minutes", l.ReminderMinutes)
+	num("escalate_days", l.EscalateDays)
+	str("kid", l.KeyID)
+	if l.Nonce != "" {
+		str("nonce", l.Nonce)
+	}
+	if l.Server != "" {
+		str("server", l.Server)
+	}
+	return append(b, '}'), ok
 }
 
 // Sign serialises l, signs it with s and returns the license file bytes.
