@@ -36,3 +36,19 @@ func TestPayloadMatchesEncodingJSON(t *testing.T) {
 		t.Error("Payload encoded year 10000")
 	}
 }
+
+// FuzzPayload holds the hand-written payload to encoding/json for any
+// strings and numbers a license can carry.
+func FuzzPayload(f *testing.F) {
+	f.Add("PhotoEdit", "Pro <x> & é", "n-1", 4, int64(1764114718567))
+	f.Add("", "\u2028\x00\"\\", "", -1, int64(-62135596800000))
+	f.Fuzz(func(t *testing.T, name, edition, nonce string, tol int, ms int64) {
+		l := License{ProductName: name, Edition: edition, Nonce: nonce, Tolerance: tol, Entitlements: []string{edition},
+			IssuedAt: time.UnixMilli(ms).UTC(), RevalidateAfter: time.UnixMilli(ms / 2), NotAfter: time.UnixMilli(ms).In(time.FixedZone("x", int(ms%86400)))}
+		got, ok := appendPayload(nil, &l)
+		want, err := json.Marshal(l)
+		if ok != (err == nil) || (ok && string(got) != string(want)) {
+			t.Fatalf("got %s (%v)\nwant %s (%v)", got, ok, want, err)
+		}
+	})
+}
