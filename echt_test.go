@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -691,5 +692,40 @@ func TestWatchRemindsAndEscalates(t *testing.T) {
 	defer cancel2()
 	if err := c.Watch(ctx2, "photoedit", echt.WatchOptions{Interval: time.Millisecond}, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A running Client notices a license file changed in place even when its
+// size and modification time were put back.
+func TestEditWithMtimeRestoredNoticed(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no inode change time on Windows")
+	}
+	f := newFixture(t, "retail", 1, 1, nil)
+	ctx := context.Background()
+	dir := t.TempDir()
+	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir,
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(8), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Status(ctx); err != nil || !st.Genuine() {
+		t.Fatalf("status = %+v, %v", st, err)
+	}
+	path := filepath.Join(dir, "photoedit", "license.json")
+	fi, _ := os.Stat(path)
+	b, _ := os.ReadFile(path)
+	i := bytes.Index(b, []byte(`"payload":"`)) + 20
+	b[i] ^= 1
+	time.Sleep(10 * time.Millisecond) // a later inode change time
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, fi.ModTime(), fi.ModTime())
+	if st, err := c.Status(ctx); err != nil || st.Reason != problem.LicenseTampered {
+		t.Fatalf("after an edit with the time put back: %+v, %v", st, err)
 	}
 }

@@ -74,8 +74,8 @@ type loadedLicense struct {
 	verifyOK error // outcome of verifying the license
 	verdict  *Verdict
 	profile  Profile
-	modLic   time.Time
-	modState time.Time
+	modLic   fileStamp
+	modState fileStamp
 }
 
 func (c *Client) forget(product string) {
@@ -84,12 +84,24 @@ func (c *Client) forget(product string) {
 	c.mu.Unlock()
 }
 
-func modTime(path string) time.Time {
+// fileStamp is what a check compares to notice that a file changed: its
+// modification time, size and inode change time where the OS has one.
+type fileStamp struct {
+	mod  time.Time
+	size int64
+	sys  any
+}
+
+func (a fileStamp) same(b fileStamp) bool {
+	return a.mod.Equal(b.mod) && a.size == b.size && a.sys == b.sys
+}
+
+func modTime(path string) fileStamp {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return time.Time{}
+		return fileStamp{}
 	}
-	return fi.ModTime()
+	return fileStamp{fi.ModTime(), fi.Size(), changeTime(fi)}
 }
 
 // load reads a product's files and this device's profile once; it reads
@@ -100,7 +112,7 @@ func (c *Client) load(ctx context.Context, product string) (*loadedLicense, erro
 	c.mu.Lock()
 	ll := c.loaded[product]
 	c.mu.Unlock()
-	if ll != nil && ll.modLic.Equal(ml) && ll.modState.Equal(ms) {
+	if ll != nil && ll.modLic.same(ml) && ll.modState.same(ms) {
 		return ll, nil
 	}
 	f, err := ls.read()
