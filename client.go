@@ -31,6 +31,16 @@ const maxResponse = 4 << 20
 // responses become *problem.Error; on client endpoints their signature is
 // checked, so a fake server cannot put words in the publisher's mouth.
 func (c *Client) call(ctx context.Context, method, path, nonce string, in any, out any) error {
+	return c.do(ctx, method, path, nonce, in, out, false)
+}
+
+// callSigned is call for an answer whose success must be signed too: one
+// the client acts on without a signed document in it (deactivation).
+func (c *Client) callSigned(ctx context.Context, method, path, nonce string, in any, out any) error {
+	return c.do(ctx, method, path, nonce, in, out, true)
+}
+
+func (c *Client) do(ctx context.Context, method, path, nonce string, in any, out any, signedSuccess bool) error {
 	if c.cfg.Server == "" {
 		return problem.New(problem.ServerUnreachable, "no server configured (Config.Server, --server or ECHT_SERVER)")
 	}
@@ -79,6 +89,11 @@ func (c *Client) call(ctx context.Context, method, path, nonce string, in any, o
 			return unsignedTransient(resp.StatusCode, pe)
 		}
 		return pe
+	}
+	if signedSuccess {
+		if err := c.verifyResponse(resp, nonce, raw); err != nil {
+			return problem.Wrap(problem.ServerUntrusted, "the server's answer is not signed by the publisher", err)
+		}
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
@@ -436,7 +451,7 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	}
 	nonce := newNonce()
 	var resp api.DeactivateResponse
-	err = c.call(ctx, "POST", "/v1/activations/deactivate", nonce, api.DeactivateRequest{License: f.license, Hardware: prof, Nonce: nonce}, &resp)
+	err = c.callSigned(ctx, "POST", "/v1/activations/deactivate", nonce, api.DeactivateRequest{License: f.license, Hardware: prof, Nonce: nonce}, &resp)
 	if err != nil && problem.CodeOf(err) != problem.ActivationNotFound {
 		return err
 	}

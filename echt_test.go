@@ -517,6 +517,14 @@ func TestUnsignedTransientAnswersSayOnlyWait(t *testing.T) {
 	var forge atomic.Value // "" passes through, else "status code"
 	forge.Store("")
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if spec := forge.Load().(string); spec == "200 ECHO" && r.Method == "POST" {
+			// A fake deactivation: 200 with the request's own nonce.
+			var req struct{ Nonce string }
+			json.NewDecoder(r.Body).Decode(&req)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"activation_id":"act_x","status":"deactivated","nonce":%q}`, req.Nonce)
+			return
+		}
 		if spec := forge.Load().(string); spec != "" && r.Method == "POST" {
 			var status int
 			var code string
@@ -563,9 +571,17 @@ func TestUnsignedTransientAnswersSayOnlyWait(t *testing.T) {
 	if err := c.Deactivate(ctx); problem.CodeOf(err) != problem.RateLimited {
 		t.Fatalf("deactivate with a forged 429 = %v, want RATE_LIMITED", err)
 	}
+	forge.Store("200 ECHO")
+	if err := c.Deactivate(ctx); problem.CodeOf(err) != problem.ServerUntrusted {
+		t.Fatalf("deactivate with an unsigned 200 = %v, want SERVER_UNTRUSTED", err)
+	}
 	forge.Store("")
 	if st, err := c.Status(ctx); err != nil || st.Status != echt.StatusGenuine {
-		t.Fatalf("after the forged answer the license must still be here: %+v, %v", st, err)
+		t.Fatalf("after the forged answers the license must still be here: %+v, %v", st, err)
+	}
+	// The publisher's own answer is signed, and accepted.
+	if err := c.Deactivate(ctx); err != nil {
+		t.Fatalf("deactivate through an honest proxy: %v", err)
 	}
 }
 
@@ -727,5 +743,67 @@ func TestEditWithMtimeRestoredNoticed(t *testing.T) {
 	os.Chtimes(path, fi.ModTime(), fi.ModTime())
 	if st, err := c.Status(ctx); err != nil || st.Reason != problem.LicenseTampered {
 		t.Fatalf("after an edit with the time put back: %+v, %v", st, err)
+	}
+}
+
+// During an outage Watch asks the server once, then backs off (two hours),
+// instead of at every reminder.
+func TestWatchBacksOffDuringOutage(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	var down atomic.Bool
+	var validations atomic.Int64
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/validations" {
+			validations.Add(1)
+			if down.Load() {
+				http.Error(w, "down", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		req, _ := http.NewRequest(r.Method, f.srv.URL+r.URL.Path, r.Body)
+		req.Header = r.Header.Clone()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, v := range resp.Header {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	}))
+	defer proxy.Close()
+	var now atomic.Pointer[time.Time]
+	t0 := time.Now()
+	now.Store(&t0)
+	c, err := echt.NewClient(echt.Config{Server: proxy.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(9), nil }, Now: func() time.Time { return *now.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Validate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	due := t0.Add(25 * time.Hour) // the verdict's next check is past
+	now.Store(&due)
+	down.Store(true)
+	validations.Store(0)
+	wctx, cancel := context.WithCancel(ctx)
+	checks := 0
+	if err := c.Watch(wctx, "photoedit", echt.WatchOptions{Interval: time.Millisecond, OnCheck: func(*echt.Status) {
+		if checks++; checks == 30 {
+			cancel()
+		}
+	}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := validations.Load(); n != 1 {
+		t.Fatalf("%d validation requests in 30 checks during an outage, want 1", n)
 	}
 }

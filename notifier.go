@@ -52,10 +52,12 @@ func (c *Client) Watch(ctx context.Context, product string, opts WatchOptions, r
 		var err error
 		if now := c.now(); !now.Before(nextOnline) && c.cfg.Server != "" {
 			st, err = c.ValidateProduct(ctx, product)
-			if err == nil && !st.NextCheck.IsZero() {
+			if err == nil && st.Online && st.NextCheck.After(now) {
 				nextOnline = st.NextCheck
 			} else {
-				nextOnline = now.Add(2 * time.Hour) // retry later, as KMS clients do
+				// No verdict (the server failed, or the copy fell back to
+				// the offline check): retry later, as KMS clients do.
+				nextOnline = now.Add(2 * time.Hour)
 			}
 		}
 		if st == nil || err != nil {

@@ -142,7 +142,10 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	if replaced != "" {
 		// Also when this key was already active here: an earlier attempt
 		// may have ended before the release.
-		s.releaseReplaced(context.WithoutCancel(ctx), replaced, hash, k.LastGroup())
+		// Not cut short by a client that hangs up, but bounded.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		s.releaseReplaced(rctx, replaced, hash, k.LastGroup())
+		cancel()
 	}
 	if !created {
 		reason = problem.AlreadyActivated

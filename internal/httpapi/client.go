@@ -27,8 +27,9 @@ func ResponseMessage(nonce string, status int, body []byte) []byte {
 	return append(m, body...)
 }
 
-// signResponse signs an error response of a client endpoint, so that a
-// client can tell the publisher's answers from a fake server's.
+// signResponse signs an error response of a client endpoint (and the
+// deactivation's answer), so that a client can tell the publisher's
+// answers from a fake server's.
 func (s *Server) signResponse(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	nonce := r.Header.Get(api.NonceHeader)
 	if len(nonce) > activation.MaxNonce {
@@ -129,7 +130,18 @@ func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	reply(w, http.StatusOK, api.DeactivateResponse{ActivationID: act.ID, Status: act.Status, Nonce: req.Nonce})
+	// Signed like errors: a client removes its license only on the
+	// publisher's word, never on a fake server's.
+	body, err := json.Marshal(api.DeactivateResponse{ActivationID: act.ID, Status: act.Status, Nonce: req.Nonce})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body = append(body, '\n')
+	s.signResponse(w, r, http.StatusOK, body)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
 }
 
 // checkKey is the public "is this key genuine?" check. It says whether a
