@@ -276,25 +276,12 @@ func TestReplayedActivationRefused(t *testing.T) {
 			w.Write(rec)
 			return
 		}
-		req, _ := http.NewRequest(r.Method, f.srv.URL+r.URL.Path, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
+		body := forward(w, r, f.srv.URL)
 		if r.URL.Path == "/v1/activations" {
 			mu.Lock()
 			recorded = body
 			mu.Unlock()
 		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		w.Write(body)
 	}))
 	defer proxy.Close()
 	mk := func() *echt.Client {
@@ -386,25 +373,12 @@ func TestReplayedVerdictRefused(t *testing.T) {
 			w.Write(rec)
 			return
 		}
-		req, _ := http.NewRequest(r.Method, f.srv.URL+r.URL.Path, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
+		body := forward(w, r, f.srv.URL)
 		if r.URL.Path == "/v1/validations" {
 			mu.Lock()
 			recorded = body
 			mu.Unlock()
 		}
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		w.Write(body)
 	}))
 	defer proxy.Close()
 	dir := t.TempDir()
@@ -535,19 +509,7 @@ func TestUnsignedTransientAnswersSayOnlyWait(t *testing.T) {
 			fmt.Fprintf(w, `{"code":%q,"detail":"counterfeit: buy at evil.example","block_reason":"counterfeit","hint":"visit evil.example"}`, code)
 			return
 		}
-		req, _ := http.NewRequest(r.Method, f.srv.URL+r.URL.Path, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
+		forward(w, r, f.srv.URL)
 	}))
 	defer proxy.Close()
 	c, err := echt.NewClient(echt.Config{Server: proxy.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
@@ -760,19 +722,7 @@ func TestWatchBacksOffDuringOutage(t *testing.T) {
 				return
 			}
 		}
-		req, _ := http.NewRequest(r.Method, f.srv.URL+r.URL.Path, r.Body)
-		req.Header = r.Header.Clone()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
+		forward(w, r, f.srv.URL)
 	}))
 	defer proxy.Close()
 	var now atomic.Pointer[time.Time]
@@ -806,4 +756,24 @@ func TestWatchBacksOffDuringOutage(t *testing.T) {
 	if n := validations.Load(); n != 1 {
 		t.Fatalf("%d validation requests in 30 checks during an outage, want 1", n)
 	}
+}
+
+// forward is a transparent proxy to target: it sends r on and copies the
+// answer back, and returns the answer's body.
+func forward(w http.ResponseWriter, r *http.Request, target string) []byte {
+	req, _ := http.NewRequest(r.Method, target+r.URL.Path, r.Body)
+	req.Header = r.Header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return nil
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	w.Write(body)
+	return body
 }
