@@ -552,17 +552,7 @@ func TestUnsignedTransientAnswersSayOnlyWait(t *testing.T) {
 func TestClockPutRight(t *testing.T) {
 	f := newFixture(t, "retail", 1, 1, nil)
 	ctx := context.Background()
-	var now atomic.Pointer[time.Time]
-	t0 := time.Now()
-	now.Store(&t0)
-	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
-		Hardware: func(context.Context) (echt.Hardware, error) { return device(5), nil }, Now: func() time.Time { return *now.Load() }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
-		t.Fatal(err)
-	}
+	c, now, t0 := activatedWithClock(t, f, f.srv.URL, 5)
 	ahead := t0.Add(7 * 24 * time.Hour)
 	now.Store(&ahead)
 	if st, err := c.Status(ctx); err != nil || st.Status != echt.StatusGenuine {
@@ -589,17 +579,7 @@ func TestClockPutRight(t *testing.T) {
 func TestClientConcurrentChecks(t *testing.T) {
 	f := newFixture(t, "retail", 1, 1, nil)
 	ctx := context.Background()
-	var now atomic.Pointer[time.Time]
-	t0 := time.Now()
-	now.Store(&t0)
-	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
-		Hardware: func(context.Context) (echt.Hardware, error) { return device(6), nil }, Now: func() time.Time { return *now.Load() }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
-		t.Fatal(err)
-	}
+	c, now, _ := activatedWithClock(t, f, f.srv.URL, 6)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Add(1)
@@ -725,18 +705,8 @@ func TestWatchBacksOffDuringOutage(t *testing.T) {
 		forward(w, r, f.srv.URL)
 	}))
 	defer proxy.Close()
-	var now atomic.Pointer[time.Time]
-	t0 := time.Now()
-	now.Store(&t0)
-	c, err := echt.NewClient(echt.Config{Server: proxy.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
-		Hardware: func(context.Context) (echt.Hardware, error) { return device(9), nil }, Now: func() time.Time { return *now.Load() }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, now, t0 := activatedWithClock(t, f, proxy.URL, 9)
 	ctx := context.Background()
-	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.Validate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -776,4 +746,22 @@ func forward(w http.ResponseWriter, r *http.Request, target string) []byte {
 	w.WriteHeader(resp.StatusCode)
 	w.Write(body)
 	return body
+}
+
+// activatedWithClock returns a client of server, activated with f's first
+// key on device d, whose clock reads now (set to t0 at first).
+func activatedWithClock(t *testing.T, f fixture, server string, d int) (c *echt.Client, now *atomic.Pointer[time.Time], t0 time.Time) {
+	t.Helper()
+	now = new(atomic.Pointer[time.Time])
+	t0 = time.Now()
+	now.Store(&t0)
+	c, err := echt.NewClient(echt.Config{Server: server, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(d), nil }, Now: func() time.Time { return *now.Load() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Activate(context.Background(), f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	return c, now, t0
 }
