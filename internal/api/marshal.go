@@ -22,10 +22,7 @@ func appendRemedy(b []byte, r Remedy) []byte {
 }
 
 func appendMember(b []byte, name, v string) []byte {
-	b = append(b, `,"`...)
-	b = append(b, name...)
-	b = append(b, `":`...)
-	return jsonw.String(b, v)
+	return jsonw.String(jsonw.Key(b, name), v)
 }
 
 // EncodeVerdict returns v as encoding/json writes it.
@@ -107,7 +104,7 @@ func EncodeActivateResponse(r ActivateResponse) ([]byte, error) {
 	b = appendMember(b, "partial_key", r.PartialKey)
 	if !r.NotAfter.IsZero() {
 		var ok bool
-		if b, ok = jsonw.Time(append(b, `,"not_after":`...), r.NotAfter); !ok {
+		if b, ok = jsonw.Time(jsonw.Key(b, "not_after"), r.NotAfter); !ok {
 			return json.Marshal(r)
 		}
 	}

@@ -34,6 +34,14 @@ func Time(b []byte, t time.Time) (_ []byte, ok bool) {
 	return append(out, '"'), true
 }
 
+// Key appends the start of a further object member: ,"name": (name needs
+// no escaping).
+func Key(b []byte, name string) []byte {
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	return append(b, '"', ':')
+}
+
 // Strings appends a JSON array of strings; nil is null.
 func Strings(b []byte, l []string) []byte {
 	if l == nil {

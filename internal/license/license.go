@@ -82,25 +82,12 @@ func Payload(l License, kid string) ([]byte, error) {
 // reports false for what only encoding/json can say (a time it cannot
 // encode), and the caller falls back to it.
 func appendPayload(b []byte, l *License) ([]byte, bool) {
-	str := func(name, v string) {
-		b = append(b, `,"`...)
-		b = append(b, name...)
-		b = append(b, `":`...)
-		b = jsonw.String(b, v)
-	}
-	num := func(name string, v int) {
-		b = append(b, `,"`...)
-		b = append(b, name...)
-		b = append(b, `":`...)
-		b = strconv.AppendInt(b, int64(v), 10)
-	}
+	str := func(name, v string) { b = jsonw.String(jsonw.Key(b, name), v) }
+	num := func(name string, v int) { b = strconv.AppendInt(jsonw.Key(b, name), int64(v), 10) }
 	ok := true
 	tm := func(name string, v time.Time) {
-		b = append(b, `,"`...)
-		b = append(b, name...)
-		b = append(b, `":`...)
 		var good bool
-		b, good = jsonw.Time(b, v)
+		b, good = jsonw.Time(jsonw.Key(b, name), v)
 		ok = ok && good
 	}
 	b = append(b, `{"format":`...)
@@ -112,11 +99,9 @@ func appendPayload(b []byte, l *License) ([]byte, bool) {
 	str("edition", l.Edition)
 	str("sku", l.SKU)
 	str("channel", l.Channel)
-	b = append(b, `,"entitlements":`...)
-	b = jsonw.Strings(b, l.Entitlements)
+	b = jsonw.Strings(jsonw.Key(b, "entitlements"), l.Entitlements)
 	str("partial_key", l.PartialKey)
-	b = append(b, `,"hardware":`...)
-	b = l.Hardware.AppendJSON(b)
+	b = l.Hardware.AppendJSON(jsonw.Key(b, "hardware"))
 	num("tolerance", l.Tolerance)
 	tm("issued_at", l.IssuedAt)
 	if !l.NotAfter.IsZero() {
