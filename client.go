@@ -373,17 +373,21 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 	if err := prof.Validate(); err != nil {
 		return nil, problem.Newf(problem.HardwareProfileInvalid, "this device's hardware cannot be identified: %v", err)
 	}
-	if err := c.local(product).writable(); err != nil {
-		return nil, problem.Wrap(problem.StoreCorrupt, fmt.Sprintf("cannot write the license store %s, so nothing was activated: choose another store directory (--store) or fix its permissions", filepath.Join(c.store, product)), err)
+	// The store is read, and checked writable, before a seat is spent.
+	ls := c.local(product)
+	if err := ls.writable(); err != nil {
+		return nil, problem.Wrap(problem.StoreCorrupt, fmt.Sprintf("cannot write the license store %s, so nothing was activated: choose another store directory (--store) or fix its permissions", ls.dir), err)
+	}
+	f, err := ls.read()
+	if err != nil {
+		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir, err)
 	}
 	req := api.ActivateRequest{Key: key, Product: product, Hardware: prof, Nonce: newNonce()}
-	if key != "" {
+	if key != "" && f.license != nil && f.st != nil && licenseMatches(f.license, f.st) {
 		// A new key on a device that holds a license of the product takes
 		// that license's place (an upgrade), rather than looking like a
 		// repair made with someone else's key.
-		if f, err := c.local(product).read(); err == nil && f.license != nil && f.st != nil && licenseMatches(f.license, f.st) {
-			req.Replaces = f.license
-		}
+		req.Replaces = f.license
 	}
 	nonce := req.Nonce
 	var resp api.ActivateResponse
@@ -404,11 +408,6 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 		return nil, problem.New(problem.ServerUntrusted, "the license the server sent is for another device")
 	}
 	now := c.now().UTC()
-	ls := c.local(product)
-	f, err := ls.read()
-	if err != nil {
-		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir, err)
-	}
 	st := f.st
 	if st == nil {
 		st = &state{Product: product, FirstSeen: now}

@@ -154,7 +154,6 @@ func (ls localStore) save(lic []byte, s *state) error {
 	return nil
 }
 
-// remove deletes the license, keeping the state (first seen, trust).
 // writable checks, before a seat is spent, that the license can be saved.
 func (ls localStore) writable() error {
 	if err := os.MkdirAll(ls.dir, 0o700); err != nil {
@@ -168,6 +167,7 @@ func (ls localStore) writable() error {
 	return os.Remove(f.Name())
 }
 
+// removeLicense deletes the license, keeping the state (first seen, trust).
 func (ls localStore) removeLicense(s *state) error {
 	s.LicenseSHA256, s.ActivationID, s.Verdict, s.NotGenuineSince = "", "", nil, time.Time{}
 	if err := ls.writeState(s); err != nil {
