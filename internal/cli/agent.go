@@ -222,8 +222,8 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 		if f.json {
 			// A script reading stdout still gets one JSON object; the
 			// message for people stays on stderr.
-			_ = e.printJSON(jsonOf(problem.InvalidRequest, ue.msg, "correct the command line; see echt <command> --help"))
-			fmt.Fprintf(e.stderr, "echt: %v\nRun 'echt --help' or 'echt <command> --help' for usage.\n", err)
+			_ = e.printJSON(jsonOf(problem.InvalidRequest, ue.msg, usageRemedy))
+			e.usageMessage(err)
 			return exitError{code: exitUsage}
 		}
 		return err

@@ -75,9 +75,9 @@ func (e *env) report(err error) int {
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		if e.wantJSON {
 			// A script that asked for JSON gets one object on stdout.
-			_ = e.printJSON(map[string]string{"reason": string(problem.InvalidRequest), "detail": err.Error(), "remedy": "correct the command line; see echt <command> --help"})
+			_ = e.printJSON(map[string]string{"reason": string(problem.InvalidRequest), "detail": err.Error(), "remedy": usageRemedy})
 		}
-		fmt.Fprintf(e.stderr, "echt: %v\nRun 'echt --help' or 'echt <command> --help' for usage.\n", err)
+		e.usageMessage(err)
 		return exitUsage
 	}
 	var pe *problem.Error
@@ -93,6 +93,14 @@ func (e *env) report(err error) int {
 	}
 	fmt.Fprintf(e.stderr, "echt: %v\n", err)
 	return exitFailure
+}
+
+// usageRemedy is what to do about a usage error, in JSON output.
+const usageRemedy = "correct the command line; see echt <command> --help"
+
+// usageMessage tells a person on stderr that the command line was wrong.
+func (e *env) usageMessage(err error) {
+	fmt.Fprintf(e.stderr, "echt: %v\nRun 'echt --help' or 'echt <command> --help' for usage.\n", err)
 }
 
 func hintFor(pe *problem.Error) string {
