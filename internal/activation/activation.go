@@ -386,8 +386,8 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 	return Result{Reason: problem.DigitalLicense, Activation: *found, SKU: sku, License: lic}, nil
 }
 
-// sign signs the license of act. hw is the device's stored profile when the
-// caller has it at hand (a new activation), else it is read from act.
+// sign signs the license of act. stored is the device's stored profile when
+// the caller has it at hand (a new activation), else it is read from act.
 func (s *Service) sign(ctx context.Context, product store.Product, sku store.SKU, act store.Activation, stored *hardware.Profile, r Request, now time.Time) ([]byte, error) {
 	var hw hardware.Profile
 	if stored != nil {

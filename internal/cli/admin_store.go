@@ -152,6 +152,7 @@ func (e *env) backup(ctx context.Context, g *adminFlags, c *apiClient, out strin
 		return fmt.Errorf("cannot write a backup to %s: %w (choose an --out in a directory that exists and you can write)", out, err)
 	}
 	defer os.Remove(tmp.Name())
+	defer tmp.Close() // writeBackup closes it on success
 	req, err := http.NewRequestWithContext(ctx, "POST", c.server+"/v1/admin/backup", nil)
 	if err != nil {
 		return usagef("--server %q: %v", c.server, err)
@@ -163,12 +164,10 @@ func (e *env) backup(ctx context.Context, g *adminFlags, c *apiClient, out strin
 	// No overall timeout: a large database takes a while.
 	resp, err := (&http.Client{}).Do(req)
 	if err != nil {
-		tmp.Close()
 		return unreachable(c.server, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		tmp.Close()
 		return problem.Decode(resp)
 	}
 	n, err := writeBackup(tmp, resp.Body, resp.ContentLength, out)
