@@ -208,6 +208,15 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		}
 		return s
 	}
+	tol := c.cfg.ClockTolerance
+	// clockBack is the finding when the clock is behind the latest time
+	// this device saw, or nil.
+	clockBack := func() *Status {
+		if f.st == nil || !now.Add(tol).Before(f.st.LastSeen) {
+			return nil
+		}
+		return bad(problem.ClockTampered, fmt.Sprintf("the clock is %s behind the latest time this device saw", f.st.LastSeen.Sub(now).Round(time.Minute)))
+	}
 	switch {
 	case f.stateCorrupt:
 		return bad(problem.LicenseTampered, "the license state file is damaged")
@@ -217,10 +226,10 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		s.Status, s.Reason = StatusNotActivated, problem.NotActivated
 		s.Detail = fmt.Sprintf("this device's activation was released on %s: activate again to use it here", f.st.DeactivatedAt.Format(time.DateOnly))
 		return s
-	case f.license == nil && f.st != nil && now.Add(c.cfg.ClockTolerance).Before(f.st.LastSeen):
-		// Setting the clock back would stretch the grace period.
-		return bad(problem.ClockTampered, fmt.Sprintf("the clock is %s behind the latest time this device saw", f.st.LastSeen.Sub(now).Round(time.Minute)))
 	case f.license == nil:
+		if back := clockBack(); back != nil {
+			return back // setting the clock back would stretch the grace period
+		}
 		first := now
 		if f.st != nil && !f.st.FirstSeen.IsZero() {
 			first = f.st.FirstSeen
@@ -253,9 +262,8 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 	if l.Product != product {
 		return bad(problem.LicenseTampered, fmt.Sprintf("the license is for %s, not %s", l.Product, product))
 	}
-	tol := c.cfg.ClockTolerance
-	if now.Add(tol).Before(f.st.LastSeen) {
-		return bad(problem.ClockTampered, fmt.Sprintf("the clock is %s behind the latest time this device saw", f.st.LastSeen.Sub(now).Round(time.Minute)))
+	if back := clockBack(); back != nil {
+		return back
 	}
 	if now.Add(tol).Before(l.IssuedAt) {
 		return bad(problem.ClockTampered, "the clock is set before the license was issued")
