@@ -14,15 +14,20 @@ import (
 // order every batch locks in, so batches of different writers and nodes do
 // not deadlock; the candidates are read by the next statement of the same
 // pipeline, after the locks are held.
+//
+// Every lookup of the candidates statement is a LATERAL subquery with
+// OFFSET 0, which keeps it an index lookup per pair: planned as a join,
+// PostgreSQL hashes the whole product_keys table for a few pairs (it
+// cannot know how short the arrays are), which cost more than the rest of
+// the transaction together.
 var (
 	groupKeysSQL = `SELECT ` + prefixed("k.", keyCols) + `, s.product_id
 		FROM product_keys k JOIN skus s ON s.id = k.sku_id
 		WHERE k.hash = ANY($1::bytea[]) ORDER BY k.hash FOR UPDATE OF k`
-	groupCandidatesSQL = `SELECT ` + prefixed("a.", activationCols) + `, s.product_id, q.anchor
-		FROM unnest($1::bytea[], $2::bytea[]) AS q(key_hash, anchor)
-		JOIN product_keys k ON k.hash = q.key_hash
-		JOIN skus s ON s.id = k.sku_id,
-		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = s.product_id OFFSET 0) AS x,
+	groupCandidatesSQL = `SELECT ` + prefixed("a.", activationCols) + `, kp.product_id, q.anchor
+		FROM unnest($1::bytea[], $2::bytea[]) AS q(key_hash, anchor),
+		LATERAL (SELECT s.product_id FROM product_keys k JOIN skus s ON s.id = k.sku_id WHERE k.hash = q.key_hash OFFSET 0) AS kp,
+		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = kp.product_id OFFSET 0) AS x,
 		LATERAL (SELECT * FROM activations a WHERE a.id = x.activation_id AND a.status = 'active' OFFSET 0) AS a`
 	groupWriteSQL = `WITH act AS (
 			INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id)
