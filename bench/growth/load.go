@@ -25,6 +25,7 @@ import (
 
 	"github.com/echt-dev/echt/internal/hardware"
 	"github.com/echt-dev/echt/internal/productkey"
+	"github.com/echt-dev/echt/internal/store"
 )
 
 const (
@@ -59,6 +60,7 @@ type actRow struct {
 	id      string
 	key     *keyRow
 	profile []byte
+	anchors []byte // store.PackAnchors of its indexed anchors
 	created int64
 }
 
@@ -180,9 +182,13 @@ func (g *generator) chunk(n, slice, parts int) chunk {
 			panic(err)
 		}
 		id := g.id(created)
-		c.acts[j] = actRow{id: id, key: k, profile: prof, created: created}
 		// The anchors echt indexes: system UUID (kind 1) and network card
-		// (kind 4), 17 bytes each.
+		// (kind 4), 17 bytes each, in the anchor table and in the row.
+		packed, err := store.PackAnchors(p.IndexAnchors())
+		if err != nil {
+			panic(err)
+		}
+		c.acts[j] = actRow{id: id, key: k, profile: prof, anchors: packed, created: created}
 		for _, a := range p.IndexAnchors() {
 			c.anchors = append(c.anchors, anchorRow{anchor: a, act: id})
 		}
@@ -278,7 +284,7 @@ func (s *sqliteDB) size(ctx context.Context) (int64, error) {
 // Rows per multi-row INSERT statement.
 const (
 	keysPerInsert    = 500 // 6 parameters each
-	actsPerInsert    = 400 // 8 parameters each
+	actsPerInsert    = 400 // 9 parameters each
 	anchorsPerInsert = 1000
 )
 
@@ -298,8 +304,8 @@ func insertSQL(head, row string, n int) string {
 const (
 	keysHead    = `INSERT INTO product_keys (hash, sku_id, last_group, created_at, active_activations, activations)`
 	keysRow     = `(?, ?, ?, ?, ?, ?)`
-	actsHead    = `INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at)`
-	actsRow     = `(?, ?, ?, ?, ?, ?, ?, ?)`
+	actsHead    = `INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, anchors)`
+	actsRow     = `(?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	anchorsHead = `INSERT INTO activation_anchors (product_id, anchor, activation_id)`
 	anchorsRow  = `(?, ?, ?)`
 )
@@ -362,7 +368,7 @@ func (s *sqliteDB) load(ctx context.Context, g *generator, n int64) (loadStats, 
 		if err == nil {
 			err = insertAll(ctx, tx, actsStmt, actsHead, actsRow, actsPerInsert, len(c.acts), func(i int, dst []any) []any {
 				a := c.acts[i]
-				return append(dst, a.id, a.key.hash, skuID, productID, a.key.lastGroup, a.profile, "active", a.created)
+				return append(dst, a.id, a.key.hash, skuID, productID, a.key.lastGroup, a.profile, "active", a.created, a.anchors)
 			})
 		}
 		if err == nil {
@@ -490,7 +496,7 @@ func (p *pgDB) info(ctx context.Context) (storeInfo, error) {
 			info.Settings[name] = s
 		}
 	}
-	info.Settings["echt pool"] = "16 connections, 4 writers, up to 128 writes per transaction"
+	info.Settings["echt pool"] = "16 connections, 2 writers, up to 128 writes per transaction"
 	return info, nil
 }
 
@@ -541,10 +547,10 @@ func (p *pgDB) load(ctx context.Context, g *generator, n int64) (loadStats, erro
 				})); err != nil {
 				return fmt.Errorf("copy product_keys: %w", err)
 			}
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"activations"}, []string{"id", "key_hash", "sku_id", "product_id", "last_group", "profile", "status", "created_at"},
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"activations"}, []string{"id", "key_hash", "sku_id", "product_id", "last_group", "profile", "status", "created_at", "anchors"},
 				pgx.CopyFromSlice(len(c.acts), func(i int) ([]any, error) {
 					a := c.acts[i]
-					return []any{a.id, a.key.hash, skuID, productID, a.key.lastGroup, a.profile, "active", a.created}, nil
+					return []any{a.id, a.key.hash, skuID, productID, a.key.lastGroup, a.profile, "active", a.created, a.anchors}, nil
 				})); err != nil {
 				return fmt.Errorf("copy activations: %w", err)
 			}

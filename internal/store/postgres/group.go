@@ -30,8 +30,8 @@ var (
 		LATERAL (SELECT activation_id FROM activation_anchors x WHERE x.anchor = q.anchor AND x.product_id = kp.product_id OFFSET 0) AS x,
 		LATERAL (SELECT * FROM activations a WHERE a.id = x.activation_id AND a.status = 'active' OFFSET 0) AS a`
 	groupWriteSQL = `WITH act AS (
-			INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id)
-			SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::bigint[], $9::bigint[], $10::text[])),
+			INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id, anchors)
+			SELECT * FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], $18::bytea[])),
 		anc AS (
 			INSERT INTO activation_anchors (product_id, anchor, activation_id)
 			SELECT * FROM unnest($11::text[], $12::bytea[], $13::text[]) ON CONFLICT DO NOTHING)
@@ -129,13 +129,18 @@ func (s *Store) activateGroup(ctx context.Context, tx pgx.Tx, acts []*op, lockKe
 	if len(news) > 0 {
 		n := len(news)
 		ids, skus, products, groups, statuses, priors := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		keyHashes, profiles := make([][]byte, n), make([][]byte, n)
+		keyHashes, profiles, packed := make([][]byte, n), make([][]byte, n), make([][]byte, n)
 		created, notAfter := make([]int64, n), make([]int64, n)
 		var ancProducts, ancIDs []string
 		ancs := [][]byte{}
 		for i, a := range news {
 			ids[i], keyHashes[i], skus[i], products[i], groups[i] = a.ID, a.KeyHash, a.SKUID, a.ProductID, a.LastGroup
 			profiles[i], statuses[i], created[i], notAfter[i], priors[i] = nonNil(a.Profile), a.Status, store.Millis(a.CreatedAt), store.Millis(a.NotAfter), a.PriorID
+			p, err := store.PackAnchors(a.Anchors)
+			if err != nil {
+				return fmt.Errorf("activate: %w", err)
+			}
+			packed[i] = nonNil(p)
 			for _, an := range a.Anchors {
 				ancProducts, ancs, ancIDs = append(ancProducts, a.ProductID), append(ancs, an), append(ancIDs, a.ID)
 			}
@@ -146,7 +151,7 @@ func (s *Store) activateGroup(ctx context.Context, tx pgx.Tx, acts []*op, lockKe
 			kh[i], active[i], total[i], kna[i] = k.Hash, int32(k.ActiveActivations), int32(k.Activations), store.Millis(k.NotAfter)
 		}
 		if _, err := tx.Exec(ctx, groupWriteSQL, ids, keyHashes, skus, products, groups, profiles, statuses, created, notAfter, priors,
-			nonNilStrings(ancProducts), ancs, nonNilStrings(ancIDs), kh, active, total, kna); err != nil {
+			nonNilStrings(ancProducts), ancs, nonNilStrings(ancIDs), kh, active, total, kna, packed); err != nil {
 			return fmt.Errorf("activate: insert: %w", wrapErr(err))
 		}
 	}

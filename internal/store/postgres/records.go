@@ -16,7 +16,7 @@ import (
 
 const (
 	keyCols        = `hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations, not_after`
-	activationCols = `id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, ended_at, end_reason, prior_id`
+	activationCols = `id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, ended_at, end_reason, prior_id, anchors`
 	skuCols        = `id, product_id, edition, channel, policy, entitlements, key_group, next_serial, created_at`
 	tokenCols      = `id, hash, role, description, created_at, revoked_at`
 	productCols    = `id, name, hardware_salt, created_at`
@@ -480,9 +480,16 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEnt
 func scanActivation(sc scanner) (store.Activation, error) {
 	var a store.Activation
 	var created, notAfter, ended int64
-	err := sc.Scan(&a.ID, &a.KeyHash, &a.SKUID, &a.ProductID, &a.LastGroup, &a.Profile, &a.Status, &created, &notAfter, &ended, &a.EndReason, &a.PriorID)
+	var anchors []byte
+	err := sc.Scan(&a.ID, &a.KeyHash, &a.SKUID, &a.ProductID, &a.LastGroup, &a.Profile, &a.Status, &created, &notAfter, &ended, &a.EndReason, &a.PriorID, &anchors)
+	if err != nil {
+		return a, err
+	}
 	a.CreatedAt, a.NotAfter, a.EndedAt = store.FromMillis(created), store.FromMillis(notAfter), store.FromMillis(ended)
-	return a, err
+	if a.Anchors, err = store.UnpackAnchors(anchors); err != nil {
+		return a, fmt.Errorf("activation %s: %w", a.ID, err)
+	}
+	return a, nil
 }
 
 // Activate implements store.Store. A writer decides the activations
@@ -522,40 +529,7 @@ func (s *Store) Activation(ctx context.Context, id string) (store.Activation, er
 	if err != nil {
 		return store.Activation{}, fmt.Errorf("activation %s: %w", id, wrapErr(err))
 	}
-	acts := []store.Activation{a}
-	if err := s.loadAnchors(ctx, a.ProductID, acts); err != nil {
-		return store.Activation{}, fmt.Errorf("activation %s: %w", id, err)
-	}
-	return acts[0], nil
-}
-
-// loadAnchors fills in the anchors of acts, all of product productID.
-func (s *Store) loadAnchors(ctx context.Context, productID string, acts []store.Activation) error {
-	if len(acts) == 0 {
-		return nil
-	}
-	ids := make([]string, len(acts))
-	at := make(map[string]int, len(acts))
-	for i, a := range acts {
-		ids[i] = a.ID
-		at[a.ID] = i
-	}
-	rows, err := s.pool.Query(ctx, `SELECT activation_id, anchor FROM activation_anchors
-		WHERE product_id = $1 AND activation_id = ANY($2) ORDER BY activation_id, anchor`, productID, ids)
-	if err != nil {
-		return wrapErr(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var anchor []byte
-		if err := rows.Scan(&id, &anchor); err != nil {
-			return wrapErr(err)
-		}
-		i := at[id]
-		acts[i].Anchors = append(acts[i].Anchors, anchor)
-	}
-	return wrapErr(rows.Err())
+	return a, nil
 }
 
 // ActivationsByKey implements store.Store.
@@ -576,9 +550,6 @@ func (s *Store) ActivationsByAnchors(ctx context.Context, productID string, anch
 	rows, err := s.pool.Query(ctx, byAnchorsSQL, productID, anchors)
 	out, err := collect(rows, err, scanActivation)
 	if err != nil {
-		return nil, fmt.Errorf("activations by anchors: %w", err)
-	}
-	if err := s.loadAnchors(ctx, productID, out); err != nil {
 		return nil, fmt.Errorf("activations by anchors: %w", err)
 	}
 	return out, nil

@@ -691,7 +691,7 @@ var readStatements = map[string]string{
 	"product":        `SELECT id, name, hardware_salt, created_at FROM products WHERE id = ?`,
 }
 
-const activationCols = `id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, ended_at, end_reason, prior_id`
+const activationCols = `id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, ended_at, end_reason, prior_id, anchors`
 const skuCols = `id, product_id, edition, channel, policy, entitlements, key_group, next_serial, created_at`
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -1235,9 +1235,16 @@ func (s *Store) Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEnt
 func scanActivation(sc interface{ Scan(...any) error }) (store.Activation, error) {
 	var a store.Activation
 	var created, notAfter, ended int64
-	err := sc.Scan(&a.ID, &a.KeyHash, &a.SKUID, &a.ProductID, &a.LastGroup, &a.Profile, &a.Status, &created, &notAfter, &ended, &a.EndReason, &a.PriorID)
+	var anchors []byte
+	err := sc.Scan(&a.ID, &a.KeyHash, &a.SKUID, &a.ProductID, &a.LastGroup, &a.Profile, &a.Status, &created, &notAfter, &ended, &a.EndReason, &a.PriorID, &anchors)
+	if err != nil {
+		return a, err
+	}
 	a.CreatedAt, a.NotAfter, a.EndedAt = store.FromMillis(created), store.FromMillis(notAfter), store.FromMillis(ended)
-	return a, err
+	if a.Anchors, err = store.UnpackAnchors(anchors); err != nil {
+		return a, fmt.Errorf("activation %s: %w", a.ID, err)
+	}
+	return a, nil
 }
 
 func collectActivations(rows *sql.Rows, err error) ([]store.Activation, error) {
@@ -1346,7 +1353,11 @@ func (s *Store) activateGroup(tx *sql.Tx, acts []*op) error {
 	news, changed := store.DecideBatch(ops, keys, hits)
 	var actRows, anchorRows [][]any
 	for _, n := range news {
-		actRows = append(actRows, []any{n.ID, n.KeyHash, n.SKUID, n.ProductID, n.LastGroup, n.Profile, n.Status, store.Millis(n.CreatedAt), store.Millis(n.NotAfter), n.PriorID})
+		packed, err := store.PackAnchors(n.Anchors)
+		if err != nil {
+			return fmt.Errorf("activate: %w", err)
+		}
+		actRows = append(actRows, []any{n.ID, n.KeyHash, n.SKUID, n.ProductID, n.LastGroup, n.Profile, n.Status, store.Millis(n.CreatedAt), store.Millis(n.NotAfter), n.PriorID, packed})
 		for _, a := range n.Anchors {
 			anchorRows = append(anchorRows, []any{n.ProductID, a, n.ID})
 		}
@@ -1388,7 +1399,7 @@ var (
 		FROM product_keys k JOIN skus s ON s.id = k.sku_id WHERE k.hash IN (%s)`
 	groupCandidatesSQL = `SELECT ` + prefixCols("a.", activationCols) + `, x.anchor FROM activation_anchors x CROSS JOIN activations a
 		WHERE x.product_id = ? AND x.anchor IN (%s) AND a.id = x.activation_id AND a.status = 'active'`
-	groupInsertActivations = `INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id) VALUES `
+	groupInsertActivations = `INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id, anchors) VALUES `
 	groupInsertAnchors     = `INSERT OR IGNORE INTO activation_anchors (product_id, anchor, activation_id) VALUES `
 	insertChunks           = []int{64, 16, 4, 1}
 )
@@ -1410,7 +1421,7 @@ func groupStatements(maxBatch int) []string {
 		}
 	}
 	for _, n := range insertChunks {
-		out = append(out, multiRow(groupInsertActivations, 10, n), multiRow(groupInsertAnchors, 3, n))
+		out = append(out, multiRow(groupInsertActivations, 11, n), multiRow(groupInsertAnchors, 3, n))
 	}
 	return out
 }
@@ -1490,24 +1501,7 @@ func (s *Store) Activation(ctx context.Context, id string) (store.Activation, er
 	if err != nil {
 		return store.Activation{}, fmt.Errorf("activation %s: %w", id, wrapErr(err))
 	}
-	return a, s.loadAnchors(ctx, &a)
-}
-
-func (s *Store) loadAnchors(ctx context.Context, a *store.Activation) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT anchor FROM activation_anchors WHERE product_id = ? AND activation_id = ?`, a.ProductID, a.ID)
-	if err != nil {
-		return wrapErr(err)
-	}
-	defer rows.Close()
-	a.Anchors = nil
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			return err
-		}
-		a.Anchors = append(a.Anchors, b)
-	}
-	return rows.Err()
+	return a, nil
 }
 
 // ActivationsByKey implements store.Store.
@@ -1538,11 +1532,6 @@ func (s *Store) ActivationsByAnchors(ctx context.Context, productID string, anch
 	out, err := collectActivations(st.QueryContext(ctx, args...))
 	if err != nil {
 		return nil, fmt.Errorf("activations by anchors: %w", err)
-	}
-	for i := range out {
-		if err := s.loadAnchors(ctx, &out[i]); err != nil {
-			return nil, fmt.Errorf("activations by anchors: %w", err)
-		}
 	}
 	return out, nil
 }

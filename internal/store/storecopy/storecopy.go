@@ -89,7 +89,7 @@ var tables = []table{
 	{"products", []string{"id"}, cols("id text", "name text", "hardware_salt bytea", "created_at int")},
 	{"skus", []string{"id"}, cols("id text", "product_id text", "edition text", "channel text", "policy text", "entitlements text", "key_group int", "next_serial int", "created_at int")},
 	{"product_keys", []string{"hash"}, cols("hash bytea", "sku_id text", "last_group text", "blocked bool", "block_reason text", "blocked_at int", "created_at int", "active_activations int", "activations int", "not_after int")},
-	{"activations", []string{"id"}, cols("id text", "key_hash bytea", "sku_id text", "product_id text", "last_group text", "profile bytea", "status text", "created_at int", "not_after int", "ended_at int", "end_reason text", "prior_id text")},
+	{"activations", []string{"id"}, cols("id text", "key_hash bytea", "sku_id text", "product_id text", "last_group text", "profile bytea", "status text", "created_at int", "not_after int", "ended_at int", "end_reason text", "prior_id text", "anchors bytea")},
 	{"activation_anchors", []string{"product_id", "anchor", "activation_id"}, cols("product_id text", "anchor bytea", "activation_id text")},
 	{"audit_log", []string{"seq"}, cols("seq int", "at int", "actor text", "action text", "target text", "detail text", "request_id text")},
 	{"help_feedback", []string{"page", "lang"}, cols("page text", "lang text", "yes int", "no int")},

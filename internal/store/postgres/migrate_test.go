@@ -1,0 +1,69 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/echt-dev/echt/internal/store/storetest"
+)
+
+// TestAnchorsMigration upgrades a database from before activations kept
+// their anchors in their row (migration 7): an activation stored then reads
+// back with its anchors, by id and by anchor.
+func TestAnchorsMigration(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.PostgresURL(t)
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithDisableGlobalRegistry(true), goose.WithLogger(goose.NopLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	a1, a2 := append([]byte{4}, bytes.Repeat([]byte{0xff}, 16)...), append([]byte{1}, bytes.Repeat([]byte{0}, 16)...)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO products (id, name, hardware_salt, created_at) VALUES ('p', 'P', '\x00', 1)`, nil},
+		{`INSERT INTO skus (id, product_id, edition, channel, policy, key_group, created_at) VALUES ('s', 'p', 'e', 'retail', '{}', 1, 1)`, nil},
+		{`INSERT INTO product_keys (hash, sku_id, last_group, created_at, active_activations, activations) VALUES ('\x01', 's', 'BCDFG', 1, 2, 2)`, nil},
+		{`INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at) VALUES ('act_a', '\x01', 's', 'p', 'BCDFG', '\x7b7d', 'active', 1), ('act_b', '\x01', 's', 'p', 'BCDFG', '\x7b7d', 'active', 2)`, nil},
+		{`INSERT INTO activation_anchors (product_id, anchor, activation_id) VALUES ('p', $1, 'act_a'), ('p', $2, 'act_a')`, []any{a1, a2}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	db.Close()
+
+	s := openTest(t, url)
+	want := [][]byte{a2, a1} // in byte order
+	got, err := s.Activation(ctx, "act_a")
+	if err != nil || !slices.EqualFunc(got.Anchors, want, bytes.Equal) {
+		t.Fatalf("Activation after migration: anchors %x, %v; want %x", got.Anchors, err, want)
+	}
+	if got, err := s.Activation(ctx, "act_b"); err != nil || got.Anchors != nil {
+		t.Fatalf("activation without anchors: %x, %v", got.Anchors, err)
+	}
+	found, err := s.ActivationsByAnchors(ctx, "p", [][]byte{a1})
+	if err != nil || len(found) != 1 || found[0].ID != "act_a" || !slices.EqualFunc(found[0].Anchors, want, bytes.Equal) {
+		t.Fatalf("ActivationsByAnchors after migration = %+v, %v", found, err)
+	}
+}

@@ -1,0 +1,65 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/pressly/goose/v3"
+)
+
+// TestAnchorsMigration upgrades a database from before activations kept
+// their anchors in their row (migration 7): an activation stored then reads
+// back with its anchors, by id and by anchor.
+func TestAnchorsMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "echt.db")
+	db, err := sql.Open("sqlite", dsn(path, writer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, mustSub(migrations, "migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	a1, a2 := append([]byte{4}, bytes.Repeat([]byte{0xff}, 16)...), append([]byte{1}, bytes.Repeat([]byte{0}, 16)...)
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO products (id, name, hardware_salt, created_at) VALUES ('p', 'P', x'00', 1)`, nil},
+		{`INSERT INTO skus (id, product_id, edition, channel, policy, key_group, created_at) VALUES ('s', 'p', 'e', 'retail', '{}', 1, 1)`, nil},
+		{`INSERT INTO product_keys (hash, sku_id, last_group, created_at, active_activations, activations) VALUES (x'01', 's', 'BCDFG', 1, 2, 2)`, nil},
+		{`INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at) VALUES ('act_a', x'01', 's', 'p', 'BCDFG', x'7b7d', 'active', 1), ('act_b', x'01', 's', 'p', 'BCDFG', x'7b7d', 'active', 2)`, nil},
+		{`INSERT INTO activation_anchors (product_id, anchor, activation_id) VALUES ('p', ?, 'act_a'), ('p', ?, 'act_a')`, []any{a1, a2}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	db.Close()
+
+	s, err := Open(ctx, Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := [][]byte{a2, a1} // in byte order
+	got, err := s.Activation(ctx, "act_a")
+	if err != nil || !slices.EqualFunc(got.Anchors, want, bytes.Equal) {
+		t.Fatalf("Activation after migration: anchors %x, %v; want %x", got.Anchors, err, want)
+	}
+	if got, err := s.Activation(ctx, "act_b"); err != nil || got.Anchors != nil {
+		t.Fatalf("activation without anchors: %x, %v", got.Anchors, err)
+	}
+	found, err := s.ActivationsByAnchors(ctx, "p", [][]byte{a1})
+	if err != nil || len(found) != 1 || found[0].ID != "act_a" || !slices.EqualFunc(found[0].Anchors, want, bytes.Equal) {
+		t.Fatalf("ActivationsByAnchors after migration = %+v, %v", found, err)
+	}
+}
