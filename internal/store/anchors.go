@@ -11,14 +11,14 @@ import (
 // 17 bytes: a kind and a 16-byte hash).
 const MaxAnchorLen = 255
 
-// PackAnchors encodes an activation's anchors for its row: each anchor as
-// one length byte and its bytes, in ascending byte order, so that equal
-// sets pack equally. The stores keep this beside the anchor index, so that
+// PackAnchors encodes an activation's anchors for its row: each distinct
+// anchor as one length byte and its bytes, in ascending byte order, so
+// that equal sets pack equally (as the anchor table holds them). The stores keep this beside the anchor index, so that
 // reading an activation needs no second look-up and writing one no second
 // index entry per anchor. Both stores and `echt admin db copy` share it;
 // the migrations that introduced it build the same bytes in SQL.
 func PackAnchors(anchors [][]byte) ([]byte, error) {
-	sorted := slices.SortedFunc(slices.Values(anchors), bytes.Compare)
+	sorted := slices.CompactFunc(slices.SortedFunc(slices.Values(anchors), bytes.Compare), bytes.Equal)
 	n := 0
 	for _, a := range sorted {
 		if len(a) == 0 || len(a) > MaxAnchorLen {

@@ -8,7 +8,7 @@ import (
 
 func TestPackAnchors(t *testing.T) {
 	a, b, c := []byte{2, 9}, []byte{1, 0, 0}, bytes.Repeat([]byte{7}, MaxAnchorLen)
-	packed, err := PackAnchors([][]byte{a, c, b})
+	packed, err := PackAnchors([][]byte{a, c, b, a})
 	if err != nil {
 		t.Fatal(err)
 	}

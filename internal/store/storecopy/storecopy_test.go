@@ -123,6 +123,10 @@ func makeInstallation(t *testing.T, n int) installation {
 		SELECT product_id, unhex(printf('%034x', 2 * CAST(substr(id, 5) AS INTEGER) + j.j)), id
 		FROM activations, (SELECT 0 AS j UNION ALL SELECT 1) AS j WHERE id GLOB 'act_[0-9]*'`)
 	must(err)
+	// Each row packs its anchors as store.PackAnchors does (17 bytes each, ascending).
+	_, err = tx.Exec(`UPDATE activations SET anchors = unhex('11' || printf('%034x', 2 * CAST(substr(id, 5) AS INTEGER)) || '11' || printf('%034x', 2 * CAST(substr(id, 5) AS INTEGER) + 1))
+		WHERE id GLOB 'act_[0-9]*'`)
+	must(err)
 	_, err = tx.Exec(`UPDATE product_keys SET
 		active_activations = (SELECT count(*) FROM activations a WHERE a.key_hash = product_keys.hash AND a.status = 'active'),
 		activations = (SELECT count(*) FROM activations a WHERE a.key_hash = product_keys.hash)`)

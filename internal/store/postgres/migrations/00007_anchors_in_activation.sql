@@ -7,7 +7,7 @@
 ALTER TABLE activations ADD COLUMN anchors bytea NOT NULL DEFAULT ''::bytea;
 UPDATE activations a SET anchors = x.packed
 FROM (
-    SELECT activation_id, string_agg(set_byte('\x00'::bytea, 0, length(anchor)) || anchor, ''::bytea ORDER BY anchor) AS packed
+    SELECT activation_id, string_agg(set_byte(decode('00', 'hex'), 0, length(anchor)) || anchor, ''::bytea ORDER BY anchor) AS packed
     FROM activation_anchors GROUP BY activation_id
 ) x
 WHERE x.activation_id = a.id;
