@@ -43,8 +43,8 @@ run() { "$work/echt" bench --server "$1" --token "$token" --scenario activate --
 one=$(run http://127.0.0.1:18101)
 three=$(run http://127.0.0.1:18101,http://127.0.0.1:18102,http://127.0.0.1:18103)
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-r1=$(echo "$one" | field 'round(d["rps"])'); p1=$(echo "$one" | field 'd["latency_ms"]["p99"]'); e1=$(echo "$one" | field 'd["errors"]')
-r3=$(echo "$three" | field 'round(d["rps"])'); p3=$(echo "$three" | field 'd["latency_ms"]["p99"]'); e3=$(echo "$three" | field 'd["errors"]')
+r1=$(echo "$one" | field 'round(d["rps"])'); p1=$(echo "$one" | field 'round(d["latency_ms"]["p99"], 1)'); e1=$(echo "$one" | field 'd["errors"]')
+r3=$(echo "$three" | field 'round(d["rps"])'); p3=$(echo "$three" | field 'round(d["latency_ms"]["p99"], 1)'); e3=$(echo "$three" | field 'd["errors"]')
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); cores=$(nproc)
 out=docs/benchmarks-nodes.md
 {
