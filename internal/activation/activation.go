@@ -116,11 +116,14 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 
 	now := s.now().UTC().Truncate(time.Millisecond)
 	profileJSON, _ := json.Marshal(r.Hardware)
+	// Made here, not in the decision: the store calls it on its writer,
+	// whose time bounds every activation's.
+	id, indexAnchors := ident.New("act"), r.Hardware.IndexAnchors()
 	act, created, err := s.st.Activate(ctx, hash, anchors, func(key store.Key, cands []store.Activation) (store.Decision, error) {
 		return decide(key, cands, sku, r.Hardware, replaced, now, func(prior string) *store.Activation {
 			a := &store.Activation{
-				ID: ident.New("act"), SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: k.LastGroup(),
-				Profile: profileJSON, Anchors: r.Hardware.IndexAnchors(), CreatedAt: now, PriorID: prior,
+				ID: id, SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: k.LastGroup(),
+				Profile: profileJSON, Anchors: indexAnchors, CreatedAt: now, PriorID: prior,
 			}
 			switch {
 			case !key.NotAfter.IsZero():

@@ -676,7 +676,6 @@ var statements = map[string]string{
 	"insertAudit":    `INSERT INTO audit_log (at, actor, action, target, detail, request_id) VALUES (?, ?, ?, ?, ?, ?)`,
 	"keyForUpdate":   `SELECT hash, sku_id, last_group, blocked, block_reason, blocked_at, created_at, active_activations, activations, not_after FROM product_keys WHERE hash = ?`,
 	"insertKeys":     insertKeysSQL(keysPerStatement),
-	"setSeats":       `UPDATE product_keys SET active_activations = ?, activations = ?, not_after = ? WHERE hash = ?`,
 	"seatFreed":      `UPDATE product_keys SET active_activations = active_activations - 1 WHERE hash = ? AND active_activations > 0`,
 	"activationByID": `SELECT ` + activationCols + ` FROM activations WHERE id = ?`,
 	"endActivation":  `UPDATE activations SET status = ?, ended_at = ?, end_reason = ? WHERE id = ? AND status = 'active'`,
@@ -1368,11 +1367,12 @@ func (s *Store) activateGroup(tx *sql.Tx, acts []*op) error {
 	if err := s.insertRows(tx, groupInsertAnchors, anchorRows); err != nil {
 		return fmt.Errorf("activate: anchors: %w", wrapErr(err))
 	}
-	set := tx.Stmt(s.stmts["setSeats"])
-	for _, k := range changed {
-		if _, err := set.Exec(k.ActiveActivations, k.Activations, store.Millis(k.NotAfter), k.Hash); err != nil {
-			return fmt.Errorf("activate: seats: %w", wrapErr(err))
-		}
+	seatRows := make([][]any, len(changed))
+	for i, k := range changed {
+		seatRows[i] = []any{k.Hash, k.ActiveActivations, k.Activations, store.Millis(k.NotAfter)}
+	}
+	if err := s.execRows(tx, groupSetSeats, groupSetSeatsWhere, seatRows); err != nil {
+		return fmt.Errorf("activate: seats: %w", wrapErr(err))
 	}
 	for i, o := range acts {
 		o.err, o.changes = ops[i].Err, nil
@@ -1401,6 +1401,9 @@ var (
 		WHERE x.product_id = ? AND x.anchor IN (%s) AND a.id = x.activation_id AND a.status = 'active'`
 	groupInsertActivations = `INSERT INTO activations (id, key_hash, sku_id, product_id, last_group, profile, status, created_at, not_after, prior_id, anchors) VALUES `
 	groupInsertAnchors     = `INSERT OR IGNORE INTO activation_anchors (product_id, anchor, activation_id) VALUES `
+	// The keys' new seat counters, one statement for many keys.
+	groupSetSeats      = `UPDATE product_keys SET active_activations = v.column2, activations = v.column3, not_after = v.column4 FROM (VALUES `
+	groupSetSeatsWhere = `) AS v WHERE product_keys.hash = v.column1`
 	insertChunks           = []int{64, 16, 4, 1}
 )
 
@@ -1421,7 +1424,7 @@ func groupStatements(maxBatch int) []string {
 		}
 	}
 	for _, n := range insertChunks {
-		out = append(out, multiRow(groupInsertActivations, 11, n), multiRow(groupInsertAnchors, 3, n))
+		out = append(out, multiRow(groupInsertActivations, 11, n), multiRow(groupInsertAnchors, 3, n), multiRow(groupSetSeats, 4, n)+groupSetSeatsWhere)
 	}
 	return out
 }
@@ -1466,6 +1469,12 @@ func (s *Store) dynQuery(tx *sql.Tx, q string, list []any, leading ...any) (*sql
 
 // insertRows inserts rows with multi-row statements of insertChunks rows.
 func (s *Store) insertRows(tx *sql.Tx, prefix string, rows [][]any) error {
+	return s.execRows(tx, prefix, "", rows)
+}
+
+// execRows runs prefix + a VALUES list of rows + suffix, in prepared
+// chunks of insertChunks rows.
+func (s *Store) execRows(tx *sql.Tx, prefix, suffix string, rows [][]any) error {
 	for len(rows) > 0 {
 		n := 1
 		for _, c := range insertChunks {
@@ -1474,7 +1483,7 @@ func (s *Store) insertRows(tx *sql.Tx, prefix string, rows [][]any) error {
 				break
 			}
 		}
-		st, err := s.dynStmt(tx, multiRow(prefix, len(rows[0]), n))
+		st, err := s.dynStmt(tx, multiRow(prefix, len(rows[0]), n)+suffix)
 		if err != nil {
 			return err
 		}

@@ -40,6 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"Activate", testActivate},
 		{"ActivateDecisionError", testActivateDecisionError},
 		{"ActivateSeatLimitConcurrent", testSeatLimitConcurrent},
+		{"ActivateManyKeysConcurrent", testManyKeysConcurrent},
 		{"EndActivation", testEndActivation},
 		{"ExpireActivations", testExpireActivations},
 		{"ExpireActivationsConcurrent", testExpireActivationsConcurrent},
@@ -529,6 +530,53 @@ func testSeatLimitConcurrent(t *testing.T, s store.Store) {
 	list, _ := s.ActivationsByKey(c, k.Hash)
 	if key.ActiveActivations != 5 || len(list) != 5 {
 		t.Fatalf("stored %d activations, counter %d; want 5", len(list), key.ActiveActivations)
+	}
+}
+
+// testManyKeysConcurrent activates 20 keys of 3 seats from 10 devices
+// each, all at once, so that the writers decide and count many keys in
+// one transaction: every key ends with exactly its 3 seats taken and
+// counted.
+func testManyKeysConcurrent(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	var keys []store.Key
+	for range 20 {
+		keys = append(keys, newKey(t, s, sku))
+	}
+	var ok, full atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("act_%03d", i)
+			_, created, err := s.Activate(c, keys[i%20].Hash, [][]byte{anchor(id)}, func(key store.Key, cands []store.Activation) (store.Decision, error) {
+				if key.ActiveActivations >= 3 {
+					return store.Decision{}, errRefused
+				}
+				return store.Decision{New: newActivation(id, sku, id)}, nil
+			})
+			switch {
+			case errors.Is(err, errRefused):
+				full.Add(1)
+			case err != nil:
+				t.Errorf("Activate = %v", err)
+			case created:
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 60 || full.Load() != 140 {
+		t.Fatalf("%d activated, %d refused; want 60, 140", ok.Load(), full.Load())
+	}
+	for i, k := range keys {
+		key, err := s.Key(c, k.Hash)
+		list, err2 := s.ActivationsByKey(c, k.Hash)
+		if err != nil || err2 != nil || key.ActiveActivations != 3 || key.Activations != 3 || len(list) != 3 {
+			t.Fatalf("key %d: counters %d active, %d total, %d stored (%v, %v); want 3 each", i, key.ActiveActivations, key.Activations, len(list), err, err2)
+		}
 	}
 }
 
