@@ -1404,7 +1404,7 @@ var (
 	// The keys' new seat counters, one statement for many keys.
 	groupSetSeats      = `UPDATE product_keys SET active_activations = v.column2, activations = v.column3, not_after = v.column4 FROM (VALUES `
 	groupSetSeatsWhere = `) AS v WHERE product_keys.hash = v.column1`
-	insertChunks           = []int{64, 16, 4, 1}
+	insertChunks       = []int{64, 16, 4, 1}
 )
 
 // groupStatements lists every statement activateGroup may use for batches
