@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io/fs"
-	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -54,16 +53,5 @@ func TestAnchorsMigration(t *testing.T) {
 	db.Close()
 
 	s := openTest(t, url)
-	want := [][]byte{a2, a1} // in byte order
-	got, err := s.Activation(ctx, "act_a")
-	if err != nil || !slices.EqualFunc(got.Anchors, want, bytes.Equal) {
-		t.Fatalf("Activation after migration: anchors %x, %v; want %x", got.Anchors, err, want)
-	}
-	if got, err := s.Activation(ctx, "act_b"); err != nil || got.Anchors != nil {
-		t.Fatalf("activation without anchors: %x, %v", got.Anchors, err)
-	}
-	found, err := s.ActivationsByAnchors(ctx, "p", [][]byte{a1})
-	if err != nil || len(found) != 1 || found[0].ID != "act_a" || !slices.EqualFunc(found[0].Anchors, want, bytes.Equal) {
-		t.Fatalf("ActivationsByAnchors after migration = %+v, %v", found, err)
-	}
+	storetest.CheckMigratedAnchors(t, s, [][]byte{a1, a2})
 }

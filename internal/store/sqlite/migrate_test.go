@@ -5,10 +5,11 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/echt-dev/echt/internal/store/storetest"
 )
 
 // TestAnchorsMigration upgrades a database from before activations kept
@@ -50,16 +51,5 @@ func TestAnchorsMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	want := [][]byte{a2, a1} // in byte order
-	got, err := s.Activation(ctx, "act_a")
-	if err != nil || !slices.EqualFunc(got.Anchors, want, bytes.Equal) {
-		t.Fatalf("Activation after migration: anchors %x, %v; want %x", got.Anchors, err, want)
-	}
-	if got, err := s.Activation(ctx, "act_b"); err != nil || got.Anchors != nil {
-		t.Fatalf("activation without anchors: %x, %v", got.Anchors, err)
-	}
-	found, err := s.ActivationsByAnchors(ctx, "p", [][]byte{a1})
-	if err != nil || len(found) != 1 || found[0].ID != "act_a" || !slices.EqualFunc(found[0].Anchors, want, bytes.Equal) {
-		t.Fatalf("ActivationsByAnchors after migration = %+v, %v", found, err)
-	}
+	storetest.CheckMigratedAnchors(t, s, [][]byte{a1, a2})
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -494,20 +495,20 @@ func testActivateDecisionError(t *testing.T, s store.Store) {
 	}
 }
 
-// 200 concurrent activations of a 5-seat key from 200 devices: exactly 5.
-func testSeatLimitConcurrent(t *testing.T, s store.Store) {
+// activateAll activates n devices at once, device i with keys[i%len(keys)],
+// each refused once its key holds seats activations, and counts the
+// activations made and refused.
+func activateAll(t *testing.T, s store.Store, sku store.SKU, keys []store.Key, n, seats int) (made, refused int) {
 	c := ctx(t)
-	sku := fixture(t, s)
-	k := newKey(t, s, sku)
 	var ok, full atomic.Int32
 	var wg sync.WaitGroup
-	for i := 0; i < 200; i++ {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			id := fmt.Sprintf("act_%03d", i)
-			_, created, err := s.Activate(c, k.Hash, [][]byte{anchor(id)}, func(key store.Key, cands []store.Activation) (store.Decision, error) {
-				if key.ActiveActivations >= 5 || len(cands) >= 5 {
+			_, created, err := s.Activate(c, keys[i%len(keys)].Hash, [][]byte{anchor(id)}, func(key store.Key, cands []store.Activation) (store.Decision, error) {
+				if key.ActiveActivations >= seats || len(cands) >= seats {
 					return store.Decision{}, errRefused
 				}
 				return store.Decision{New: newActivation(id, sku, id)}, nil
@@ -523,14 +524,31 @@ func testSeatLimitConcurrent(t *testing.T, s store.Store) {
 		}()
 	}
 	wg.Wait()
-	if ok.Load() != 5 || full.Load() != 195 {
-		t.Fatalf("%d activated, %d refused; want 5, 195", ok.Load(), full.Load())
+	return int(ok.Load()), int(full.Load())
+}
+
+// seatsHeld fails the test unless every key counts exactly want active
+// activations and holds them.
+func seatsHeld(t *testing.T, s store.Store, keys []store.Key, want int) {
+	t.Helper()
+	c := ctx(t)
+	for i, k := range keys {
+		key, err := s.Key(c, k.Hash)
+		list, err2 := s.ActivationsByKey(c, k.Hash)
+		if err != nil || err2 != nil || key.ActiveActivations != want || key.Activations != want || len(list) != want {
+			t.Fatalf("key %d: counters %d active, %d total, %d stored (%v, %v); want %d each", i, key.ActiveActivations, key.Activations, len(list), err, err2, want)
+		}
 	}
-	key, _ := s.Key(c, k.Hash)
-	list, _ := s.ActivationsByKey(c, k.Hash)
-	if key.ActiveActivations != 5 || len(list) != 5 {
-		t.Fatalf("stored %d activations, counter %d; want 5", len(list), key.ActiveActivations)
+}
+
+// 200 concurrent activations of a 5-seat key from 200 devices: exactly 5.
+func testSeatLimitConcurrent(t *testing.T, s store.Store) {
+	sku := fixture(t, s)
+	keys := []store.Key{newKey(t, s, sku)}
+	if made, refused := activateAll(t, s, sku, keys, 200, 5); made != 5 || refused != 195 {
+		t.Fatalf("%d activated, %d refused; want 5, 195", made, refused)
 	}
+	seatsHeld(t, s, keys, 5)
 }
 
 // testManyKeysConcurrent activates 20 keys of 3 seats from 10 devices
@@ -538,46 +556,15 @@ func testSeatLimitConcurrent(t *testing.T, s store.Store) {
 // one transaction: every key ends with exactly its 3 seats taken and
 // counted.
 func testManyKeysConcurrent(t *testing.T, s store.Store) {
-	c := ctx(t)
 	sku := fixture(t, s)
 	var keys []store.Key
 	for range 20 {
 		keys = append(keys, newKey(t, s, sku))
 	}
-	var ok, full atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 200 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := fmt.Sprintf("act_%03d", i)
-			_, created, err := s.Activate(c, keys[i%20].Hash, [][]byte{anchor(id)}, func(key store.Key, cands []store.Activation) (store.Decision, error) {
-				if key.ActiveActivations >= 3 {
-					return store.Decision{}, errRefused
-				}
-				return store.Decision{New: newActivation(id, sku, id)}, nil
-			})
-			switch {
-			case errors.Is(err, errRefused):
-				full.Add(1)
-			case err != nil:
-				t.Errorf("Activate = %v", err)
-			case created:
-				ok.Add(1)
-			}
-		}()
+	if made, refused := activateAll(t, s, sku, keys, 200, 3); made != 60 || refused != 140 {
+		t.Fatalf("%d activated, %d refused; want 60, 140", made, refused)
 	}
-	wg.Wait()
-	if ok.Load() != 60 || full.Load() != 140 {
-		t.Fatalf("%d activated, %d refused; want 60, 140", ok.Load(), full.Load())
-	}
-	for i, k := range keys {
-		key, err := s.Key(c, k.Hash)
-		list, err2 := s.ActivationsByKey(c, k.Hash)
-		if err != nil || err2 != nil || key.ActiveActivations != 3 || key.Activations != 3 || len(list) != 3 {
-			t.Fatalf("key %d: counters %d active, %d total, %d stored (%v, %v); want 3 each", i, key.ActiveActivations, key.Activations, len(list), err, err2)
-		}
-	}
+	seatsHeld(t, s, keys, 3)
 }
 
 func testEndActivation(t *testing.T, s store.Store) {
@@ -987,5 +974,27 @@ func testKeyNotAfter(t *testing.T, s store.Store) {
 	}
 	if got, _ := s.Key(c, plain.Hash); !got.NotAfter.IsZero() {
 		t.Fatalf("perpetual key got NotAfter %v", got.NotAfter)
+	}
+}
+
+// CheckMigratedAnchors checks a store opened on a database that an older
+// schema (version 6) filled with product "p", activation "act_a" with the
+// anchors want (in activation_anchors only) and "act_b" with none: after
+// the migration both read back with their anchors, by id and by anchor.
+// Each store's TestAnchorsMigration builds that database.
+func CheckMigratedAnchors(t *testing.T, s store.Store, want [][]byte) {
+	t.Helper()
+	c := ctx(t)
+	want = slices.SortedFunc(slices.Values(want), bytes.Compare)
+	got, err := s.Activation(c, "act_a")
+	if err != nil || !slices.EqualFunc(got.Anchors, want, bytes.Equal) {
+		t.Fatalf("Activation after migration: anchors %x, %v; want %x", got.Anchors, err, want)
+	}
+	if got, err := s.Activation(c, "act_b"); err != nil || got.Anchors != nil {
+		t.Fatalf("activation without anchors: %x, %v", got.Anchors, err)
+	}
+	found, err := s.ActivationsByAnchors(c, "p", want[:1])
+	if err != nil || len(found) != 1 || found[0].ID != "act_a" || !slices.EqualFunc(found[0].Anchors, want, bytes.Equal) {
+		t.Fatalf("ActivationsByAnchors after migration = %+v, %v", found, err)
 	}
 }
