@@ -125,6 +125,25 @@ func (e *env) agentClient(f *agentFlags, product string) (*echt.Client, error) {
 	return c, nil
 }
 
+// tr returns the agent's text key (internal/reasons/ui) in lang,
+// formatted with args.
+func tr(lang, key string, args ...any) string {
+	return fmt.Sprintf(reasons.UI(lang, key), args...)
+}
+
+// labels returns a labeller for a block of the agent's output: each label
+// (internal/reasons/ui) in lang with its colon, padded to one column, one
+// space past the longest label of the block.
+func labels(lang string, keys ...string) func(key string) string {
+	width := 0
+	for _, k := range keys {
+		width = max(width, utf8.RuneCountInString(reasons.UI(lang, k))+2)
+	}
+	return func(key string) string {
+		return fmt.Sprintf("%-*s", width, reasons.UI(lang, key)+":")
+	}
+}
+
 func (e *env) language(f *agentFlags) string {
 	if f.lang != "" {
 		return reasons.Negotiate(f.lang, "")
@@ -194,17 +213,19 @@ that activated before, for example before a reinstall, needs no key).`,
 			if f.json {
 				return e.printJSON(activateOutput{ActivationID: act.ActivationID, Reason: string(act.Reason), Product: act.Product, Edition: act.Edition, SKU: act.SKU, Channel: act.Channel, PartialKey: act.PartialKey, NotAfter: act.NotAfter})
 			}
+			lang := e.language(&f)
+			said := "agent_activated"
 			switch act.Reason {
 			case problem.AlreadyActivated:
-				fmt.Fprintf(e.stdout, "%s %s was already activated on this device (%s); no activation was used.\n", act.License.ProductName, act.Edition, act.PartialKey)
+				said = "agent_already_activated"
 			case problem.DigitalLicense:
-				fmt.Fprintf(e.stdout, "%s %s is activated with this device's digital license (%s).\n", act.License.ProductName, act.Edition, act.PartialKey)
-			default:
-				fmt.Fprintf(e.stdout, "%s %s is activated (%s).\n", act.License.ProductName, act.Edition, act.PartialKey)
+				said = "agent_digital_license"
 			}
-			fmt.Fprintf(e.stdout, "activation id: %s\n", act.ActivationID)
+			fmt.Fprintln(e.stdout, tr(lang, said, act.License.ProductName, act.Edition, act.PartialKey))
+			label := labels(lang, "agent_activation_id", "agent_valid_until")
+			fmt.Fprintf(e.stdout, "%s%s\n", label("agent_activation_id"), act.ActivationID)
 			if !act.NotAfter.IsZero() {
-				fmt.Fprintf(e.stdout, "valid until:   %s\n", act.NotAfter.Local().Format(time.DateTime))
+				fmt.Fprintf(e.stdout, "%s%s\n", label("agent_valid_until"), act.NotAfter.Local().Format(time.DateTime))
 			}
 			return nil
 		},
@@ -242,12 +263,22 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 	if f.json {
 		_ = e.printJSON(jsonOf(code, detail, remedy))
 	} else {
-		fmt.Fprintf(e.stderr, "echt: %s: %s\n", code, detail)
+		label := labels(lang, "agent_detail", "agent_what_to_do", "agent_more_help")
+		if entry, ok := reasons.Lookup(code, lang); ok && entry.Lang == lang && lang != reasons.DefaultLang {
+			// The code's title in the reader's language; the detail
+			// (the server's or the SDK's, in English) below it.
+			fmt.Fprintf(e.stderr, "echt: %s: %s.\n", code, entry.Title)
+			if detail != "" && detail != entry.Title {
+				fmt.Fprintf(e.stderr, "  %s%s\n", label("agent_detail"), detail)
+			}
+		} else {
+			fmt.Fprintf(e.stderr, "echt: %s: %s\n", code, detail)
+		}
 		if remedy != "" {
-			fmt.Fprintf(e.stderr, "  what to do: %s\n", remedy)
+			fmt.Fprintf(e.stderr, "  %s%s\n", label("agent_what_to_do"), remedy)
 		}
 		if f.server != "" && code != problem.ServerUnreachable {
-			fmt.Fprintf(e.stderr, "  more help:  %s/help/errors/%s\n", strings.TrimRight(f.server, "/"), code)
+			fmt.Fprintf(e.stderr, "  %s%s/help/errors/%s\n", label("agent_more_help"), strings.TrimRight(f.server, "/"), code)
 		}
 	}
 	return exitError{code: code.ExitCode()}
@@ -283,7 +314,7 @@ func (e *env) deactivateCmd() *cobra.Command {
 			if f.json {
 				return e.printJSON(map[string]string{"product": product, "activation_id": id, "reason": "DEACTIVATED"})
 			}
-			fmt.Fprintf(e.stdout, "%s is deactivated on this device; its key can now be activated on another device.\n", product)
+			fmt.Fprintln(e.stdout, tr(e.language(&f), "agent_deactivated", product))
 			return nil
 		},
 	}
@@ -415,10 +446,12 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 		}
 	} else {
 		entry, _ := reasons.Lookup(st.Reason, lang)
+		label := labels(lang, "agent_product_key", "agent_activation_id", "agent_valid_until", "agent_activate_by",
+			"agent_what_to_do", "agent_note", "agent_details", "agent_next_check")
 		name := firstNonEmpty(st.ProductName, st.Product)
-		where := "offline check"
+		where := tr(lang, "agent_offline_check")
 		if st.Online {
-			where = "verdict of " + strings.TrimRight(f.server, "/")
+			where = tr(lang, "agent_verdict_of", strings.TrimRight(f.server, "/"))
 		}
 		fmt.Fprintf(e.stdout, "%s: %s (%s; %s)\n", strings.TrimSpace(name+" "+st.Edition), st.Status, st.Reason, where)
 		if entry.Title != "" && st.Status != echt.StatusGenuine {
@@ -429,31 +462,31 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 			fmt.Fprintln(e.stdout)
 		}
 		if st.PartialKey != "" {
-			fmt.Fprintf(e.stdout, "  product key:   %s\n", st.PartialKey)
+			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_product_key"), st.PartialKey)
 		}
 		if st.ActivationID != "" {
-			fmt.Fprintf(e.stdout, "  activation id: %s\n", st.ActivationID)
+			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_activation_id"), st.ActivationID)
 		}
 		if !st.NotAfter.IsZero() {
-			fmt.Fprintf(e.stdout, "  valid until:   %s\n", st.NotAfter.Local().Format(time.DateTime))
+			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_valid_until"), st.NotAfter.Local().Format(time.DateTime))
 		}
 		if !st.GraceUntil.IsZero() && st.Status == echt.StatusGrace {
-			fmt.Fprintf(e.stdout, "  activate by:   %s\n", st.GraceUntil.Local().Format(time.DateTime))
+			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_activate_by"), st.GraceUntil.Local().Format(time.DateTime))
 		}
 		if st.Remedy != nil && st.Remedy.Text != "" && st.Status != echt.StatusGenuine {
-			fmt.Fprintf(e.stdout, "  what to do:    %s\n", st.Remedy.Text)
+			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_what_to_do"), st.Remedy.Text)
 			for i, step := range entry.Steps {
 				fmt.Fprintf(e.stdout, "    %d. %s\n", i+1, step)
 			}
 		}
 		if st.ServerError != "" {
-			fmt.Fprintf(e.stdout, "  note:          the server could not be asked (%s); this is the offline check\n", st.ServerError)
+			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_note"), tr(lang, "agent_server_not_asked", st.ServerError))
 		}
 		if st.ResultsURL != "" {
-			fmt.Fprintf(e.stdout, "  details:       %s\n", st.ResultsURL)
+			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_details"), st.ResultsURL)
 		}
 		if !st.NextCheck.IsZero() {
-			fmt.Fprintf(e.stdout, "  next check:    %s\n", st.NextCheck.Local().Format(time.DateTime))
+			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_next_check"), st.NextCheck.Local().Format(time.DateTime))
 		}
 	}
 	if st.Status == echt.StatusGenuine {

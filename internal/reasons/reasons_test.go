@@ -1,6 +1,7 @@
 package reasons
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/echt-dev/echt/problem"
@@ -56,6 +57,10 @@ func TestUIComplete(t *testing.T) {
 		for k := range ui[DefaultLang] {
 			if m[k] == "" {
 				t.Errorf("ui/%s.json: no %q", lang, k)
+			}
+			// The agent's texts are format strings: same verbs as English.
+			if n, want := strings.Count(m[k], "%"), strings.Count(ui[DefaultLang][k], "%"); n != want {
+				t.Errorf("ui/%s.json: %q has %d %% verbs, English %d", lang, k, n, want)
 			}
 		}
 		if _, ok := catalog[lang]; !ok {
