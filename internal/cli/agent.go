@@ -630,7 +630,10 @@ func (e *env) watchCmd() *cobra.Command {
 by default), validating online when the last verdict says so. While the
 copy is not genuine, show a desktop notification (notify-send on Linux,
 where available) or print a reminder, stronger after the SKU's escalation
-period. Nothing ever deletes or locks the user's data. Stop with Ctrl-C.`,
+period. Nothing ever deletes or locks the user's data. Stop with Ctrl-C.
+
+With --json, each reminder is one JSON object on its own line (reminder,
+escalated, status, reason, remedy, results_url, at).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			product, err := e.pickProduct(&f)
@@ -647,18 +650,21 @@ period. Nothing ever deletes or locks the user's data. Stop with Ctrl-C.`,
 			lang := e.language(&f)
 			return c.Watch(ctx, product, echt.WatchOptions{Interval: interval, EscalateAfter: escalate}, func(r echt.Reminder) {
 				entry, _ := reasons.Lookup(r.Status.Reason, lang)
-				title := fmt.Sprintf("%s is not genuine", firstNonEmpty(r.Status.ProductName, r.Status.Product))
+				title := tr(lang, "agent_not_genuine", firstNonEmpty(r.Status.ProductName, r.Status.Product))
 				body := firstNonEmpty(entry.Title, string(r.Status.Reason)) + ". " + reasons.Remedy(r.Status.Reason, lang)
 				if r.Status.ResultsURL != "" {
 					body += " " + r.Status.ResultsURL
 				}
 				if f.json {
-					_ = e.printJSON(map[string]any{"reminder": r.Count, "escalated": r.Escalated, "status": r.Status.Status, "reason": r.Status.Reason, "remedy": reasons.Remedy(r.Status.Reason, lang), "results_url": r.Status.ResultsURL, "at": time.Now().UTC()})
+					// A stream: one object per line (JSON Lines).
+					enc := json.NewEncoder(e.stdout)
+					enc.SetEscapeHTML(false)
+					_ = enc.Encode(map[string]any{"reminder": r.Count, "escalated": r.Escalated, "status": r.Status.Status, "reason": r.Status.Reason, "remedy": reasons.Remedy(r.Status.Reason, lang), "results_url": r.Status.ResultsURL, "at": time.Now().UTC()})
 					return
 				}
-				prefix := "reminder"
+				prefix := tr(lang, "agent_reminder")
 				if r.Escalated {
-					prefix = "REMINDER"
+					prefix = strings.ToUpper(prefix)
 				}
 				fmt.Fprintf(e.stdout, "%s %d: %s (%s): %s\n", prefix, r.Count, title, r.Status.Reason, body)
 				notifyDesktop(title, body, r.Escalated)

@@ -1,8 +1,15 @@
 package cli_test
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/echt-dev/echt/internal/cli/clitest"
 	"github.com/echt-dev/echt/internal/reasons"
@@ -64,5 +71,66 @@ func TestAgentSpeaksDutch(t *testing.T) {
 	r = clitest.Run(t, s, nil, "activate", key, "--hardware", hwB, "--store", storeB)
 	if r.Code != 0 || !strings.Contains(r.Stdout, "is activated") || !strings.Contains(r.Stdout, "activation id: ") {
 		t.Fatalf("English activate = %d %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+}
+
+// TestWatchReminds runs echt watch on a deactivated copy: it reminds at
+// every interval, counting, in the reader's language; with --json one
+// object per reminder.
+func TestWatchReminds(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	key := genKeys(t, s, "photoedit-pro", "1")[0]
+	p := pcs{t, t.TempDir()}
+	hw, store := p.pc("a", pcA())
+	mustRun(t, s, "activate", key, "--hardware", hw, "--store", store)
+	mustRun(t, s, "deactivate", "--hardware", hw, "--store", store)
+
+	watch := func(args ...string) []string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, clitest.Binary(t), append([]string{"watch", "--hardware", hw, "--store", store, "--product", "photoedit", "--interval", "100ms"}, args...)...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "LANG=C", "ECHT_SERVER=" + s.URL}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		sc := bufio.NewScanner(out)
+		for len(lines) < 2 && sc.Scan() {
+			lines = append(lines, sc.Text())
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if len(lines) < 2 {
+			t.Fatalf("watch %v: %d reminders: %q; stderr %s", args, len(lines), lines, stderr.String())
+		}
+		return lines
+	}
+
+	entry, _ := reasons.Lookup(problem.NotActivated, "nl")
+	for i, line := range watch("--lang", "nl") {
+		// Deactivated, the copy has no license left to name the product.
+		want := fmt.Sprintf("herinnering %d: photoedit is niet legitiem (NOT_ACTIVATED): %s. %s", i+1, entry.Title, entry.Remedy)
+		if !strings.HasPrefix(line, want) {
+			t.Errorf("reminder %d = %q, want %q", i+1, line, want)
+		}
+	}
+	for i, line := range watch("--json") {
+		var r struct {
+			Reminder int    `json:"reminder"`
+			Status   string `json:"status"`
+			Reason   string `json:"reason"`
+			Remedy   string `json:"remedy"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil || r.Reminder != i+1 || r.Status != "NOT_ACTIVATED" || r.Reason != "NOT_ACTIVATED" || r.Remedy == "" {
+			t.Errorf("JSON reminder %d = %q (%v)", i+1, line, err)
+		}
 	}
 }
