@@ -96,7 +96,8 @@ func (a fileStamp) same(b fileStamp) bool {
 	return a.mod.Equal(b.mod) && a.size == b.size && a.sys == b.sys
 }
 
-func modTime(path string) fileStamp {
+// stampOf is the fileStamp of path, zero when it cannot be read.
+func stampOf(path string) fileStamp {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return fileStamp{}
@@ -108,7 +109,7 @@ func modTime(path string) fileStamp {
 // again when the files change on disk.
 func (c *Client) load(ctx context.Context, product string) (*loadedLicense, error) {
 	ls := c.local(product)
-	ml, ms := modTime(filepath.Join(ls.dir, licenseFile)), modTime(filepath.Join(ls.dir, stateFile))
+	ml, ms := stampOf(filepath.Join(ls.dir, licenseFile)), stampOf(filepath.Join(ls.dir, stateFile))
 	c.mu.Lock()
 	ll := c.loaded[product]
 	c.mu.Unlock()

@@ -139,9 +139,7 @@ func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) {
 	}
 	body = append(body, '\n')
 	s.signResponse(w, r, http.StatusOK, body)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	writeJSONLine(w, http.StatusOK, body)
 }
 
 // checkKey is the public "is this key genuine?" check. It says whether a

@@ -397,7 +397,12 @@ func reply(w http.ResponseWriter, status int, v any) {
 
 // writeJSON writes a JSON body and a newline with status.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	body = append(body, '\n')
+	writeJSONLine(w, status, append(body, '\n'))
+}
+
+// writeJSONLine writes body, JSON that already ends its line, with status:
+// exactly the bytes a response signature covers.
+func writeJSONLine(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
