@@ -38,6 +38,15 @@ type activateOut struct {
 	PartialKey   string `json:"partial_key"`
 }
 
+// oneKey starts a server with a product, one SKU of channel (and the
+// admin flags extra) and one key of it, and gives the test its PCs.
+func oneKey(t *testing.T, sku, channel string, extra ...string) (*clitest.Server, string, pcs) {
+	t.Helper()
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, sku, channel, extra...)
+	return s, genKeys(t, s, sku, "1")[0], pcs{t, t.TempDir()}
+}
+
 func activate(t *testing.T, s *clitest.Server, hw, store string, args ...string) (activateOut, clitest.Result) {
 	t.Helper()
 	r := clitest.Run(t, s, nil, append([]string{"activate", "--json", "--hardware", hw, "--store", store}, args...)...)
@@ -47,10 +56,7 @@ func activate(t *testing.T, s *clitest.Server, hw, store string, args ...string)
 }
 
 func TestActivationStory(t *testing.T) {
-	s := clitest.StartServer(t, "", nil)
-	setupProduct(t, s, "photoedit-pro", "retail")
-	key := genKeys(t, s, "photoedit-pro", "1")[0]
-	p := pcs{t, t.TempDir()}
+	s, key, p := oneKey(t, "photoedit-pro", "retail")
 	hwA, storeA := p.pc("a", pcA())
 	hwB, storeB := p.pc("b", pcB())
 
@@ -129,10 +135,7 @@ func TestActivationStory(t *testing.T) {
 }
 
 func TestOEMNeverMoves(t *testing.T) {
-	s := clitest.StartServer(t, "", nil)
-	setupProduct(t, s, "photoedit-oem", "oem")
-	key := genKeys(t, s, "photoedit-oem", "1")[0]
-	p := pcs{t, t.TempDir()}
+	s, key, p := oneKey(t, "photoedit-oem", "oem")
 	hwA, storeA := p.pc("a", pcA())
 	hwB, storeB := p.pc("b", pcB())
 	if o, r := activate(t, s, hwA, storeA, key); r.Code != 0 || o.Reason != "ACTIVATED" {
@@ -152,10 +155,7 @@ func TestOEMNeverMoves(t *testing.T) {
 }
 
 func TestVolumeMAKLimit(t *testing.T) {
-	s := clitest.StartServer(t, "", nil)
-	setupProduct(t, s, "photoedit-mak", "volume-mak", "--max-devices", "2")
-	key := genKeys(t, s, "photoedit-mak", "1")[0]
-	p := pcs{t, t.TempDir()}
+	s, key, p := oneKey(t, "photoedit-mak", "volume-mak", "--max-devices", "2")
 	for i, want := range []string{"ACTIVATED", "ACTIVATED", "ACTIVATION_LIMIT_REACHED"} {
 		raw := pcB()
 		raw.SystemUUID = []string{"a1a1a1a1-0000-0000-0000-000000000001", "b2b2b2b2-0000-0000-0000-000000000002", "c3c3c3c3-0000-0000-0000-000000000003"}[i]
@@ -222,10 +222,7 @@ func TestActivateWithKeyAlone(t *testing.T) {
 // stdout, failures that reached no verdict included; such a failure is
 // never reported as NOT_GENUINE.
 func TestAgentJSONFailures(t *testing.T) {
-	s := clitest.StartServer(t, "", nil)
-	setupProduct(t, s, "photoedit-pro", "retail")
-	key := genKeys(t, s, "photoedit-pro", "1")[0]
-	p := pcs{t, t.TempDir()}
+	s, key, p := oneKey(t, "photoedit-pro", "retail")
 	hw, store := p.pc("a", pcA())
 	notDir := clitest.WriteJSON(t, t.TempDir(), "file.json", map[string]string{})
 	bad := filepath.Join(t.TempDir(), "bad.json")
@@ -295,10 +292,7 @@ func TestAgentJSONFailures(t *testing.T) {
 
 // A damaged pinned root key says exactly what to do, and doing it works.
 func TestDamagedPinnedRoot(t *testing.T) {
-	s := clitest.StartServer(t, "", nil)
-	setupProduct(t, s, "photoedit-pro", "retail")
-	key := genKeys(t, s, "photoedit-pro", "1")[0]
-	p := pcs{t, t.TempDir()}
+	s, key, p := oneKey(t, "photoedit-pro", "retail")
 	hw, store := p.pc("a", pcA())
 	if o, r := activate(t, s, hw, store, key); r.Code != 0 {
 		t.Fatalf("activate = %+v %s", o, r.Stderr)

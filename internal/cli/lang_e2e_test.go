@@ -20,10 +20,7 @@ import (
 // and by the environment's LANG: its sentences, labels, the failure's
 // title and remedy are Dutch; English stays the default.
 func TestAgentSpeaksDutch(t *testing.T) {
-	s := clitest.StartServer(t, "", nil)
-	setupProduct(t, s, "photoedit-pro", "retail")
-	key := genKeys(t, s, "photoedit-pro", "1")[0]
-	p := pcs{t, t.TempDir()}
+	s, key, p := oneKey(t, "photoedit-pro", "retail")
 	hwA, storeA := p.pc("a", pcA())
 	hwB, storeB := p.pc("b", pcB())
 	dutch := func(r clitest.Result, what string, want ...string) {
@@ -78,10 +75,7 @@ func TestAgentSpeaksDutch(t *testing.T) {
 // every interval, counting, in the reader's language; with --json one
 // object per reminder.
 func TestWatchReminds(t *testing.T) {
-	s := clitest.StartServer(t, "", nil)
-	setupProduct(t, s, "photoedit-pro", "retail")
-	key := genKeys(t, s, "photoedit-pro", "1")[0]
-	p := pcs{t, t.TempDir()}
+	s, key, p := oneKey(t, "photoedit-pro", "retail")
 	hw, store := p.pc("a", pcA())
 	mustRun(t, s, "activate", key, "--hardware", hw, "--store", store)
 	mustRun(t, s, "deactivate", "--hardware", hw, "--store", store)
