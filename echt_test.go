@@ -171,6 +171,88 @@ func TestHardwareScenariosThroughAPI(t *testing.T) {
 	}
 }
 
+// A device whose components changed beyond the tolerance, and that still
+// holds its license, activates again with its own retail key, or releases
+// the seat; another system board holding the copied license does neither.
+func TestActivateAgainAfterHardwareChange(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 3, nil)
+	swap := func(hw echt.Hardware) echt.Hardware {
+		hw.Disks, hw.MACs = []string{"NEWDISK"}, []string{"02:aa:bb:cc:dd:ee"}
+		return hw
+	}
+
+	// The same key again on the changed device: a new activation takes the
+	// old one's seat.
+	dir := t.TempDir()
+	first, err := f.client(t, device(0), dir).Activate(ctx, f.keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := f.client(t, swap(device(0)), dir)
+	if st, err := changed.Status(ctx); err != nil || st.Reason != problem.HardwareChanged {
+		t.Fatalf("status after the change = %+v, %v; want HARDWARE_CHANGED", st, err)
+	}
+	again, err := changed.Activate(ctx, f.keys[0])
+	if err != nil || again.Reason != problem.Activated || again.ActivationID == first.ActivationID {
+		t.Fatalf("activate again after the change = %+v, %v; want a new activation", again, err)
+	}
+	if st, err := changed.Status(ctx); err != nil || st.Status != echt.StatusGenuine {
+		t.Fatalf("status after activating again = %+v, %v", st, err)
+	}
+	var key struct {
+		ActiveActivations int `json:"active_activations"`
+		Activations       []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"activations"`
+	}
+	adminCall(t, f.srv, "POST", "/v1/admin/keys/lookup", map[string]string{"key": f.keys[0]}, &key)
+	if key.ActiveActivations != 1 {
+		t.Fatalf("key after activating again: %+v; want one active activation", key)
+	}
+	for _, a := range key.Activations {
+		if a.ID == first.ActivationID && a.Status != "deactivated" {
+			t.Fatalf("the first activation is %s, want deactivated", a.Status)
+		}
+	}
+	// A reinstall of the changed device finds the new activation.
+	if a, err := f.client(t, swap(device(0)), "").Activate(ctx, f.keys[0]); err != nil || a.ActivationID != again.ActivationID {
+		t.Fatalf("reinstall after activating again = %+v, %v; want %s", a, err, again.ActivationID)
+	}
+
+	// Deactivating from the changed device frees the seat.
+	dir = t.TempDir()
+	if _, err := f.client(t, device(1), dir).Activate(ctx, f.keys[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client(t, swap(device(1)), dir).Deactivate(ctx); err != nil {
+		t.Fatalf("deactivate after the change: %v", err)
+	}
+	if _, err := f.client(t, device(2), "").Activate(ctx, f.keys[1]); err != nil {
+		t.Fatalf("the freed key on another device: %v", err)
+	}
+
+	// Another system board with the copied license: refused both ways.
+	dir = t.TempDir()
+	if _, err := f.client(t, device(3), dir).Activate(ctx, f.keys[2]); err != nil {
+		t.Fatal(err)
+	}
+	// Without its license (another store), the changed device is another
+	// device to the key.
+	if _, err := f.client(t, swap(device(3)), "").Activate(ctx, f.keys[2]); !errors.Is(err, problem.ErrKeyInUseElsewhere) {
+		t.Fatalf("changed device without its license: %v; want KEY_IN_USE_ELSEWHERE", err)
+	}
+	board := device(3)
+	board.SystemUUID, board.BoardSerial = "deadbeef-0000-0000-0000-000000000003", "OTHERBOARD"
+	if _, err := f.client(t, board, dir).Activate(ctx, f.keys[2]); !errors.Is(err, problem.ErrKeyInUseElsewhere) {
+		t.Fatalf("another board activating: %v; want KEY_IN_USE_ELSEWHERE", err)
+	}
+	if err := f.client(t, board, dir).Deactivate(ctx); problem.CodeOf(err) != problem.HardwareChanged {
+		t.Fatalf("another board deactivating: %v; want HARDWARE_CHANGED", err)
+	}
+}
+
 func TestOfflineStatusReasons(t *testing.T) {
 	f := newFixture(t, "subscription", 1, 1, map[string]int{"valid_days": 30})
 	ctx := context.Background()

@@ -113,6 +113,9 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if err := s.releaseChanged(ctx, r, sku, hash); err != nil {
+		return Result{}, err
+	}
 
 	now := s.now().UTC().Truncate(time.Millisecond)
 	profileJSON, _ := json.Marshal(r.Hardware)
@@ -216,6 +219,33 @@ func (s *Service) replaced(r Request, sku store.SKU) (string, error) {
 		return "", nil
 	}
 	return l.ActivationID, nil
+}
+
+// releaseChanged lets a device whose hardware changed beyond the tolerance
+// activate again with its own key: when the license it presents (Replaces)
+// is this key's active activation, on the same system board
+// (hardware.SameBoard) but no longer the same device, that activation ends
+// first, so its seat is free for the device's new activation. Other
+// channels than the transferable ones keep their rule (an OEM key stays
+// with its first activation).
+func (s *Service) releaseChanged(ctx context.Context, r Request, sku store.SKU, keyHash []byte) error {
+	if len(r.Replaces) == 0 || !catalog.Channel(sku.Channel).Transferable() {
+		return nil
+	}
+	l, err := s.verifyOwn(r.Replaces)
+	if err != nil || l.Product != sku.ProductID || hardware.Match(l.Hardware, r.Hardware, l.Tolerance).Same || !hardware.SameBoard(l.Hardware, r.Hardware) {
+		return nil
+	}
+	_, err = s.st.EndActivation(ctx, l.ActivationID, store.StatusDeactivated, "hardware changed: activated again on this device", s.now().UTC(), func(a store.Activation) error {
+		if a.Status != store.StatusActive || !bytes.Equal(a.KeyHash, keyHash) {
+			return errNothingToRelease
+		}
+		return nil
+	}, nil)
+	if err != nil && !errors.Is(err, errNothingToRelease) && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // releaseReplaced ends the activation a new key took the place of on this
@@ -427,9 +457,12 @@ func (s *Service) Deactivate(ctx context.Context, licenseFile []byte, hw hardwar
 		if !catalog.Channel(sku.Channel).Transferable() {
 			return problem.Newf(problem.DeactivationNotAllowed, "%s licenses cannot be moved to another device", sku.Channel)
 		}
+		// A device whose components changed beyond the tolerance may
+		// still release its seat (and activate again); another system
+		// board may not.
 		var p hardware.Profile
-		if json.Unmarshal(a.Profile, &p) == nil && !hardware.Match(p, hw, sku.Policy.Tolerance).Same {
-			return problem.New(problem.HardwareChanged, "deactivate from the device that holds the activation")
+		if json.Unmarshal(a.Profile, &p) == nil && !hardware.SameBoard(p, hw) {
+			return problem.New(problem.HardwareChanged, "this is not the device that holds the activation (another system board): deactivate from that device, or ask the publisher's support to release the activation")
 		}
 		return nil
 	}, nil)

@@ -399,6 +399,17 @@ type Verdict struct {
 	Kinds   []string // kinds that changed
 }
 
+// SameBoard reports whether current may be the stored device after any
+// number of component changes: the same system board (no different system
+// UUID or board serial) and enough in common (Match with no limit on what
+// changed). A device that holds the signed license of such an activation
+// may release it and activate again with its own key: the component hashes
+// are in the license anyway, so a stricter check would stop only the
+// honest owner.
+func SameBoard(stored, current Profile) bool {
+	return Match(stored, current, math.MaxInt).Same
+}
+
 // Match decides whether current is the same device as the stored profile.
 // Components missing on either side count neither way. A different system
 // UUID or board serial means a different system board, hence a different
