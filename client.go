@@ -77,6 +77,11 @@ func (c *Client) do(ctx context.Context, method, path, nonce string, in any, out
 	}
 	if resp.StatusCode >= 400 {
 		pe := problem.DecodeBytes(resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"), raw)
+		if pe.Code == problem.NotFound || pe.Code == problem.MethodNotAllowed {
+			// No such endpoint (an echt server's or anyone else's): the
+			// address is not an echt server's API, whatever the call.
+			return problem.New(problem.ServerUntrusted, fmt.Sprintf("%s does not answer as an echt server (%d for %s): check the server address (--server, the URL echt serve listens on, without a path)", c.cfg.Server, resp.StatusCode, path))
+		}
 		if nonce != "" && !transient(resp.StatusCode) {
 			if err := c.verifyResponse(resp, nonce, raw); err != nil {
 				return problem.Wrap(problem.ServerUntrusted, fmt.Sprintf("the server answered %s without the publisher's signature", pe.Code), err)
@@ -254,12 +259,12 @@ func (c *Client) RootKeyID(ctx context.Context) (string, error) {
 	return ids[0], nil
 }
 
-// productSalt returns a product's hardware salt, from the store or the
-// server (then remembered).
+// productSalt returns a product's hardware salt: from the store when it
+// was remembered from this client's server, else from the server.
 func (c *Client) productSalt(ctx context.Context, product string) ([]byte, error) {
 	ls := c.local(product)
 	f, err := ls.read()
-	if err == nil && f.st != nil && len(f.st.HardwareSalt) > 0 {
+	if err == nil && f.st != nil && len(f.st.HardwareSalt) > 0 && (f.st.Server == "" || sameServer(f.st.Server, c.cfg.Server)) {
 		return f.st.HardwareSalt, nil
 	}
 	var info api.ProductInfo
@@ -481,4 +486,9 @@ func (c *Client) Server() string { return c.cfg.Server }
 // HardwareSalt returns a product's public hardware salt.
 func (c *Client) HardwareSalt(ctx context.Context, product string) ([]byte, error) {
 	return c.productSalt(ctx, product)
+}
+
+// sameServer reports whether two server URLs name the same server.
+func sameServer(a, b string) bool {
+	return strings.TrimRight(a, "/") == strings.TrimRight(b, "/")
 }

@@ -142,7 +142,9 @@ func (c *Client) local(product string) localStore {
 	return localStore{dir: filepath.Join(c.store, product)}
 }
 
-// Products lists the products with a license store on this device.
+// Products lists the products this device's store holds a license of, or
+// held one (deactivated, deleted or damaged since); a product only checked
+// during its grace period is not listed.
 func (c *Client) Products() ([]string, error) { return listProducts(c.store) }
 
 func newNonce() string {

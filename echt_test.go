@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,6 +251,90 @@ func TestActivateAgainAfterHardwareChange(t *testing.T) {
 	}
 	if err := f.client(t, board, dir).Deactivate(ctx); problem.CodeOf(err) != problem.HardwareChanged {
 		t.Fatalf("another board deactivating: %v; want HARDWARE_CHANGED", err)
+	}
+}
+
+// A store where the first use cannot be recorded is an error, not a grace
+// period that restarts at every check.
+func TestGraceNeedsAWritableStore(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("uses /proc, where no directory can be made")
+	}
+	f := newFixture(t, "retail", 1, 1, nil)
+	c := f.client(t, device(0), "/proc/echt-no-such-dir/store")
+	for range 2 {
+		st, err := c.Status(context.Background())
+		if problem.CodeOf(err) != problem.StoreCorrupt {
+			t.Fatalf("status with an unwritable store = %+v, %v; want LOCAL_STORE_ERROR", st, err)
+		}
+	}
+}
+
+// A product only checked during its grace period is not one the device
+// holds: echt status without --product still finds the activated one.
+func TestProductsSkipsGraceOnly(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	c := f.client(t, device(0), dir)
+	if st, err := c.StatusProduct(ctx, "videoedit"); err != nil || st.Status != echt.StatusGrace {
+		t.Fatalf("status of a product never activated = %+v, %v; want GRACE", st, err)
+	}
+	if ps, err := c.Products(); err != nil || len(ps) != 0 {
+		t.Fatalf("products before any activation = %v, %v; want none", ps, err)
+	}
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := c.Products(); err != nil || !slices.Equal(ps, []string{"photoedit"}) {
+		t.Fatalf("products = %v, %v; want [photoedit]", ps, err)
+	}
+	if err := c.Deactivate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ps, err := c.Products(); err != nil || !slices.Equal(ps, []string{"photoedit"}) {
+		t.Fatalf("products after deactivating = %v, %v; want [photoedit] (held one)", ps, err)
+	}
+}
+
+// The hardware salt remembered from one server is not used with another.
+func TestSaltFollowsTheServer(t *testing.T) {
+	ctx := context.Background()
+	a, b := newFixture(t, "retail", 1, 1, nil), newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	if _, err := a.client(t, device(0), dir).Activate(ctx, a.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	saltA, err := a.client(t, device(0), dir).HardwareSalt(ctx, "photoedit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saltB, err := b.client(t, device(0), dir).HardwareSalt(ctx, "photoedit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := b.client(t, device(0), "").HardwareSalt(ctx, "photoedit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(saltA, saltB) || !bytes.Equal(saltB, fresh) {
+		t.Fatalf("salt with server B and A's store = %x, want B's %x (A's is %x)", saltB, fresh, saltA)
+	}
+}
+
+// An address that is not an echt server's API (here a path on one) is
+// SERVER_UNTRUSTED for every call, with the address to check.
+func TestWrongServerPath(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	c, err := echt.NewClient(echt.Config{Server: f.srv.URL + "/wrongpath", Product: "photoedit", TrustOnFirstUse: true, StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Activate(ctx, f.keys[0])
+	if problem.CodeOf(err) != problem.ServerUntrusted || !strings.Contains(err.Error(), "check the server address") {
+		t.Fatalf("activate at a wrong path: %v; want SERVER_UNTRUSTED naming the address", err)
 	}
 }
 

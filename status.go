@@ -30,10 +30,10 @@ type Status struct {
 	Detail       string       `json:"detail,omitempty"`
 	Product      string       `json:"product"`
 	ProductName  string       `json:"product_name,omitempty"`
-	Edition      string       `json:"edition,omitempty"`
+	Edition      string       `json:"edition"`
 	SKU          string       `json:"sku,omitempty"`
 	Channel      string       `json:"channel,omitempty"`
-	PartialKey   string       `json:"partial_key,omitempty"`
+	PartialKey   string       `json:"partial_key"`
 	ActivationID string       `json:"activation_id,omitempty"`
 	Entitlements []string     `json:"entitlements,omitempty"`
 	NotAfter     time.Time    `json:"not_after,omitzero"`
@@ -160,25 +160,31 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 	}
 	now := c.now().UTC()
 	s := c.check(ll, product, now)
-	c.remember(product, ll, s, now)
+	if err := c.remember(product, ll, s, now); err != nil && ll.files.st == nil && s.Status == StatusGrace {
+		// The grace period counts from the first use recorded here: a
+		// store that cannot record it would restart the period at every
+		// check.
+		return nil, problem.Wrap(problem.StoreCorrupt, fmt.Sprintf("cannot record this copy's first use in the license store %s, which the grace period counts from: choose another store directory (--store) or fix its permissions", c.local(product).dir), err)
+	}
 	return s, nil
 }
 
 // remember records first use and the latest time seen (for grace and
-// clock-rollback detection), writing at most once a minute.
-func (c *Client) remember(product string, ll *loadedLicense, s *Status, now time.Time) {
+// clock-rollback detection), writing at most once a minute. Its error is
+// the failed write's.
+func (c *Client) remember(product string, ll *loadedLicense, s *Status, now time.Time) error {
 	f := ll.files
 	if f.stateCorrupt || s.Reason == problem.ClockTampered {
-		return
+		return nil
 	}
 	st := f.st
 	if st == nil {
 		if f.license != nil {
-			return // a license without its state reads as tampered; keep it so
+			return nil // a license without its state reads as tampered; keep it so
 		}
 		st = &state{Product: product, FirstSeen: now, LastSeen: now}
 	} else if now.Sub(st.LastSeen) < time.Minute && (s.Status != StatusNotGenuine || !st.NotGenuineSince.IsZero()) {
-		return
+		return nil
 	} else {
 		// The loaded state is shared with concurrent checks: change a copy.
 		cp := *st
@@ -194,9 +200,10 @@ func (c *Client) remember(product string, ll *loadedLicense, s *Status, now time
 		st.NotGenuineSince = time.Time{}
 	}
 	if err := c.local(product).writeState(st); err != nil {
-		return
+		return err
 	}
 	c.forget(product)
+	return nil
 }
 
 func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status {
@@ -312,9 +319,10 @@ func listProducts(dir string) ([]string, error) {
 		if !e.IsDir() {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(dir, e.Name(), stateFile)); err == nil {
-			out = append(out, e.Name())
-		} else if _, err := os.Stat(filepath.Join(dir, e.Name(), licenseFile)); err == nil {
+		f, err := localStore{dir: filepath.Join(dir, e.Name())}.read()
+		// A state that only counts a grace period (the copy was checked,
+		// never activated) does not make a product this device holds.
+		if err != nil || f.license != nil || f.stateCorrupt || f.st != nil && (f.st.LicenseSHA256 != "" || f.st.ActivationID != "" || !f.st.DeactivatedAt.IsZero()) {
 			out = append(out, e.Name())
 		}
 	}

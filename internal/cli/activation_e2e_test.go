@@ -249,7 +249,11 @@ func TestAgentJSONFailures(t *testing.T) {
 		{"malformed hardware file", []string{"activate", key, "--hardware", bad, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb must be a number"},
 		{"implausible memory", []string{"activate", key, "--hardware", hugeMemory, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb"},
 		{"not a MAC", []string{"activate", key, "--hardware", badMAC, "--store", store}, 2, "", "INVALID_REQUEST", "zz:zz"},
-		{"unknown flag", []string{"status", "--bogus"}, 2, "", "INVALID_REQUEST", "unknown flag"},
+		{"unknown flag", []string{"status", "--bogus"}, 2, "UNKNOWN", "INVALID_REQUEST", "unknown flag"},
+		{"status, an argument", []string{"status", "extra"}, 2, "UNKNOWN", "INVALID_REQUEST", "unknown command"},
+		{"activate, unknown flag", []string{"activate", "--bogus"}, 2, "", "INVALID_REQUEST", "unknown flag"},
+		{"activate, two keys", []string{"activate", "A", "B"}, 2, "", "INVALID_REQUEST", "at most 1"},
+		{"deactivate, unknown flag", []string{"deactivate", "--bogus"}, 2, "", "INVALID_REQUEST", "unknown flag"},
 		{"bad product id", []string{"status", "--product", "Photo Edit", "--store", store}, 2, "UNKNOWN", "INVALID_REQUEST", "not valid"},
 		{"store cannot be written", []string{"activate", key, "--hardware", hw, "--store", filepath.Join(notDir, "sub")}, problem.StoreCorrupt.ExitCode(), "", "LOCAL_STORE_ERROR", ""},
 		{"store is a file", []string{"status", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", ""},
@@ -267,6 +271,16 @@ func TestAgentJSONFailures(t *testing.T) {
 		}
 		if !strings.Contains(r.Stderr, tc.stderrHint) {
 			t.Errorf("%s: stderr %q does not say %q", tc.name, r.Stderr, tc.stderrHint)
+		}
+		// The contract's fields are there, empty when unknown.
+		var fields map[string]any
+		_ = json.Unmarshal([]byte(r.Stdout), &fields)
+		want := map[string][]string{"activate": {"activation_id", "reason"}, "deactivate": {"activation_id", "product", "reason"},
+			"status": {"status", "reason", "product", "edition", "partial_key"}, "validate": {"status", "reason", "product", "edition", "partial_key"}}[tc.args[0]]
+		for _, k := range want {
+			if _, ok := fields[k]; !ok {
+				t.Errorf("%s: JSON %s has no %q", tc.name, r.Stdout, k)
+			}
 		}
 	}
 

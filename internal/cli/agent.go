@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -56,15 +57,31 @@ func readHardwareFile(path string) (hardware.Raw, error) {
 	if err != nil {
 		return hardware.Raw{}, usagef("hardware file (--hardware or ECHT_HARDWARE_FILE): %v", err)
 	}
+	const fields = "fields: system_uuid, board_serial, disks, macs, cpu, memory_gb, os_install_id; see docs/hardware.md"
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var r hardware.Raw
 	if err := dec.Decode(&r); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		switch {
+		case errors.As(err, &te) && te.Field == "":
+			err = errors.New("must hold one JSON object")
+		case errors.As(err, &te):
 			err = fmt.Errorf("%s must be %s", te.Field, map[bool]string{true: "a number", false: "text (a list of texts for disks and macs)"}[te.Field == "memory_gb"])
 		}
-		return hardware.Raw{}, usagef("hardware file %s: %v (fields: system_uuid, board_serial, disks, macs, cpu, memory_gb, os_install_id; see docs/hardware.md)", path, err)
+		return hardware.Raw{}, usagef("hardware file %s: %v (%s)", path, err, fields)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return hardware.Raw{}, usagef("hardware file %s: must hold one JSON object and nothing after it", path)
+	}
+	// encoding/json matches field names in any case; the file's format
+	// is the lower-case names exactly, so that a typo is caught.
+	var names map[string]json.RawMessage
+	_ = json.Unmarshal(b, &names)
+	for name := range names {
+		if !slices.Contains(hardware.RawFields, name) {
+			return hardware.Raw{}, usagef("hardware file %s: unknown field %q (%s)", path, name, fields)
+		}
 	}
 	if err := r.CheckFile(); err != nil {
 		return hardware.Raw{}, usagef("hardware file %s: %v", path, err)
@@ -294,7 +311,7 @@ func (e *env) deactivateCmd() *cobra.Command {
 			var product string
 			fail := func(err error) error {
 				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return map[string]string{"product": product, "reason": string(code), "detail": detail, "remedy": remedy}
+					return deactivateJSON(product, "", code, detail, remedy)
 				})
 			}
 			product, err := e.pickProduct(&f)
@@ -312,7 +329,7 @@ func (e *env) deactivateCmd() *cobra.Command {
 				return fail(err)
 			}
 			if f.json {
-				return e.printJSON(map[string]string{"product": product, "activation_id": id, "reason": "DEACTIVATED"})
+				return e.printJSON(deactivateJSON(product, id, "DEACTIVATED", "", ""))
 			}
 			fmt.Fprintln(e.stdout, tr(e.language(&f), "agent_deactivated", product))
 			return nil
@@ -362,6 +379,7 @@ func (e *env) statusCmd() *cobra.Command {
 			if err != nil {
 				return fail(err)
 			}
+			f.server = c.Server() // the server of a stored verdict
 			st, err := c.StatusProduct(cmd.Context(), product)
 			if err != nil {
 				return fail(err)
@@ -408,13 +426,40 @@ func agentRemedy(code problem.Code, lang, product string) string {
 func (e *env) statusFailure(f *agentFlags, product *string) func(error) error {
 	return func(err error) error {
 		return e.agentFailure(f, err, func(code problem.Code, detail, remedy string) any {
-			out := map[string]any{"status": failureStatus(code), "reason": string(code), "detail": detail, "remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}}
-			if *product != "" {
-				out["product"] = *product
-			}
-			return out
+			return statusFailureJSON(code, *product, detail, remedy)
 		})
 	}
+}
+
+// statusFailureJSON is the JSON of a status, validate or watch command
+// that reached no verdict: the fields of echt.Status that scripts rely on
+// (a contract), empty where unknown.
+func statusFailureJSON(code problem.Code, product, detail, remedy string) map[string]any {
+	return map[string]any{"status": failureStatus(code), "reason": string(code), "detail": detail, "product": product, "edition": "", "partial_key": "",
+		"remedy": echt.Remedy{ID: reasons.RemedyID(code), Text: remedy}}
+}
+
+// deactivateJSON is the JSON of echt deactivate.
+func deactivateJSON(product, activationID string, code problem.Code, detail, remedy string) map[string]string {
+	out := map[string]string{"product": product, "activation_id": activationID, "reason": string(code)}
+	if detail != "" || remedy != "" {
+		out["detail"], out["remedy"] = detail, remedy
+	}
+	return out
+}
+
+// usageJSON is the JSON a command prints for a mistake in its command
+// line, in the shape of that command's own output.
+func usageJSON(command, detail string) any {
+	switch command {
+	case "activate":
+		return activateOutput{Reason: string(problem.InvalidRequest), Detail: detail, Remedy: usageRemedy}
+	case "deactivate":
+		return deactivateJSON("", "", problem.InvalidRequest, detail, usageRemedy)
+	case "status", "validate", "watch":
+		return statusFailureJSON(problem.InvalidRequest, "", detail, usageRemedy)
+	}
+	return map[string]string{"reason": string(problem.InvalidRequest), "detail": detail, "remedy": usageRemedy}
 }
 
 // statusUnknown is the status of --json output when no check could be

@@ -33,10 +33,12 @@ const (
 type env struct {
 	// wantJSON is set when the command line asks for --json output.
 	wantJSON bool
-	stdout   io.Writer
-	stderr   io.Writer
-	stdin    io.Reader
-	getenv   func(string) string
+	// command is the name of the command that ran (for usage errors).
+	command string
+	stdout  io.Writer
+	stderr  io.Writer
+	stdin   io.Reader
+	getenv  func(string) string
 }
 
 // Main runs the echt command line and returns the exit code.
@@ -47,9 +49,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	root.SetContext(ctx)
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return exitOK
+	}
+	if cmd != nil {
+		e.command = cmd.Name()
 	}
 	return e.report(err)
 }
@@ -75,7 +81,7 @@ func (e *env) report(err error) int {
 	if errors.As(err, &ue) || isCobraUsage(err) {
 		if e.wantJSON {
 			// A script that asked for JSON gets one object on stdout.
-			_ = e.printJSON(map[string]string{"reason": string(problem.InvalidRequest), "detail": err.Error(), "remedy": usageRemedy})
+			_ = e.printJSON(usageJSON(e.command, err.Error()))
 		}
 		e.usageMessage(err)
 		return exitUsage

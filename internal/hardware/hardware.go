@@ -38,6 +38,10 @@ type Raw struct {
 	OSInstallID string   `json:"os_install_id,omitempty"`
 }
 
+// RawFields are the JSON names of Raw's fields, exactly as written in a
+// hardware file.
+var RawFields = []string{"system_uuid", "board_serial", "disks", "macs", "cpu", "memory_gb", "os_install_id"}
+
 // Component kinds, as named in profiles and docs.
 const (
 	KindSystemUUID  = "system_uuid"
@@ -154,6 +158,14 @@ func NormMAC(s string) string {
 	return b.String()
 }
 
+// isMAC reports whether s is written as a network card address (six
+// bytes of hex, with or without separators), junk or not.
+func isMAC(s string) bool {
+	s = strings.NewReplacer("-", "", ":", "", ".", "").Replace(strings.TrimSpace(s))
+	_, err := hex.DecodeString(s)
+	return len(s) == 12 && err == nil
+}
+
 // MemoryBucket rounds a memory size to the nearest power of two GB, so
 // that reported sizes that differ by firmware reservations agree.
 func MemoryBucket(gb float64) string {
@@ -231,13 +243,23 @@ func (r Raw) CheckFile() error {
 	if r.MemoryGB < 0 || r.MemoryGB > 1<<20 || math.IsNaN(r.MemoryGB) {
 		return fmt.Errorf("memory_gb: %v is not a memory size in GB (0 to %d)", r.MemoryGB, 1<<20)
 	}
+	macs := map[string]bool{}
 	for _, m := range r.MACs {
-		if NormMAC(m) == "" {
+		if !isMAC(m) {
 			return fmt.Errorf("macs: %q is not a network card address such as b4:2e:99:3a:10:7c", m)
 		}
+		if n := NormMAC(m); n != "" { // all zeros or all ones: firmware junk, dropped
+			macs[n] = true
+		}
 	}
-	if len(r.Disks) > MaxDisks || len(r.MACs) > MaxMACs {
-		return fmt.Errorf("at most %d disks and %d network cards", MaxDisks, MaxMACs)
+	disks := map[string]bool{}
+	for _, d := range r.Disks {
+		if n := normText(d); n != "" {
+			disks[n] = true
+		}
+	}
+	if len(disks) > MaxDisks || len(macs) > MaxMACs {
+		return fmt.Errorf("at most %d different disks and %d different network cards", MaxDisks, MaxMACs)
 	}
 	return nil
 }
