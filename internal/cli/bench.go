@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,9 +30,16 @@ from per-address rate limits.
 
 --concurrency N runs N workers back to back (closed loop). --rate N sends N
 requests per second whatever the server does (open loop); latency is then
-measured from each request's scheduled start, so queueing is not hidden.
---baseline also measures, on the same server, a trivial JSON handler and a
-handler that only signs one Ed25519 message, and reports ratios to them.`,
+measured from each request's scheduled start, so queueing is not hidden:
+requests in flight at the end get 5 seconds to finish, and those never sent
+(every worker was waiting) or unfinished count as errors NOT_SENT and
+UNFINISHED. --baseline also measures, on the same server, a trivial JSON
+handler and a handler that only signs one Ed25519 message (closed loop, each
+as long as --duration, so the whole run takes three times as long), and
+reports ratios to them.
+
+Failures of the run itself (no server, a refused token) exit with their
+reason's exit code, as JSON with --json.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if cfg.Token == "" {
@@ -43,11 +51,16 @@ handler that only signs one Ed25519 message, and reports ratios to them.`,
 					cfg.Token = strings.TrimSpace(string(b))
 				}
 			}
-			if cfg.Rate < 0 {
-				return usagef("--rate must not be negative (0 means closed loop with --concurrency workers)")
+			if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
+				return usagef("--rate %v: give a number of requests per second, or 0 for a closed loop with --concurrency workers", cfg.Rate)
 			}
-			if cfg.Concurrency <= 0 || cfg.Duration <= 0 || cfg.Keys <= 0 || cfg.Devices <= 0 {
-				return usagef("--concurrency, --duration, --keys and --devices must be positive")
+			for _, v := range []struct {
+				flag string
+				bad  bool
+			}{{"--concurrency", cfg.Concurrency <= 0}, {"--duration", cfg.Duration <= 0}, {"--keys", cfg.Keys <= 0}, {"--devices", cfg.Devices <= 0}} {
+				if v.bad {
+					return usagef("%s must be positive", v.flag)
+				}
 			}
 			for _, u := range strings.Split(cfg.Server, ",") {
 				if err := checkServerURL(strings.TrimSpace(u)); err != nil {

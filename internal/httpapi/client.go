@@ -96,7 +96,11 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.activation.Activate(r.Context(), activation.Request{Key: req.Key, Product: req.Product, Hardware: req.Hardware, Nonce: req.Nonce, Server: s.publicURL(r), Replaces: req.Replaces})
 	if err != nil {
-		s.metrics.activations.WithLabelValues(string(problem.CodeOf(err))).Inc()
+		reason := string(problem.CodeOf(err))
+		if clientGone(r, err) {
+			reason = "CLIENT_CLOSED"
+		}
+		s.metrics.activations.WithLabelValues(reason).Inc()
 		s.fail(w, r, err)
 		return
 	}

@@ -202,6 +202,12 @@ func splitComma(s string) []string {
 // and answered with a generic 500.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ri := info(r)
+	if clientGone(r, err) {
+		// No one reads the answer; not a server error either (logged at
+		// info with --log-requests, counted as 499 like proxies do).
+		w.WriteHeader(statusClientClosed)
+		return
+	}
 	var pe *problem.Error
 	switch {
 	case errors.As(err, &pe):
@@ -221,6 +227,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.signResponse(w, r, status, body)
 	}
 	problem.WriteEncoded(w, status, retry, body)
+}
+
+// statusClientClosed is the status recorded for a request whose client
+// hung up before the answer (nginx's 499).
+const statusClientClosed = 499
+
+// clientGone reports whether err is the cancellation of a request whose
+// client went away.
+func clientGone(r *http.Request, err error) bool {
+	return errors.Is(err, context.Canceled) && r.Context().Err() != nil
 }
 
 // route records the matched pattern for logs and metrics.

@@ -72,7 +72,7 @@ type Config struct {
 	GivenKeys []string
 	Product   string
 	// Baseline also measures the trivial and sign baselines on the same
-	// server, for the same duration and concurrency.
+	// server, for the same duration and concurrency, always closed loop.
 	Baseline bool
 	// Progress receives a line per second, if not nil.
 	Progress io.Writer
@@ -169,15 +169,22 @@ func New(cfg Config) (*Runner, error) {
 func (r *Runner) Run(ctx context.Context) (Result, error) {
 	var base *Baseline
 	if r.cfg.Baseline {
+		// The baselines measure what the server can do: closed loop, even
+		// when the scenario runs at a fixed rate (at that rate they would
+		// only echo it).
+		rate := r.cfg.Rate
+		r.cfg.Rate = 0
 		t, err := r.measure(ctx, ScenarioTrivial)
+		if err == nil {
+			var s Result
+			if s, err = r.measure(ctx, ScenarioSign); err == nil {
+				base = &Baseline{TrivialRPS: t.RPS, SignRPS: s.RPS}
+			}
+		}
+		r.cfg.Rate = rate
 		if err != nil {
 			return Result{}, err
 		}
-		s, err := r.measure(ctx, ScenarioSign)
-		if err != nil {
-			return Result{}, err
-		}
-		base = &Baseline{TrivialRPS: t.RPS, SignRPS: s.RPS}
 	}
 	if r.cfg.Scenario != ScenarioTrivial && r.cfg.Scenario != ScenarioSign {
 		fix, err := r.prepare(ctx)
@@ -216,7 +223,7 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 	}
 	// Warm up connections and caches briefly, unmeasured.
 	warm, cancelWarm := context.WithTimeout(ctx, 500*time.Millisecond)
-	r.loop(warm, do, false)
+	r.loop(warm, do)
 	cancelWarm()
 
 	runCtx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
@@ -224,7 +231,7 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 	var live atomic.Int64
 	stopProgress := r.progress(scenario, &live)
 	start := time.Now()
-	workers := r.loopCounting(runCtx, do, &live)
+	workers := r.loopCounting(runCtx, do, &live, unfinishedGrace)
 	elapsed := time.Since(start)
 	stopProgress()
 
@@ -242,7 +249,8 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	res.LatencyMS = Latency{P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)), P99: ms(h.Quantile(0.99)), P999: ms(h.Quantile(0.999)), Max: ms(h.Max())}
 	if res.Requests == 0 {
-		return res, fmt.Errorf("bench %s: no request completed", scenario)
+		return res, benchProblem(string(problem.Unavailable), fmt.Sprintf("bench %s: no request completed in %s", scenario, r.cfg.Duration.Round(time.Millisecond)),
+			"the server did not answer in time: check it is running and not stalled, or give a longer --duration")
 	}
 	return res, nil
 }
@@ -273,18 +281,43 @@ func (r *Runner) progress(scenario string, live *atomic.Int64) func() {
 	return func() { close(done); wg.Wait() }
 }
 
-func (r *Runner) loop(ctx context.Context, do func(ctx context.Context, i int64) string, _ bool) {
+func (r *Runner) loop(ctx context.Context, do func(ctx context.Context, i int64) string) {
 	var live atomic.Int64
-	r.loopCounting(ctx, do, &live)
+	r.loopCounting(ctx, do, &live, 0)
 }
 
-// loopCounting runs do until ctx ends, closed or open loop.
-func (r *Runner) loopCounting(ctx context.Context, do func(ctx context.Context, i int64) string, live *atomic.Int64) []*worker {
+// unfinishedGrace is how long an open-loop run waits, after its duration,
+// for the requests still in flight.
+const unfinishedGrace = 5 * time.Second
+
+// Error codes of requests an open-loop run scheduled but did not see
+// answered: never sent because every worker was waiting for the server,
+// or still unanswered unfinishedGrace after the run.
+const (
+	codeNotSent    = "NOT_SENT"
+	codeUnfinished = "UNFINISHED"
+)
+
+// loopCounting runs do until ctx ends, closed or open loop. In a closed
+// loop the requests in flight at the end are cancelled and not counted. In
+// an open loop (Rate) every scheduled request counts, from its scheduled
+// start: those in flight get grace to finish, and those never sent or not
+// finished by then count as errors (NOT_SENT, UNFINISHED) with the time
+// they waited, so a server that stalls cannot hide it.
+func (r *Runner) loopCounting(ctx context.Context, do func(ctx context.Context, i int64) string, live *atomic.Int64, grace time.Duration) []*worker {
 	n := r.cfg.Concurrency
 	workers := make([]*worker, n)
 	var seq atomic.Int64
 	var wg sync.WaitGroup
 	var slots chan time.Time
+	reqCtx := ctx
+	if r.cfg.Rate > 0 && grace > 0 {
+		var cancel context.CancelFunc
+		reqCtx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+		stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+		defer stop()
+		defer cancel()
+	}
 	if r.cfg.Rate > 0 {
 		slots = make(chan time.Time, 1<<16)
 		go func() {
@@ -318,8 +351,12 @@ func (r *Runner) loopCounting(ctx context.Context, do func(ctx context.Context, 
 				var start time.Time
 				if slots != nil {
 					s, ok := <-slots
-					if !ok || ctx.Err() != nil {
+					if !ok {
 						return
+					}
+					if ctx.Err() != nil {
+						w.record(codeNotSent, time.Since(s), live)
+						continue // count what else was scheduled
 					}
 					start = s // latency counts from the scheduled time
 				} else {
@@ -328,22 +365,30 @@ func (r *Runner) loopCounting(ctx context.Context, do func(ctx context.Context, 
 					}
 					start = time.Now()
 				}
-				code := do(ctx, seq.Add(1))
-				if ctx.Err() != nil && code == "CANCELED" {
-					return
+				code := do(reqCtx, seq.Add(1))
+				if reqCtx.Err() != nil && code == "CANCELED" {
+					if reqCtx == ctx {
+						return // closed loop: cut off by the end of the run
+					}
+					code = codeUnfinished
 				}
-				w.hist.Record(time.Since(start))
-				w.n++
-				live.Add(1)
-				if code != "" {
-					w.errs++
-					w.codes[code]++
-				}
+				w.record(code, time.Since(start), live)
 			}
 		}(workers[w])
 	}
 	wg.Wait()
 	return workers
+}
+
+// record counts one request with its latency and, if it failed, its code.
+func (w *worker) record(code string, d time.Duration, live *atomic.Int64) {
+	w.hist.Record(d)
+	w.n++
+	live.Add(1)
+	if code != "" {
+		w.errs++
+		w.codes[code]++
+	}
 }
 
 // send posts a JSON body (or GETs without one) and returns "" on a 2xx,
@@ -460,9 +505,23 @@ func (r *Runner) admin(ctx context.Context, method, path string, in, out any) er
 		case problem.Unauthorized, problem.Forbidden:
 			hint = "give an admin token with --token or ECHT_TOKEN (the first one is in DATA/admin-token of the server)"
 		}
-		return fmt.Errorf("bench: prepare %s %s: %s (%s)", method, path, code, hint)
+		return benchProblem(code, fmt.Sprintf("bench: prepare %s %s: %s", method, path, code), hint)
 	}
 	return nil
+}
+
+// benchProblem is an error of the run with the reason code the server (or
+// the connection) gave, so that echt bench exits with that code's status
+// and, with --json, prints it as a problem object.
+func benchProblem(code, detail, hint string) error {
+	pe := problem.New(problem.Code(code), detail)
+	if _, ok := problem.Lookup(problem.Code(code)); !ok {
+		pe = problem.New(problem.Internal, detail+" ("+code+")")
+	}
+	if hint != "" {
+		pe.Extra = map[string]any{"hint": hint}
+	}
+	return pe
 }
 
 func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
@@ -473,7 +532,7 @@ func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
 		f := &fixture{product: r.cfg.Product, keys: r.cfg.GivenKeys}
 		var p api.ProductInfo
 		if code := r.send(ctx, "GET", "/v1/products/"+r.cfg.Product, nil, &p); code != "" {
-			return nil, fmt.Errorf("bench: product %s: %s", r.cfg.Product, code)
+			return nil, benchProblem(code, fmt.Sprintf("bench: product %s: %s", r.cfg.Product, code), "check --product and --server")
 		}
 		f.setSalt(p.HardwareSalt)
 		if r.cfg.Scenario == ScenarioValidate || r.cfg.Scenario == ScenarioMixed {
@@ -537,7 +596,7 @@ func (r *Runner) activateDevices(ctx context.Context, f *fixture) error {
 				if code := r.send(ctx, "POST", "/v1/activations", body, &resp); code != "" {
 					mu.Lock()
 					if firstErr == nil {
-						firstErr = fmt.Errorf("bench: activate devices: %s", code)
+						firstErr = benchProblem(code, fmt.Sprintf("bench: activate devices: %s", code), "")
 					}
 					mu.Unlock()
 					return

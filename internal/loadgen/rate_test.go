@@ -1,0 +1,51 @@
+package loadgen
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// A server that stalls past the end of an open-loop run cannot hide it:
+// every scheduled request is counted, those stuck in the stall with the
+// time they waited, those never sent as NOT_SENT.
+func TestOpenLoopCountsAStall(t *testing.T) {
+	var mu sync.Mutex
+	var first time.Time
+	stallFrom, stallTo := 1500*time.Millisecond, 3500*time.Millisecond
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if first.IsZero() {
+			first = time.Now()
+		}
+		since := time.Since(first)
+		mu.Unlock()
+		if since >= stallFrom && since < stallTo {
+			select {
+			case <-time.After(stallTo - since):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	const rate, dur = 200.0, 2 * time.Second // warm-up 0.5 s, then the run
+	r, err := New(Config{Server: srv.URL, Scenario: ScenarioTrivial, Rate: rate, Concurrency: 8, Duration: dur})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheduled := int64(rate * dur.Seconds())
+	if res.Requests < scheduled*9/10 || res.ErrorsByCode[codeNotSent] == 0 || res.LatencyMS.P99 < 500 {
+		t.Fatalf("stalled open-loop run: %d requests (%d scheduled), errors %v, p99 %.1f ms; want all counted, NOT_SENT among them and p99 ≥ 500 ms",
+			res.Requests, scheduled, res.ErrorsByCode, res.LatencyMS.P99)
+	}
+}
