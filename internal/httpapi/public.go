@@ -34,6 +34,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &problem.Error{Code: problem.StoreUnavailable, Detail: "the database does not answer", RetryAfter: 2 * time.Second})
 		return
 	}
+	if s.keyringStale() {
+		s.fail(w, r, &problem.Error{Code: problem.StoreUnavailable, Detail: "the signing keys changed and could not be reloaded yet", RetryAfter: 2 * time.Second})
+		return
+	}
 	reply(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 

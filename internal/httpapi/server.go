@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/echt-dev/echt/internal/auth"
@@ -96,6 +97,16 @@ type Server struct {
 	handler    http.Handler
 	patterns   []string
 	mux        *http.ServeMux
+
+	// The keyring's reloads after a change: wanted counts the changes,
+	// loaded the latest one a reload covered; while loaded < wanted the
+	// node keeps retrying and is not ready (keyringStale).
+	kmu            sync.Mutex
+	keyringWanted  uint64
+	keyringLoaded  uint64
+	keyringRetries bool
+	done           chan struct{}
+	closeOnce      sync.Once
 }
 
 // New builds a server.
@@ -118,6 +129,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		tokens:  auth.NewTokens(d.Store, 0),
 		limits:  newLimiter(cfg.ClientLimit, cfg.CheckLimit),
 		metrics: newMetrics(),
+		done:    make(chan struct{}),
 	}
 	s.signer = signing.NewBatchSigner(d.Keyring.Signer, 2)
 	s.activation = activation.New(d.Store, s.cat, d.Keyring, s.signer, d.Logger)
@@ -149,7 +161,82 @@ func (s *Server) Watch(ctx context.Context) {
 }
 
 // Close stops the server's background workers. Call it after Serve.
-func (s *Server) Close() { s.signer.Close() }
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.signer.Close()
+	})
+}
+
+// reloadKeyring reloads the signing keyring after a change. A failed
+// reload (the database went away) is retried until one succeeds: a node
+// must not go on signing with a key another node retired. Until then the
+// node is not ready (keyringStale).
+func (s *Server) reloadKeyring() {
+	s.kmu.Lock()
+	s.keyringWanted++
+	want := s.keyringWanted
+	s.kmu.Unlock()
+	if s.tryReload(want) {
+		return
+	}
+	s.kmu.Lock()
+	start := !s.keyringRetries
+	s.keyringRetries = true
+	s.kmu.Unlock()
+	if start {
+		go s.retryKeyring()
+	}
+}
+
+// tryReload reloads the keyring once, covering the changes up to want, and
+// reports whether the keyring is now current.
+func (s *Server) tryReload(want uint64) bool {
+	err := s.kr.Reload(context.Background(), s.st)
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	if err != nil {
+		s.log.Error("reload keyring; retrying", "error", err)
+	} else if want > s.keyringLoaded {
+		s.keyringLoaded = want
+	}
+	return s.keyringLoaded >= s.keyringWanted
+}
+
+func (s *Server) retryKeyring() {
+	delay := 100 * time.Millisecond
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+		s.kmu.Lock()
+		want := s.keyringWanted
+		s.kmu.Unlock()
+		if s.tryReload(want) {
+			s.kmu.Lock()
+			current := s.keyringLoaded >= s.keyringWanted
+			if current {
+				s.keyringRetries = false
+			}
+			s.kmu.Unlock()
+			if current {
+				s.log.Info("keyring reloaded")
+				return
+			}
+		}
+	}
+}
+
+// keyringStale reports whether a change of the signing keyring has not
+// been loaded yet.
+func (s *Server) keyringStale() bool {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	return s.keyringLoaded < s.keyringWanted
+}
 
 func (s *Server) onChange(c store.Change) {
 	s.validation.Changed(c)
@@ -159,15 +246,11 @@ func (s *Server) onChange(c store.Change) {
 	case store.ChangeProduct, store.ChangeSKU:
 		s.cat.Invalidate()
 	case store.ChangeSigningKey:
-		if err := s.kr.Reload(context.Background(), s.st); err != nil {
-			s.log.Error("reload keyring", "error", err)
-		}
+		s.reloadKeyring()
 	case "all":
 		s.tokens.Invalidate()
 		s.cat.Invalidate()
-		if err := s.kr.Reload(context.Background(), s.st); err != nil {
-			s.log.Error("reload keyring", "error", err)
-		}
+		s.reloadKeyring()
 	}
 }
 
