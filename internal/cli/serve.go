@@ -188,7 +188,15 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	return nil
 }
 
+// startRetry is how long echt serve keeps trying to reach PostgreSQL at
+// start, whether the server refuses connections or never answers.
+const startRetry = 30 * time.Second
+
 func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (store.Store, error) {
+	// Bounded by the time spent, not the attempts: an attempt at a server
+	// that never answers takes its connect timeout. A migration in
+	// progress is not cut short.
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		st, err := postgres.Open(ctx, postgres.Config{URL: url})
 		if err == nil {
@@ -203,8 +211,11 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 				return nil, fmt.Errorf("open PostgreSQL: %w (check the user and password in --db / ECHT_DB, and pg_hba.conf)", err)
 			}
 		}
-		if !errors.Is(err, store.ErrUnavailable) || attempt >= 30 || ctx.Err() != nil {
+		if !errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		if time.Since(start)+time.Second >= startRetry {
+			return nil, fmt.Errorf("open PostgreSQL: gave up after %s: %w", time.Since(start).Round(time.Second), err)
 		}
 		logger.Warn("PostgreSQL not reachable yet; retrying", "attempt", attempt, "error", err)
 		select {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	_ "embed"
 	"net/http"
 	"strings"
@@ -28,8 +29,16 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	if err := s.st.Ping(ctx); err != nil {
+	// Load balancers probe with short timeouts: answer within two seconds
+	// even when the database hangs. One failed ping may be a pooled
+	// connection the database closed; a second one says more.
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	err := s.st.Ping(ctx)
+	if err != nil && ctx.Err() == nil {
+		err = s.st.Ping(ctx)
+	}
+	if err != nil {
 		s.log.Warn("not ready", "error", err)
 		s.fail(w, r, &problem.Error{Code: problem.StoreUnavailable, Detail: "the database does not answer", RetryAfter: 2 * time.Second})
 		return
