@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -191,17 +192,9 @@ func (c *Client) trust(ctx context.Context) (*signing.Verifier, error) {
 		return nil, err
 	}
 	if root == nil {
-		var keys struct {
-			Root struct {
-				PublicKey string `json:"public_key"`
-			} `json:"root"`
-		}
-		if err := c.call(ctx, "GET", "/v1/signing-keys", "", nil, &keys); err != nil {
-			return nil, err
-		}
-		root, err = signing.DecodePublicKey(keys.Root.PublicKey)
+		root, err = c.serverRoot(ctx)
 		if err != nil {
-			return nil, problem.Wrap(problem.ServerUntrusted, "the server's root key is malformed", err)
+			return nil, err
 		}
 		if err := pinRoot(c.store, root); err != nil {
 			return nil, problem.Wrap(problem.StoreCorrupt, "cannot record the publisher's root key", err)
@@ -212,6 +205,46 @@ func (c *Client) trust(ctx context.Context) (*signing.Verifier, error) {
 	c.verifier = v
 	c.mu.Unlock()
 	return v, nil
+}
+
+// serverRoot asks the server for its publisher's root public key. The
+// answer is not proof of anything (a fake server can send any key); it
+// pins a key on first use, and tells a client before it activates that the
+// server is not the publisher it trusts.
+func (c *Client) serverRoot(ctx context.Context) (ed25519.PublicKey, error) {
+	var keys struct {
+		Root struct {
+			PublicKey string `json:"public_key"`
+		} `json:"root"`
+	}
+	if err := c.call(ctx, "GET", "/v1/signing-keys", "", nil, &keys); err != nil {
+		return nil, err
+	}
+	root, err := signing.DecodePublicKey(keys.Root.PublicKey)
+	if err != nil {
+		return nil, problem.Wrap(problem.ServerUntrusted, "the server's root key is malformed", err)
+	}
+	return root, nil
+}
+
+// checkServerRoot refuses, before a seat is spent, a server whose root key
+// is not the one this client trusts: its license could not be verified.
+func (c *Client) checkServerRoot(ctx context.Context, v *signing.Verifier) error {
+	root, err := c.serverRoot(ctx)
+	if err != nil {
+		return err
+	}
+	kid := signing.KeyID(root)
+	if slices.Contains(v.Roots(), kid) {
+		return nil
+	}
+	err = problem.Newf(problem.ServerUntrusted, "the server at %s signs for another publisher (root key %s) than the one this device trusts (%s), so nothing was activated", c.cfg.Server, kid, strings.Join(v.Roots(), ", "))
+	if c.cfg.RootKey != nil {
+		return withHint(err, "check the server address (--server) and the publisher's root key (--root-key)")
+	}
+	path := filepath.Join(c.store, trustFile)
+	return withHint(err, "check the server address (--server). This device pinned the root key of the first server it activated with in "+path+
+		"; if the publisher really changed its root key, or this is a test installation, use another store (--store) or delete that file")
 }
 
 const trustFile = "trusted-root.json"
@@ -350,7 +383,11 @@ func (c *Client) activate(ctx context.Context, key, product string) (*Activation
 }
 
 func (c *Client) activateOnline(ctx context.Context, key, product string) (*Activation, error) {
-	if _, err := c.trust(ctx); err != nil {
+	v, err := c.trust(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkServerRoot(ctx, v); err != nil {
 		return nil, err
 	}
 	var salt []byte
@@ -399,7 +436,6 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 	if err := c.call(ctx, "POST", "/v1/activations", nonce, req, &resp); err != nil {
 		return nil, err
 	}
-	v, _ := c.trust(ctx)
 	l, _, err := license.Verify(v, resp.License)
 	if err != nil {
 		return nil, problem.Wrap(problem.ServerUntrusted, "the license the server sent is not signed by the publisher", err)

@@ -338,6 +338,36 @@ func TestWrongServerPath(t *testing.T) {
 	}
 }
 
+// A device that pinned one publisher's root key is refused by a server of
+// another before a seat is spent, with the pinned file named.
+func TestOtherPublisherRefusedBeforeActivating(t *testing.T) {
+	ctx := context.Background()
+	a, b := newFixture(t, "retail", 1, 1, nil), newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	tofu := func(srv string) *echt.Client {
+		c, err := echt.NewClient(echt.Config{Server: srv, Product: "photoedit", TrustOnFirstUse: true, StoreDir: dir,
+			Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := tofu(a.srv.URL).Activate(ctx, a.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	_, err := tofu(b.srv.URL).Activate(ctx, b.keys[0])
+	if problem.CodeOf(err) != problem.ServerUntrusted || !strings.Contains(echt.Hint(err), "trusted-root.json") {
+		t.Fatalf("activate at another publisher's server: %v (hint %q); want SERVER_UNTRUSTED naming the pinned file", err, echt.Hint(err))
+	}
+	var key struct {
+		ActiveActivations int `json:"active_activations"`
+	}
+	adminCall(t, b.srv, "POST", "/v1/admin/keys/lookup", map[string]string{"key": b.keys[0]}, &key)
+	if key.ActiveActivations != 0 {
+		t.Fatalf("the refused activation spent a seat: %+v", key)
+	}
+}
+
 func TestOfflineStatusReasons(t *testing.T) {
 	f := newFixture(t, "subscription", 1, 1, map[string]int{"valid_days": 30})
 	ctx := context.Background()
