@@ -327,3 +327,25 @@ func TestMethodNotAllowed(t *testing.T) {
 		t.Fatalf("GET /v1/activations = %d", r.status)
 	}
 }
+
+// Bodies that say nothing, or the wrong JSON types, are INVALID_REQUEST
+// with a detail in the API's terms (JSON fields and types, never the
+// server's Go types).
+func TestBadBodiesSayWhatIsWrong(t *testing.T) {
+	srv := httpapitest.Start(t, httpapitest.Options{})
+	for _, tc := range []struct{ path, body, want string }{
+		{"/v1/activations/deactivate", `{}`, "license"},
+		{"/v1/activations/deactivate", `null`, "license"},
+		{"/v1/keys/check", `{}`, "key"},
+		{"/v1/keys/check", `{"key": "  "}`, "key"},
+		{"/v1/activations", `{"key": 5}`, `field "key"`},
+		{"/v1/keys/check", `[1, 2]`, "JSON object"},
+		{"/v1/validations", `{"license": `, "end of JSON input"},
+	} {
+		r := call(t, srv, "POST", tc.path, "", tc.body)
+		d := r.problem(t)
+		if r.status != http.StatusBadRequest || d.Code != problem.InvalidRequest || !strings.Contains(d.Detail, tc.want) || strings.Contains(d.Detail, "Go ") {
+			t.Errorf("POST %s %s = %d %s %q; want 400 INVALID_REQUEST saying %q", tc.path, tc.body, r.status, d.Code, d.Detail, tc.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/echt-dev/echt/internal/activation"
 	"github.com/echt-dev/echt/internal/api"
@@ -129,6 +130,10 @@ func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if len(req.License) == 0 || string(req.License) == "null" {
+		s.fail(w, r, problem.New(problem.InvalidRequest, "license: the license the device holds is required"))
+		return
+	}
 	act, err := s.activation.Deactivate(r.Context(), req.License, req.Hardware)
 	if err != nil {
 		s.fail(w, r, err)
@@ -152,6 +157,10 @@ func (s *Server) checkKey(w http.ResponseWriter, r *http.Request) {
 	var req api.KeyCheckRequest
 	if err := s.decode(r, &req, false); err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if strings.TrimSpace(req.Key) == "" {
+		s.fail(w, r, problem.New(problem.InvalidRequest, "key: the product key to check is required"))
 		return
 	}
 	out := api.KeyCheckResponse{}

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/echt-dev/echt/internal/auth"
@@ -388,7 +389,7 @@ func decodeBytes(b []byte, v any, strict bool) error {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(v); err != nil {
-			return problem.Newf(problem.InvalidRequest, "the request body is not valid JSON for this endpoint: %v", err)
+			return badJSON(err)
 		}
 		if dec.More() {
 			return problem.New(problem.InvalidRequest, "the request body has data after the JSON object")
@@ -396,9 +397,30 @@ func decodeBytes(b []byte, v any, strict bool) error {
 		return nil
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return problem.Newf(problem.InvalidRequest, "the request body is not valid JSON for this endpoint: %v", err)
+		return badJSON(err)
 	}
 	return nil
+}
+
+// badJSON says what is wrong with a request body in the API's terms: the
+// field and the JSON type expected, never the server's Go types.
+func badJSON(err error) error {
+	const prefix = "the request body is not valid JSON for this endpoint: "
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te) && te.Field != "":
+		return problem.Newf(problem.InvalidRequest, "%sfield %q: a JSON %s is not allowed here (see /v1/openapi.json)", prefix, te.Field, te.Value)
+	case errors.As(err, &te):
+		return problem.Newf(problem.InvalidRequest, "%sthe body must be a JSON object, not a JSON %s", prefix, te.Value)
+	case errors.As(err, &se):
+		return problem.Newf(problem.InvalidRequest, "%s%s (at byte %d)", prefix, se.Error(), se.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return problem.New(problem.InvalidRequest, prefix+"it ends too early")
+	}
+	// encoding/json's remaining messages name JSON, not Go: an unknown
+	// field, or an invalid character.
+	return problem.New(problem.InvalidRequest, prefix+strings.TrimPrefix(err.Error(), "json: "))
 }
 
 // reply writes v as JSON with status.
