@@ -2,7 +2,9 @@
 # Activations/s on one node and on three nodes against one PostgreSQL, beside
 # the same run's pgbench baseline of single-row committed inserts/s.
 # Usage: bench/nodes.sh [DURATION] (default 10s). Needs pgbench and a
-# PostgreSQL at ECHT_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres).
+# PostgreSQL at ECHT_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432/postgres)
+# with 64 free connections for the baseline. The nodes listen on
+# ECHT_NODES_PORT and the two ports after it (default 18101).
 # Writes docs/benchmarks-nodes.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,9 +29,16 @@ head -c 32 /dev/urandom | base64 > "$work/master.key"
 # Baseline: pgbench, 64 clients, one committed single-row insert per transaction.
 psql "$dburl" -qc "CREATE TABLE pgbench_baseline (id bigserial PRIMARY KEY, k bytea, v text)"
 echo "INSERT INTO pgbench_baseline (k, v) VALUES (decode(md5(random()::text), 'hex'), repeat('x', 300));" > "$work/insert.sql"
-base=$(pgbench -n -c 64 -j 2 -T "$secs" -f "$work/insert.sql" "$dburl" 2>/dev/null | awk '/^tps/ {print int($3)}')
+if ! pgbench -n -c 64 -j 2 -T "$secs" -f "$work/insert.sql" "$dburl" > "$work/pgbench.out" 2>&1; then
+  echo "bench/nodes.sh: the pgbench baseline failed (it needs 64 free connections; PostgreSQL's max_connections minus those in use):" >&2
+  cat "$work/pgbench.out" >&2
+  exit 1
+fi
+base=$(awk '/^tps/ {print int($3)}' "$work/pgbench.out")
 psql "$dburl" -qc "DROP TABLE pgbench_baseline"
 
+# Ports of the three nodes: ECHT_NODES_PORT, +1, +2 (default 18101).
+port0="${ECHT_NODES_PORT:-18101}"
 start() { # port data
   "$work/echt" serve --addr "127.0.0.1:$1" --data "$work/$2" --db "$dburl" --master-key-file "$work/master.key" \
     --rate-limit 0 --check-rate-limit 0 > "$work/$2.log" 2>&1 &
@@ -37,11 +46,11 @@ start() { # port data
   for _ in $(seq 1 100); do grep -q "serving on" "$work/$2.log" 2>/dev/null && return; sleep 0.1; done
   echo "node on $1 did not start" >&2; cat "$work/$2.log" >&2; exit 1
 }
-start 18101 n1; start 18102 n2; start 18103 n3
+start "$port0" n1; start $((port0 + 1)) n2; start $((port0 + 2)) n3
 token=$(cat "$work/n1/admin-token")
 run() { "$work/echt" bench --server "$1" --token "$token" --scenario activate --duration "$dur" --concurrency 64 --keys 2000 --json; }
-one=$(run http://127.0.0.1:18101)
-three=$(run http://127.0.0.1:18101,http://127.0.0.1:18102,http://127.0.0.1:18103)
+one=$(run "http://127.0.0.1:$port0")
+three=$(run "http://127.0.0.1:$port0,http://127.0.0.1:$((port0 + 1)),http://127.0.0.1:$((port0 + 2))")
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 r1=$(echo "$one" | field 'round(d["rps"])'); p1=$(echo "$one" | field 'round(d["latency_ms"]["p99"], 1)'); e1=$(echo "$one" | field 'd["errors"]')
 r3=$(echo "$three" | field 'round(d["rps"])'); p3=$(echo "$three" | field 'round(d["latency_ms"]["p99"], 1)'); e3=$(echo "$three" | field 'd["errors"]')

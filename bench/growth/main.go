@@ -31,8 +31,9 @@
 // PostgreSQL is reached at ECHT_TEST_POSTGRES (default
 // postgres://postgres@127.0.0.1:5432/postgres), where a fresh database with
 // a random name is created and dropped at the end. The SQLite database and
-// the built binary live in a temporary directory (-work), removed at the
-// end unless -keep is given. A full run needs about 8 GB of free disk
+// the built binary live in a new directory of the run's own (under -work,
+// or the system's temporary directory), removed at the end unless -keep is
+// given. A full run needs about 8 GB of free disk
 // there for SQLite's 10M database (about 700 bytes an activation), and then
 // about 13 GB on the PostgreSQL server (some 1.15 KB an activation, plus
 // WAL); each store's database is removed before the next one is grown.
@@ -111,7 +112,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.jsonPath, "json", "bench/out/growth.json", "raw results (JSON)")
 	fs.StringVar(&o.docPath, "doc", "docs/benchmarks-growth.md", "the markdown report to write")
 	fs.StringVar(&o.svgPath, "svg", "docs/growth.svg", "the SVG plot to write")
-	fs.StringVar(&o.work, "work", "", "directory for the binary, the SQLite database and logs (default: a new temporary directory)")
+	fs.StringVar(&o.work, "work", "", "directory in which to make the run's own directory for the binary, the SQLite database and logs (default: the system's temporary directory); only that directory is removed")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory and the PostgreSQL database")
 	fs.BoolVar(&o.replot, "replot", false, "measure nothing: rewrite -doc and -svg from the results in -json")
 	fs.Usage = func() {
@@ -219,12 +220,15 @@ func run(ctx context.Context, o options) error {
 	if o.replot {
 		return replot(o)
 	}
-	work := o.work
-	if work == "" {
-		if work, err = os.MkdirTemp("", "echt-growth-"); err != nil {
+	// A directory of its own, also inside -work: removing it at the end
+	// must never take anything the user keeps there.
+	if o.work != "" {
+		if err := os.MkdirAll(o.work, 0o700); err != nil {
 			return err
 		}
-	} else if err := os.MkdirAll(work, 0o700); err != nil {
+	}
+	work, err := os.MkdirTemp(o.work, "echt-growth-")
+	if err != nil {
 		return err
 	}
 	if o.keep {
