@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/echt-dev/echt/internal/loadgen"
+	"github.com/echt-dev/echt/problem"
 )
 
 func (e *env) benchCmd() *cobra.Command {
@@ -95,9 +96,22 @@ reason's exit code, as JSON with --json.`,
 				return err
 			}
 			if asJSON {
-				return e.printJSON(res)
+				if err := e.printJSON(res); err != nil {
+					return err
+				}
+			} else {
+				e.printBench(res)
 			}
-			e.printBench(res)
+			if res.Errors == res.Requests {
+				// Measured, but nothing worked: not a result to build on.
+				top := loadgen.TopCodes(res.ErrorsByCode)[0]
+				fmt.Fprintf(e.stderr, "echt: every request failed (%s the most): check the server and the scenario\n", top)
+				code := exitFailure
+				if _, ok := problem.Lookup(problem.Code(top)); ok {
+					code = problem.Code(top).ExitCode()
+				}
+				return exitError{code: code}
+			}
 			return nil
 		},
 	}
@@ -125,7 +139,7 @@ func (e *env) printBench(r loadgen.Result) {
 	}
 	fmt.Fprintf(w, ", %.1fs)\n", r.Seconds)
 	fmt.Fprintf(w, "requests:     %d (%d errors)\n", r.Requests, r.Errors)
-	fmt.Fprintf(w, "throughput:   %.0f req/s\n", r.RPS)
+	fmt.Fprintf(w, "throughput:   %.0f req/s (%.0f req/s without an error)\n", r.RPS, r.OKRPS)
 	l := r.LatencyMS
 	fmt.Fprintf(w, "latency ms:   p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n", l.P50, l.P90, l.P99, l.P999, l.Max)
 	for _, code := range loadgen.TopCodes(r.ErrorsByCode) {

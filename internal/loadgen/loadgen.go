@@ -100,6 +100,7 @@ type Result struct {
 	Errors         int64            `json:"errors"`
 	ErrorsByCode   map[string]int64 `json:"errors_by_code"`
 	RPS            float64          `json:"rps"`
+	OKRPS          float64          `json:"ok_rps"` // requests without an error, per second
 	LatencyMS      Latency          `json:"latency_ms"`
 	Concurrency    int              `json:"concurrency"`
 	Rate           float64          `json:"rate,omitempty"`
@@ -246,6 +247,7 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 		}
 	}
 	res.RPS = float64(res.Requests) / elapsed.Seconds()
+	res.OKRPS = float64(res.Requests-res.Errors) / elapsed.Seconds()
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	res.LatencyMS = Latency{P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)), P99: ms(h.Quantile(0.99)), P999: ms(h.Quantile(0.999)), Max: ms(h.Max())}
 	if res.Requests == 0 {
