@@ -245,7 +245,7 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		s.GraceUntil = first.Add(time.Duration(c.cfg.GraceDays) * 24 * time.Hour)
 		if now.Before(s.GraceUntil) {
 			s.Status, s.Reason = StatusGrace, problem.GracePeriod
-			s.Detail = fmt.Sprintf("not activated yet; activate before %s", s.GraceUntil.Format(time.DateOnly))
+			s.Detail = fmt.Sprintf("activate before %s", s.GraceUntil.Format(time.DateOnly))
 		} else {
 			s.Status, s.Reason, s.Detail = StatusNotActivated, problem.NotActivated, "the grace period is over: activate this copy"
 		}

@@ -95,10 +95,13 @@ func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error 
 		}
 	}
 	switch {
+	case errors.Is(err, storecopy.ErrMismatch) && g.json:
+		fmt.Fprintln(e.stderr, "echt: verification failed: the copy differs from the source; nothing was kept, the target is still empty")
+		return exitError{code: exitFailure} // the report above says which tables
 	case errors.Is(err, storecopy.ErrMismatch):
 		return fmt.Errorf("verification failed: the copy differs from the source (see the tables marked MISMATCH); nothing was kept, the target is still empty")
 	case errors.Is(err, storecopy.ErrTargetNotEmpty):
-		return fmt.Errorf("refusing to copy: %w", err)
+		return problem.Wrap(problem.Conflict, "refusing to copy: "+err.Error(), err).With("hint", "copy into a new, empty database (createdb NAME), or drop the tables there first")
 	case err != nil:
 		return fmt.Errorf("copy: %w", err)
 	}

@@ -384,11 +384,27 @@ func (e *env) statusCmd() *cobra.Command {
 			if err != nil {
 				return fail(err)
 			}
+			relocalize(st, e.language(&f))
 			return e.printStatus(&f, st)
 		},
 	}
 	e.addAgentFlags(cmd, &f)
 	return cmd
+}
+
+// relocalize gives a verdict stored on the device, made in the language of
+// its time, the catalogue's remedy in the reader's language.
+func relocalize(st *echt.Status, lang string) {
+	if st.Remedy == nil || lang == reasons.DefaultLang || st.Remedy.ID != reasons.RemedyID(st.Reason) {
+		return
+	}
+	if entry, ok := reasons.Lookup(st.Reason, lang); !ok || entry.Lang != lang {
+		return
+	}
+	if st.Detail == st.Remedy.Text {
+		st.Detail = ""
+	}
+	st.Remedy = &echt.Remedy{ID: st.Remedy.ID, Text: agentRemedy(st.Reason, lang, st.Product)}
 }
 
 // sentence starts s with a capital letter and ends it with a full stop.
@@ -521,6 +537,9 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 		if st.Remedy != nil && st.Remedy.Text != "" && st.Status != echt.StatusGenuine {
 			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_what_to_do"), st.Remedy.Text)
 			for i, step := range entry.Steps {
+				if st.Product != "" {
+					step = strings.ReplaceAll(step, "--product ID", "--product "+st.Product)
+				}
 				fmt.Fprintf(e.stdout, "    %d. %s\n", i+1, step)
 			}
 		}

@@ -97,6 +97,10 @@ func (e *env) report(err error) int {
 		}
 		return pe.Code.ExitCode()
 	}
+	if e.wantJSON {
+		// Still one object for a script, though the failure has no code.
+		_ = e.printJSON(map[string]string{"reason": "FAILED", "detail": err.Error(), "remedy": "read the detail: it says what went wrong"})
+	}
 	fmt.Fprintf(e.stderr, "echt: %v\n", err)
 	return exitFailure
 }
