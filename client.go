@@ -377,6 +377,9 @@ func (c *Client) activate(ctx context.Context, key, product string) (*Activation
 		// The server tells a typo (one character off a real key) from a
 		// key that is not the publisher's; without it, the checksum has
 		// already failed on this device.
+		if !productkey.OneTypoAway(key) {
+			return nil, problem.New(problem.KeyInvalid, "this is not a product key: a product key has 25 characters from "+productkey.Alphabet+", in five groups of five")
+		}
 		return nil, typo()
 	}
 	return a, err

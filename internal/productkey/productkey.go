@@ -218,6 +218,24 @@ func Partial(lastGroup string) string { return "XXXXX-XXXXX-XXXXX-XXXXX-" + last
 // Valid reports whether s parses (syntax and checksum only).
 func Valid(s string) bool { _, err := Parse(s); return err == nil }
 
+// OneTypoAway reports whether s could be a key with one typing error: one
+// character too many or too few at most, and at most one character that
+// no key has. Without the server it tells a typo from text that is no key
+// at all.
+func OneTypoAway(s string) bool {
+	n := []rune(Normalize(s))
+	if len(n) < Len-1 || len(n) > Len+1 {
+		return false
+	}
+	foreign := 0
+	for _, r := range n {
+		if !strings.ContainsRune(Alphabet, r) {
+			foreign++
+		}
+	}
+	return foreign <= 1
+}
+
 // SecretSize is the size of the key secret.
 const SecretSize = 32
 

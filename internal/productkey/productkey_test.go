@@ -290,3 +290,18 @@ func BenchmarkClassifyTypo(b *testing.B) {
 		s.Classify(in)
 	}
 }
+
+func TestOneTypoAway(t *testing.T) {
+	for s, want := range map[string]bool{
+		"BCDFG-HJKMP-QRTVW-XY234-6789B":   true,  // a key's shape (checksum aside)
+		"BCDFG-HJKMP-QRTVW-XY234-6789A":   true,  // one foreign character
+		"BCDFG-HJKMP-QRTVW-XY234-6789":    true,  // one character short
+		"AAAAA-AAAAA-AAAAA-AAAAA-AAAAA":   false, // no key's characters
+		"BCDFG-HJKMP":                     false,
+		"BCDFG-HJKMP-QRTVW-XY234-6789BCD": false,
+	} {
+		if got := OneTypoAway(s); got != want {
+			t.Errorf("OneTypoAway(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
