@@ -39,7 +39,7 @@ type backuper interface {
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
 	b, ok := s.st.(backuper)
 	if !ok {
-		s.fail(w, r, problem.New(problem.Conflict, "this server keeps its data in PostgreSQL, which echt does not back up: use pg_dump (see docs/operations.md)"))
+		s.fail(w, r, problem.New(problem.Conflict, "this server keeps its data in PostgreSQL, which echt does not back up: use pg_dump (see docs/operations.md)").With("hint", "back up the PostgreSQL database with pg_dump, as docs/operations.md shows"))
 		return
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(b.Path()), ".backup-*.db")

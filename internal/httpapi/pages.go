@@ -115,6 +115,8 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, problem.New(problem.InvalidRequest, "page: no such help page"))
 		return
 	}
+	// One page, one count, however the form named it.
+	page = "/help/" + kind + "/" + code
 	helpful := r.PostForm.Get("helpful")
 	if helpful != "yes" && helpful != "no" {
 		s.fail(w, r, problem.New(problem.InvalidRequest, "helpful: yes or no"))
