@@ -50,6 +50,7 @@ reason's exit code, as JSON with --json.`,
 				}
 				if b, err := os.ReadFile(filepath.Join(dir, "admin-token")); err == nil {
 					cfg.Token = strings.TrimSpace(string(b))
+					cfg.TokenSource = filepath.Join(dir, "admin-token")
 				}
 			}
 			if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {

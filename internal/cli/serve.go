@@ -291,6 +291,11 @@ func (e *env) loadMasterKey(f serveFlags, isPG bool) (*keyring.MasterKey, error)
 		}
 	}
 	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && f.masterKeyFile != "" {
+		// The command line names a file that is not there: a usage error,
+		// like a file that holds no key.
+		return nil, usagef("--master-key-file %s: no such file (give the file that holds this installation's master key)", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read master key: %w (give the file that holds this installation's master key)", err)
 	}

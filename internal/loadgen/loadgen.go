@@ -49,6 +49,9 @@ type Config struct {
 	// uses the first.
 	Server string
 	Token  string
+	// TokenSource names where Token was read from, if not given: said
+	// when the server refuses it.
+	TokenSource string
 	// Scenario is one of activate, validate, mixed, public-check (and the
 	// baselines trivial and sign).
 	Scenario string
@@ -506,6 +509,9 @@ func (r *Runner) admin(ctx context.Context, method, path string, in, out any) er
 			hint = "is echt serve running at " + r.cfg.servers[0] + "? check --server"
 		case problem.Unauthorized, problem.Forbidden:
 			hint = "give an admin token with --token or ECHT_TOKEN (the first one is in DATA/admin-token of the server)"
+			if r.cfg.TokenSource != "" {
+				hint = "the token read from " + r.cfg.TokenSource + " is not an admin token of " + r.cfg.servers[0] + ": " + hint
+			}
 		}
 		return benchProblem(code, fmt.Sprintf("bench: prepare %s %s: %s", method, path, code), hint)
 	}
