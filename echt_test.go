@@ -252,6 +252,18 @@ func TestActivateAgainAfterHardwareChange(t *testing.T) {
 	if err := f.client(t, board, dir).Deactivate(ctx); problem.CodeOf(err) != problem.HardwareChanged {
 		t.Fatalf("another board deactivating: %v; want HARDWARE_CHANGED", err)
 	}
+
+	// A clone that cannot show its board (read without administrator
+	// rights), with the same OS image but other disks and network cards,
+	// holding the copied license: refused both ways too.
+	clone := device(3)
+	clone.SystemUUID, clone.BoardSerial, clone.Disks, clone.MACs = "", "", []string{"CLONEDISK"}, []string{"02:cc:cc:cc:cc:cc"}
+	if _, err := f.client(t, clone, dir).Activate(ctx, f.keys[2]); !errors.Is(err, problem.ErrKeyInUseElsewhere) {
+		t.Fatalf("a clone without a readable board activating: %v; want KEY_IN_USE_ELSEWHERE", err)
+	}
+	if err := f.client(t, clone, dir).Deactivate(ctx); problem.CodeOf(err) != problem.HardwareChanged {
+		t.Fatalf("a clone without a readable board deactivating: %v; want HARDWARE_CHANGED", err)
+	}
 }
 
 // A store where the first use cannot be recorded is an error, not a grace

@@ -109,11 +109,8 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	}
 	hash := s.kr.ProductKeys().Hash(k)
 	anchors := r.Hardware.Anchors()
-	replaced, err := s.replaced(r, sku)
+	replaced, changed, err := s.presented(r, sku)
 	if err != nil {
-		return Result{}, err
-	}
-	if err := s.releaseChanged(ctx, r, sku, hash); err != nil {
 		return Result{}, err
 	}
 
@@ -123,7 +120,7 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	// whose time bounds every activation's.
 	id, indexAnchors := ident.New("act"), r.Hardware.IndexAnchors()
 	act, created, err := s.st.Activate(ctx, hash, anchors, func(key store.Key, cands []store.Activation) (store.Decision, error) {
-		return decide(key, cands, sku, r.Hardware, replaced, now, func(prior string) *store.Activation {
+		return decide(key, cands, sku, r.Hardware, replaced, changed, now, func(prior string) *store.Activation {
 			a := &store.Activation{
 				ID: id, SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: k.LastGroup(),
 				Profile: profileJSON, Anchors: indexAnchors, CreatedAt: now, PriorID: prior,
@@ -203,49 +200,30 @@ func (s *Service) ProductOfKey(ctx context.Context, raw string) (store.Product, 
 	return s.catalog.Product(ctx, sku.ProductID)
 }
 
-// replaced returns the id of the activation a request says it replaces:
-// the license the device presents must be the publisher's, of this product
-// and of this device. An empty Replaces replaces nothing.
-func (s *Service) replaced(r Request, sku store.SKU) (string, error) {
+// presented reads the license a request presents as the device's current
+// one (Replaces): it must be the publisher's and of this product. It
+// returns the id of the activation a new key replaces on this device
+// (replaced: the license matches the device), or the id of the activation
+// this device held before its hardware changed too much (changed: the same
+// system board, hardware.SameBoard), which its own key may take the place
+// of (decide). An empty Replaces presents nothing.
+func (s *Service) presented(r Request, sku store.SKU) (replaced, changed string, err error) {
 	if len(r.Replaces) == 0 {
-		return "", nil
+		return "", "", nil
 	}
 	l, err := s.verifyOwn(r.Replaces)
 	if err != nil {
-		return "", problem.Wrap(problem.LicenseTampered, "the license this device holds (replaces) is not a valid license of this publisher: remove it and activate again", err)
+		return "", "", problem.Wrap(problem.LicenseTampered, "the license this device holds (replaces) is not a valid license of this publisher: remove it and activate again", err)
 	}
-	if l.Product != sku.ProductID || !hardware.Match(l.Hardware, r.Hardware, l.Tolerance).Same {
-		// Not this product's, or not this device's: nothing to replace.
-		return "", nil
+	switch {
+	case l.Product != sku.ProductID:
+		return "", "", nil // another product's: nothing to replace
+	case hardware.Match(l.Hardware, r.Hardware, l.Tolerance).Same:
+		return l.ActivationID, "", nil
+	case hardware.SameBoard(l.Hardware, r.Hardware):
+		return "", l.ActivationID, nil
 	}
-	return l.ActivationID, nil
-}
-
-// releaseChanged lets a device whose hardware changed beyond the tolerance
-// activate again with its own key: when the license it presents (Replaces)
-// is this key's active activation, on the same system board
-// (hardware.SameBoard) but no longer the same device, that activation ends
-// first, so its seat is free for the device's new activation. Other
-// channels than the transferable ones keep their rule (an OEM key stays
-// with its first activation).
-func (s *Service) releaseChanged(ctx context.Context, r Request, sku store.SKU, keyHash []byte) error {
-	if len(r.Replaces) == 0 || !catalog.Channel(sku.Channel).Transferable() {
-		return nil
-	}
-	l, err := s.verifyOwn(r.Replaces)
-	if err != nil || l.Product != sku.ProductID || hardware.Match(l.Hardware, r.Hardware, l.Tolerance).Same || !hardware.SameBoard(l.Hardware, r.Hardware) {
-		return nil
-	}
-	_, err = s.st.EndActivation(ctx, l.ActivationID, store.StatusDeactivated, "hardware changed: activated again on this device", s.now().UTC(), func(a store.Activation) error {
-		if a.Status != store.StatusActive || !bytes.Equal(a.KeyHash, keyHash) {
-			return errNothingToRelease
-		}
-		return nil
-	}, nil)
-	if err != nil && !errors.Is(err, errNothingToRelease) && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	return nil
+	return "", "", nil // another device's
 }
 
 // releaseReplaced ends the activation a new key took the place of on this
@@ -275,7 +253,11 @@ var errNothingToRelease = errors.New("activation: nothing to release")
 // candidates are the product's active activations sharing a component with
 // this device, made with this key or another. replaced is the activation
 // the device says this key replaces (its current license), not a repair.
-func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.Profile, replaced string, now time.Time, fresh func(prior string) *store.Activation) (store.Decision, error) {
+// changed is the activation of the license the device holds from before
+// its hardware changed too much (same system board): made with this key,
+// on a channel whose licences move, the new activation takes its place in
+// the same transaction (Decision.Release), so its seat goes nowhere else.
+func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.Profile, replaced, changed string, now time.Time, fresh func(prior string) *store.Activation) (store.Decision, error) {
 	if key.Blocked {
 		return store.Decision{}, blocked(key.BlockReason)
 	}
@@ -307,13 +289,21 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 	if catalog.Channel(sku.Channel) == catalog.OEM && key.Activations > 0 {
 		return store.Decision{}, problem.New(problem.KeyInUseElsewhere, "this OEM key is bound to the device it was first activated on and cannot move to another device")
 	}
-	if key.ActiveActivations >= sku.Policy.MaxDevices {
+	release, active := "", key.ActiveActivations
+	if changed != "" && catalog.Channel(sku.Channel).Transferable() {
+		for _, c := range cands {
+			if c.ID == changed && bytes.Equal(c.KeyHash, key.Hash) {
+				release, active = c.ID, active-1
+			}
+		}
+	}
+	if active >= sku.Policy.MaxDevices {
 		if sku.Policy.MaxDevices == 1 {
 			return store.Decision{}, problem.New(problem.KeyInUseElsewhere, "this key is already in use on another device (1 licence = 1 PC): deactivate it there first, or buy another licence")
 		}
 		return store.Decision{}, problem.Newf(problem.ActivationLimitReached, "this key has reached its limit of %d devices", sku.Policy.MaxDevices)
 	}
-	return store.Decision{New: fresh(prior)}, nil
+	return store.Decision{New: fresh(prior), Release: release}, nil
 }
 
 // newer orders activations by creation; ids are time-ordered too.
@@ -461,7 +451,7 @@ func (s *Service) Deactivate(ctx context.Context, licenseFile []byte, hw hardwar
 		// still release its seat (and activate again); another system
 		// board may not.
 		var p hardware.Profile
-		if json.Unmarshal(a.Profile, &p) == nil && !hardware.SameBoard(p, hw) {
+		if json.Unmarshal(a.Profile, &p) == nil && !hardware.Match(p, hw, sku.Policy.Tolerance).Same && !hardware.SameBoard(p, hw) {
 			return problem.New(problem.HardwareChanged, "this is not the device that holds the activation (another system board): deactivate from that device, or ask the publisher's support to release the activation")
 		}
 		return nil

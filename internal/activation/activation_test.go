@@ -51,7 +51,7 @@ func TestDecide(t *testing.T) {
 		{"subscription moves within its validity", store.Key{Hash: keyA, Activations: 1, NotAfter: now.Add(time.Hour)}, nil, sub, pcB, "", "", "", ""},
 	}
 	for _, tt := range tests {
-		d, err := decide(tt.key, tt.cands, tt.sku, tt.hw, tt.replaced, now, fresh)
+		d, err := decide(tt.key, tt.cands, tt.sku, tt.hw, tt.replaced, "", now, fresh)
 		if tt.want != "" {
 			var pe *problem.Error
 			if !errors.As(err, &pe) || pe.Code != tt.want {

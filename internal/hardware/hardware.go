@@ -421,15 +421,18 @@ type Verdict struct {
 	Kinds   []string // kinds that changed
 }
 
-// SameBoard reports whether current may be the stored device after any
-// number of component changes: the same system board (no different system
-// UUID or board serial) and enough in common (Match with no limit on what
-// changed). A device that holds the signed license of such an activation
-// may release it and activate again with its own key: the component hashes
-// are in the license anyway, so a stricter check would stop only the
-// honest owner.
+// SameBoard reports whether current is the stored device after any number
+// of component changes: its system board is seen to be the same (the
+// system UUID or the board serial present on both sides and equal, and
+// neither different) and enough else is in common (Match with no limit on
+// what changed). A profile that cannot show its board (read without
+// administrator rights, say) never qualifies: a cloned disk image would
+// look the same. A device that holds the signed license of such an
+// activation may release it, or activate again with its own key.
 func SameBoard(stored, current Profile) bool {
-	return Match(stored, current, math.MaxInt).Same
+	uuid := stored.SystemUUID != "" && stored.SystemUUID == current.SystemUUID
+	board := stored.BoardSerial != "" && stored.BoardSerial == current.BoardSerial
+	return (uuid || board) && Match(stored, current, math.MaxInt).Same
 }
 
 // Match decides whether current is the same device as the stored profile.

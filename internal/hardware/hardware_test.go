@@ -210,3 +210,33 @@ func TestProfileAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// SameBoard needs the board seen on both sides: the same system UUID or
+// board serial, none different, and enough else in common.
+func TestSameBoard(t *testing.T) {
+	salt := []byte("salt")
+	base := Raw{SystemUUID: "4c4c4544-0042", BoardSerial: "CN1296", Disks: []string{"D1"}, MACs: []string{"02:00:00:00:00:01"}, CPU: "cpu", MemoryGB: 16, OSInstallID: "os-1"}
+	for _, tc := range []struct {
+		name   string
+		change func(r *Raw)
+		want   bool
+	}{
+		{"nothing changed", func(r *Raw) {}, true},
+		{"disk and NIC swapped", func(r *Raw) { r.Disks, r.MACs = []string{"D2"}, []string{"02:00:00:00:00:02"} }, true},
+		{"everything but the UUID changed", func(r *Raw) {
+			r.BoardSerial, r.Disks, r.MACs, r.CPU, r.MemoryGB, r.OSInstallID = "", []string{"D2"}, []string{"02:00:00:00:00:02"}, "cpu2", 64, "os-2"
+		}, true},
+		{"board unreadable (no root)", func(r *Raw) { r.SystemUUID, r.BoardSerial = "", "" }, false},
+		{"board unreadable, disk and NIC swapped", func(r *Raw) {
+			r.SystemUUID, r.BoardSerial, r.Disks, r.MACs = "", "", []string{"D2"}, []string{"02:00:00:00:00:02"}
+		}, false},
+		{"new UUID", func(r *Raw) { r.SystemUUID = "4c4c4544-0043" }, false},
+		{"new board serial, UUID unreadable", func(r *Raw) { r.SystemUUID, r.BoardSerial = "", "CN9999" }, false},
+	} {
+		cur := base
+		tc.change(&cur)
+		if got := SameBoard(base.Hash(salt), cur.Hash(salt)); got != tc.want {
+			t.Errorf("%s: SameBoard = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ActivateOp is one Activate call decided together with others in one
@@ -21,6 +22,9 @@ type ActivateOp struct {
 	Result  Activation
 	Created bool
 	Err     error
+	// Released is the activation the new one took the place of
+	// (Decision.Release), or "".
+	Released string
 }
 
 // BatchKey is a key row read (and locked) for a batch, with its product.
@@ -44,7 +48,7 @@ type AnchorHit struct {
 // are the stored active activations sharing an anchor with any op of the
 // same product. It returns the activations to insert and the key rows they
 // changed, with their new counters.
-func DecideBatch(ops []*ActivateOp, keys map[string]BatchKey, hits []AnchorHit) (news []Activation, changed []Key) {
+func DecideBatch(ops []*ActivateOp, keys map[string]BatchKey, hits []AnchorHit) (news []Activation, changed []Key, released []Release) {
 	byAnchor := map[string][]Activation{}
 	index := func(product string, anchor []byte) string { return product + "\x00" + string(anchor) }
 	for _, h := range hits {
@@ -52,9 +56,10 @@ func DecideBatch(ops []*ActivateOp, keys map[string]BatchKey, hits []AnchorHit) 
 		byAnchor[k] = append(byAnchor[k], h.Activation)
 	}
 	touched := map[string]bool{}
+	gone := map[string]bool{} // released by an earlier op of the batch
 	var order []string
 	for _, op := range ops {
-		op.Result, op.Created, op.Err = Activation{}, false, nil
+		op.Result, op.Created, op.Err, op.Released = Activation{}, false, nil, ""
 		hk := string(op.KeyHash)
 		bk, ok := keys[hk]
 		if !ok {
@@ -63,7 +68,11 @@ func DecideBatch(ops []*ActivateOp, keys map[string]BatchKey, hits []AnchorHit) 
 		}
 		var cands []Activation
 		for _, a := range op.Anchors {
-			cands = append(cands, byAnchor[index(bk.ProductID, a)]...)
+			for _, c := range byAnchor[index(bk.ProductID, a)] {
+				if !gone[c.ID] {
+					cands = append(cands, c)
+				}
+			}
 		}
 		if len(cands) > 1 {
 			slices.SortFunc(cands, func(a, b Activation) int {
@@ -89,6 +98,20 @@ func DecideBatch(ops []*ActivateOp, keys map[string]BatchKey, hits []AnchorHit) 
 			op.Err = fmt.Errorf("activate: empty decision")
 		default:
 			n := *d.New
+			if d.Release != "" {
+				// Only a stored active activation of this key: its seat is
+				// the one the new activation takes.
+				i := slices.IndexFunc(cands, func(c Activation) bool { return c.ID == d.Release })
+				made := slices.ContainsFunc(news, func(a Activation) bool { return a.ID == d.Release })
+				if i < 0 || made || !bytes.Equal(cands[i].KeyHash, op.KeyHash) {
+					op.Err = fmt.Errorf("activate: decision releases %s, not a stored active activation of this key", d.Release)
+					continue
+				}
+				gone[d.Release] = true
+				released = append(released, Release{ID: d.Release, At: n.CreatedAt})
+				op.Released = d.Release
+				bk.Key.ActiveActivations--
+			}
 			n.KeyHash, n.Status = bytes.Clone(op.KeyHash), StatusActive
 			op.Result, op.Created = n, true
 			news = append(news, n)
@@ -111,5 +134,12 @@ func DecideBatch(ops []*ActivateOp, keys map[string]BatchKey, hits []AnchorHit) 
 	for _, hk := range order {
 		changed = append(changed, keys[hk].Key)
 	}
-	return news, changed
+	return news, changed, released
+}
+
+// Release is an activation DecideBatch ends (Decision.Release): the store
+// sets it deactivated with EndReasonHardwareChanged at At.
+type Release struct {
+	ID string
+	At time.Time
 }

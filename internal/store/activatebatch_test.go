@@ -55,7 +55,7 @@ func TestDecideBatch(t *testing.T) {
 		{KeyHash: k2, Anchors: [][]byte{c}, Decide: rule("n6", [][]byte{c}, 5, time.Time{})}, // stored activation again
 		{KeyHash: k2, Anchors: [][]byte{b}, Decide: rule("n7", [][]byte{b}, 5, until)},       // new, after n3 on the device
 	}
-	news, changed := store.DecideBatch(ops, keys, hits)
+	news, changed, _ := store.DecideBatch(ops, keys, hits)
 
 	want := []struct {
 		id      string

@@ -129,6 +129,12 @@ type DecideFunc func(k Key, candidates []Activation) (Decision, error)
 type Decision struct {
 	Existing string      // id of an active candidate to return
 	New      *Activation // inserted when Existing is empty
+	// Release, with New, is an active candidate of the same key that the
+	// new activation takes the place of: the store ends it (deactivated,
+	// EndReasonHardwareChanged, at New's creation) in the same
+	// transaction, so its seat passes to New and to nothing else. The
+	// decision counts the seat as free already.
+	Release string
 }
 
 // Change names a record that changed, for cache invalidation.
@@ -244,6 +250,10 @@ const (
 // EndReasonExpired is the end reason of activations ended by
 // ExpireActivations because their validity (NotAfter) passed.
 const EndReasonExpired = "expired"
+
+// EndReasonHardwareChanged is the end reason of an activation whose device
+// changed too much and activated again with the same key (Decision.Release).
+const EndReasonHardwareChanged = "hardware changed: activated again on this device"
 
 // Activation binds a key to a device's hardware profile.
 type Activation struct {

@@ -125,7 +125,7 @@ func (s *Store) activateGroup(ctx context.Context, tx pgx.Tx, acts []*op, lockKe
 		return wrapErr(err)
 	}
 
-	news, changed := store.DecideBatch(ops, keys, hits)
+	news, changed, released := store.DecideBatch(ops, keys, hits)
 	if len(news) > 0 {
 		n := len(news)
 		ids, skus, products, groups, statuses, priors := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -155,10 +155,26 @@ func (s *Store) activateGroup(ctx context.Context, tx pgx.Tx, acts []*op, lockKe
 			return fmt.Errorf("activate: insert: %w", wrapErr(err))
 		}
 	}
+	for _, r := range released {
+		// The key's row is locked, and every change of an activation's
+		// status also takes its key's lock, so the candidate is still
+		// active; the row count checks it.
+		tag, err := tx.Exec(ctx, `UPDATE activations SET status = $1, ended_at = $2, end_reason = $3 WHERE id = $4 AND status = 'active'`,
+			store.StatusDeactivated, store.Millis(r.At), store.EndReasonHardwareChanged, r.ID)
+		if err != nil {
+			return fmt.Errorf("activate: release %s: %w", r.ID, wrapErr(err))
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("activate: release %s: %d rows", r.ID, tag.RowsAffected())
+		}
+	}
 	for i, o := range acts {
 		o.err, o.changes = ops[i].Err, nil
 		if ops[i].Created {
 			o.changes = []string{store.ChangeKey + ":" + hex.EncodeToString(ops[i].KeyHash)}
+		}
+		if ops[i].Released != "" {
+			o.changes = append(o.changes, store.ChangeActivation+":"+ops[i].Released)
 		}
 	}
 	return nil

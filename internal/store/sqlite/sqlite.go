@@ -1356,7 +1356,7 @@ func (s *Store) activateGroup(tx *sql.Tx, acts []*op) error {
 		}
 	}
 
-	news, changed := store.DecideBatch(ops, keys, hits)
+	news, changed, released := store.DecideBatch(ops, keys, hits)
 	var actRows, anchorRows [][]any
 	for _, n := range news {
 		packed, err := store.PackAnchors(n.Anchors)
@@ -1381,10 +1381,22 @@ func (s *Store) activateGroup(tx *sql.Tx, acts []*op) error {
 	if err := s.execRows(tx, groupSetSeats, groupSetSeatsWhere, seatRows); err != nil {
 		return fmt.Errorf("activate: seats: %w", wrapErr(err))
 	}
+	for _, r := range released {
+		res, err := tx.Stmt(s.stmts["endActivation"]).Exec(store.StatusDeactivated, store.Millis(r.At), store.EndReasonHardwareChanged, r.ID)
+		if err != nil {
+			return fmt.Errorf("activate: release %s: %w", r.ID, wrapErr(err))
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return fmt.Errorf("activate: release %s: %d rows, %v", r.ID, n, err)
+		}
+	}
 	for i, o := range acts {
 		o.err, o.changes = ops[i].Err, nil
 		if ops[i].Created {
 			o.changes = []store.Change{{Kind: store.ChangeKey, ID: hex.EncodeToString(ops[i].KeyHash)}}
+		}
+		if ops[i].Released != "" {
+			o.changes = append(o.changes, store.Change{Kind: store.ChangeActivation, ID: ops[i].Released})
 		}
 	}
 	return nil

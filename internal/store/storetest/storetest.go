@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"ActivateDecisionError", testActivateDecisionError},
 		{"ActivateSeatLimitConcurrent", testSeatLimitConcurrent},
 		{"ActivateManyKeysConcurrent", testManyKeysConcurrent},
+		{"ActivateRelease", testActivateRelease},
 		{"EndActivation", testEndActivation},
 		{"ExpireActivations", testExpireActivations},
 		{"ExpireActivationsConcurrent", testExpireActivationsConcurrent},
@@ -538,6 +539,106 @@ func seatsHeld(t *testing.T, s store.Store, keys []store.Key, want int) {
 		if err != nil || err2 != nil || key.ActiveActivations != want || key.Activations != want || len(list) != want {
 			t.Fatalf("key %d: counters %d active, %d total, %d stored (%v, %v); want %d each", i, key.ActiveActivations, key.Activations, len(list), err, err2, want)
 		}
+	}
+}
+
+// testActivateRelease: a new activation that takes the place of a stored
+// one of its key (Decision.Release) ends it in the same transaction, and
+// the key's counters show one seat; a decision that would release
+// anything else (another key's activation, one not among the candidates)
+// changes nothing. Then the freed seat is not free twice: at a 1-seat
+// key, 20 devices racing with a release of the same activation leave
+// exactly one of them activated.
+func testActivateRelease(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	k, other := newKey(t, s, sku), newKey(t, s, sku)
+	activate := func(key store.Key, id, anc string, decide func(store.Key, []store.Activation) (store.Decision, error)) (store.Activation, error) {
+		a, _, err := s.Activate(c, key.Hash, [][]byte{anchor(anc)}, decide)
+		return a, err
+	}
+	plain := func(id, anc string) func(store.Key, []store.Activation) (store.Decision, error) {
+		return func(store.Key, []store.Activation) (store.Decision, error) {
+			return store.Decision{New: newActivation(id, sku, anc)}, nil
+		}
+	}
+	if _, err := activate(k, "act_old", "board", plain("act_old", "board")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := activate(other, "act_other", "board", plain("act_other", "board")); err != nil {
+		t.Fatal(err)
+	}
+	// Releasing another key's activation, or one that is no candidate, is
+	// refused and writes nothing.
+	for _, bad := range []string{"act_other", "act_nowhere"} {
+		_, err := activate(k, "act_bad", "board", func(store.Key, []store.Activation) (store.Decision, error) {
+			return store.Decision{New: newActivation("act_bad", sku, "board"), Release: bad}, nil
+		})
+		if err == nil {
+			t.Fatalf("a release of %s was accepted", bad)
+		}
+	}
+	var seen store.Key
+	a, err := activate(k, "act_new", "board", func(key store.Key, cands []store.Activation) (store.Decision, error) {
+		seen = key
+		return store.Decision{New: newActivation("act_new", sku, "board"), Release: "act_old"}, nil
+	})
+	if err != nil || a.ID != "act_new" || seen.ActiveActivations != 1 {
+		t.Fatalf("activate with a release = %+v, %v (key before: %+v)", a, err, seen)
+	}
+	old, err := s.Activation(c, "act_old")
+	if err != nil || old.Status != store.StatusDeactivated || old.EndReason != store.EndReasonHardwareChanged || !old.EndedAt.Equal(a.CreatedAt) {
+		t.Fatalf("released activation = %+v, %v", old, err)
+	}
+	if _, err := s.Activation(c, "act_bad"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused decision left act_bad: %v", err)
+	}
+	key, err := s.Key(c, k.Hash)
+	if err != nil || key.ActiveActivations != 1 || key.Activations != 2 {
+		t.Fatalf("key after the release: %+v, %v; want 1 active of 2", key, err)
+	}
+
+	// Many devices race to take act_new's place; each decision releases it
+	// only if it is still among the candidates and counts the seat as free
+	// only then.
+	var made atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("act_race_%02d", i)
+			_, created, err := s.Activate(c, k.Hash, [][]byte{anchor("board")}, func(key store.Key, cands []store.Activation) (store.Decision, error) {
+				for _, cd := range cands {
+					if cd.ID == "act_new" {
+						return store.Decision{New: newActivation(id, sku, "board"), Release: "act_new"}, nil
+					}
+				}
+				if key.ActiveActivations >= 1 {
+					return store.Decision{}, errRefused
+				}
+				return store.Decision{New: newActivation(id, sku, "board")}, nil
+			})
+			switch {
+			case errors.Is(err, errRefused):
+			case err != nil:
+				t.Errorf("Activate = %v", err)
+			case created:
+				made.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	key, err = s.Key(c, k.Hash)
+	list, err2 := s.ActivationsByKey(c, k.Hash)
+	active := 0
+	for _, a := range list {
+		if a.Status == store.StatusActive {
+			active++
+		}
+	}
+	if err != nil || err2 != nil || made.Load() != 1 || key.ActiveActivations != 1 || active != 1 {
+		t.Fatalf("after the race: %d made, key counts %d active, %d active stored (%v, %v); want 1 each", made.Load(), key.ActiveActivations, active, err, err2)
 	}
 }
 
