@@ -105,8 +105,15 @@ type Server struct {
 	keyringWanted  uint64
 	keyringLoaded  uint64
 	keyringRetries bool
-	done           chan struct{}
-	closeOnce      sync.Once
+	closed         bool
+	// reloadMu serialises the reloads: the one that reads last installs
+	// the newest keys.
+	reloadMu sync.Mutex
+	// bg ends with Close; background work (the reload retries) stops then.
+	bg        context.Context
+	stopBG    context.CancelFunc
+	bgWG      sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // New builds a server.
@@ -129,8 +136,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		tokens:  auth.NewTokens(d.Store, 0),
 		limits:  newLimiter(cfg.ClientLimit, cfg.CheckLimit),
 		metrics: newMetrics(),
-		done:    make(chan struct{}),
 	}
+	s.bg, s.stopBG = context.WithCancel(context.Background())
 	s.signer = signing.NewBatchSigner(d.Keyring.Signer, 2)
 	s.activation = activation.New(d.Store, s.cat, d.Keyring, s.signer, d.Logger)
 	s.validation = validation.New(validation.Config{TicketTTL: cfg.TicketTTL}, d.Store, s.cat, d.Keyring, s.signer, d.Logger)
@@ -163,7 +170,11 @@ func (s *Server) Watch(ctx context.Context) {
 // Close stops the server's background workers. Call it after Serve.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
-		close(s.done)
+		s.kmu.Lock()
+		s.closed = true
+		s.kmu.Unlock()
+		s.stopBG()
+		s.bgWG.Wait()
 		s.signer.Close()
 	})
 }
@@ -181,18 +192,26 @@ func (s *Server) reloadKeyring() {
 		return
 	}
 	s.kmu.Lock()
-	start := !s.keyringRetries
-	s.keyringRetries = true
-	s.kmu.Unlock()
-	if start {
-		go s.retryKeyring()
+	defer s.kmu.Unlock()
+	if s.keyringRetries || s.closed {
+		return
 	}
+	s.keyringRetries = true
+	s.bgWG.Add(1) // under kmu: Close waits only after it set closed
+	go func() {
+		defer s.bgWG.Done()
+		s.retryKeyring()
+	}()
 }
 
 // tryReload reloads the keyring once, covering the changes up to want, and
 // reports whether the keyring is now current.
 func (s *Server) tryReload(want uint64) bool {
-	err := s.kr.Reload(context.Background(), s.st)
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	ctx, cancel := context.WithTimeout(s.bg, 10*time.Second)
+	err := s.kr.Reload(ctx, s.st)
+	cancel()
 	s.kmu.Lock()
 	defer s.kmu.Unlock()
 	if err != nil {
@@ -207,7 +226,10 @@ func (s *Server) retryKeyring() {
 	delay := 100 * time.Millisecond
 	for {
 		select {
-		case <-s.done:
+		case <-s.bg.Done():
+			s.kmu.Lock()
+			s.keyringRetries = false
+			s.kmu.Unlock()
 			return
 		case <-time.After(delay):
 		}
