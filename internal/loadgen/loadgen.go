@@ -79,6 +79,8 @@ type Config struct {
 	Baseline bool
 	// Progress receives a line per second, if not nil.
 	Progress io.Writer
+	// unfinishedGrace replaces unfinishedGrace in tests.
+	unfinishedGrace time.Duration
 }
 
 // Latency holds percentiles in milliseconds.
@@ -232,11 +234,25 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 
 	runCtx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
+	// Requests run under ctx, not the run's deadline: in an open loop
+	// the ones in flight at the end get the grace to finish (the parent,
+	// Ctrl-C, still cuts them short).
+	reqCtx := runCtx
+	if r.cfg.Rate > 0 {
+		var cancelReq context.CancelFunc
+		reqCtx, cancelReq = context.WithTimeout(ctx, r.cfg.Duration+r.grace())
+		defer cancelReq()
+	}
 	var live atomic.Int64
 	stopProgress := r.progress(scenario, &live)
 	start := time.Now()
-	workers := r.loopCounting(runCtx, do, &live, unfinishedGrace)
+	workers := r.loopCounting(runCtx, reqCtx, do, &live)
 	elapsed := time.Since(start)
+	if r.cfg.Rate > 0 {
+		// Every request scheduled in the run is counted, answered or not:
+		// per second of the schedule, not of the grace after it.
+		elapsed = min(elapsed, r.cfg.Duration)
+	}
 	stopProgress()
 
 	res := Result{Scenario: scenario, ErrorsByCode: map[string]int64{}, Concurrency: r.cfg.Concurrency, Rate: r.cfg.Rate, Seconds: elapsed.Seconds()}
@@ -288,12 +304,19 @@ func (r *Runner) progress(scenario string, live *atomic.Int64) func() {
 
 func (r *Runner) loop(ctx context.Context, do func(ctx context.Context, i int64) string) {
 	var live atomic.Int64
-	r.loopCounting(ctx, do, &live, 0)
+	r.loopCounting(ctx, ctx, do, &live)
 }
 
 // unfinishedGrace is how long an open-loop run waits, after its duration,
 // for the requests still in flight.
 const unfinishedGrace = 5 * time.Second
+
+func (r *Runner) grace() time.Duration {
+	if r.cfg.unfinishedGrace > 0 {
+		return r.cfg.unfinishedGrace // tests
+	}
+	return unfinishedGrace
+}
 
 // Error codes of requests an open-loop run scheduled but did not see
 // answered: never sent because every worker was waiting for the server,
@@ -303,26 +326,19 @@ const (
 	codeUnfinished = "UNFINISHED"
 )
 
-// loopCounting runs do until ctx ends, closed or open loop. In a closed
+// loopCounting runs do until ctx ends, closed or open loop; requests run
+// under reqCtx. In a closed
 // loop the requests in flight at the end are cancelled and not counted. In
 // an open loop (Rate) every scheduled request counts, from its scheduled
 // start: those in flight get grace to finish, and those never sent or not
 // finished by then count as errors (NOT_SENT, UNFINISHED) with the time
 // they waited, so a server that stalls cannot hide it.
-func (r *Runner) loopCounting(ctx context.Context, do func(ctx context.Context, i int64) string, live *atomic.Int64, grace time.Duration) []*worker {
+func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.Context, i int64) string, live *atomic.Int64) []*worker {
 	n := r.cfg.Concurrency
 	workers := make([]*worker, n)
 	var seq atomic.Int64
 	var wg sync.WaitGroup
 	var slots chan time.Time
-	reqCtx := ctx
-	if r.cfg.Rate > 0 && grace > 0 {
-		var cancel context.CancelFunc
-		reqCtx, cancel = context.WithCancel(context.WithoutCancel(ctx))
-		stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
-		defer stop()
-		defer cancel()
-	}
 	if r.cfg.Rate > 0 {
 		slots = make(chan time.Time, 1<<16)
 		go func() {

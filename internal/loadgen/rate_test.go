@@ -15,7 +15,7 @@ import (
 func TestOpenLoopCountsAStall(t *testing.T) {
 	var mu sync.Mutex
 	var first time.Time
-	stallFrom, stallTo := 1500*time.Millisecond, 3500*time.Millisecond
+	stallFrom, stallTo := 1500*time.Millisecond, 4*time.Second
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		if first.IsZero() {
@@ -35,7 +35,9 @@ func TestOpenLoopCountsAStall(t *testing.T) {
 	}))
 	defer srv.Close()
 	const rate, dur = 200.0, 2 * time.Second // warm-up 0.5 s, then the run
-	r, err := New(Config{Server: srv.URL, Scenario: ScenarioTrivial, Rate: rate, Concurrency: 8, Duration: dur})
+	// The stall outlasts the run and its grace: requests in flight then
+	// are UNFINISHED, the ones queued behind them NOT_SENT.
+	r, err := New(Config{Server: srv.URL, Scenario: ScenarioTrivial, Rate: rate, Concurrency: 8, Duration: dur, unfinishedGrace: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +46,11 @@ func TestOpenLoopCountsAStall(t *testing.T) {
 		t.Fatal(err)
 	}
 	scheduled := int64(rate * dur.Seconds())
-	if res.Requests < scheduled*9/10 || res.ErrorsByCode[codeNotSent] == 0 || res.LatencyMS.P99 < 500 {
-		t.Fatalf("stalled open-loop run: %d requests (%d scheduled), errors %v, p99 %.1f ms; want all counted, NOT_SENT among them and p99 ≥ 500 ms",
+	if res.Requests < scheduled*9/10 || res.ErrorsByCode[codeNotSent] == 0 || res.ErrorsByCode[codeUnfinished] == 0 || res.LatencyMS.P99 < 500 {
+		t.Fatalf("stalled open-loop run: %d requests (%d scheduled), errors %v, p99 %.1f ms; want all counted, NOT_SENT and UNFINISHED among them and p99 ≥ 500 ms",
 			res.Requests, scheduled, res.ErrorsByCode, res.LatencyMS.P99)
+	}
+	if res.Seconds != dur.Seconds() || res.RPS < rate*0.9 {
+		t.Fatalf("open-loop run of %s at %.0f/s: %.2f s, %.0f requests/s; want the schedule's %s and about its rate", dur, rate, res.Seconds, res.RPS, dur)
 	}
 }
