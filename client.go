@@ -81,7 +81,7 @@ func (c *Client) do(ctx context.Context, method, path, nonce string, in any, out
 		if pe.Code == problem.NotFound || pe.Code == problem.MethodNotAllowed {
 			// No such endpoint (an echt server's or anyone else's): the
 			// address is not an echt server's API, whatever the call.
-			return problem.New(problem.ServerUntrusted, fmt.Sprintf("%s does not answer as an echt server (%d for %s): check the server address (--server, the URL echt serve listens on, without a path)", c.cfg.Server, resp.StatusCode, path))
+			return problem.New(problem.ServerUntrusted, fmt.Sprintf("%s does not answer as an echt server (%d for %s): check the server address (--server, the URL echt serve listens on, without a path), and that the server's echt is not older than this client", c.cfg.Server, resp.StatusCode, path))
 		}
 		if nonce != "" && !transient(resp.StatusCode) {
 			if err := c.verifyResponse(resp, nonce, raw); err != nil {
@@ -181,30 +181,39 @@ func parseSignatureHeader(h string) (kid string, sig []byte, ok bool) {
 // TrustOnFirstUse and no configured key, the key pinned in the store (or,
 // the first time, the server's) is used.
 func (c *Client) trust(ctx context.Context) (*signing.Verifier, error) {
+	v, _, err := c.trustPinning(ctx)
+	return v, err
+}
+
+// trustPinning is trust, and reports whether it pinned the server's root
+// key just now.
+func (c *Client) trustPinning(ctx context.Context) (*signing.Verifier, bool, error) {
 	c.mu.Lock()
 	v := c.verifier
 	c.mu.Unlock()
 	if v != nil {
-		return v, nil
+		return v, false, nil
 	}
 	root, err := readPinnedRoot(c.store)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	pinned := false
 	if root == nil {
 		root, err = c.serverRoot(ctx)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := pinRoot(c.store, root); err != nil {
-			return nil, problem.Wrap(problem.StoreCorrupt, "cannot record the publisher's root key", err)
+			return nil, false, problem.Wrap(problem.StoreCorrupt, "cannot record the publisher's root key", err)
 		}
+		pinned = true
 	}
 	v = signing.NewVerifier(root)
 	c.mu.Lock()
 	c.verifier = v
 	c.mu.Unlock()
-	return v, nil
+	return v, pinned, nil
 }
 
 // serverRoot asks the server for its publisher's root public key. The
@@ -386,12 +395,14 @@ func (c *Client) activate(ctx context.Context, key, product string) (*Activation
 }
 
 func (c *Client) activateOnline(ctx context.Context, key, product string) (*Activation, error) {
-	v, err := c.trust(ctx)
+	v, pinned, err := c.trustPinning(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.checkServerRoot(ctx, v); err != nil {
-		return nil, err
+	if !pinned { // a root just pinned came from this server
+		if err := c.checkServerRoot(ctx, v); err != nil {
+			return nil, err
+		}
 	}
 	var salt []byte
 	if key != "" && product == "" {

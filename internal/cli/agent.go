@@ -57,7 +57,7 @@ func readHardwareFile(path string) (hardware.Raw, error) {
 	if err != nil {
 		return hardware.Raw{}, usagef("hardware file (--hardware or ECHT_HARDWARE_FILE): %v", err)
 	}
-	const fields = "fields: system_uuid, board_serial, disks, macs, cpu, memory_gb, os_install_id; see docs/hardware.md"
+	fields := "fields: " + strings.Join(hardware.RawFields, ", ") + "; see docs/hardware.md"
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var r hardware.Raw

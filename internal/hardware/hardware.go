@@ -137,15 +137,8 @@ func normUUID(s string) string {
 // NormMAC returns a MAC address as aa:bb:cc:dd:ee:ff, or "" when it is not
 // a usable hardware address (all zero, broadcast, or malformed).
 func NormMAC(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.NewReplacer("-", "", ":", "", ".", "").Replace(s)
-	if len(s) != 12 {
-		return ""
-	}
-	if _, err := hex.DecodeString(s); err != nil {
-		return ""
-	}
-	if s == "000000000000" || s == "ffffffffffff" {
+	h, ok := macHex(s)
+	if !ok || h == "000000000000" || h == "ffffffffffff" {
 		return ""
 	}
 	var b strings.Builder
@@ -153,17 +146,23 @@ func NormMAC(s string) string {
 		if i > 0 {
 			b.WriteByte(':')
 		}
-		b.WriteString(s[i : i+2])
+		b.WriteString(h[i : i+2])
 	}
 	return b.String()
 }
 
-// isMAC reports whether s is written as a network card address (six
-// bytes of hex, with or without separators), junk or not.
-func isMAC(s string) bool {
-	s = strings.NewReplacer("-", "", ":", "", ".", "").Replace(strings.TrimSpace(s))
-	_, err := hex.DecodeString(s)
-	return len(s) == 12 && err == nil
+// macHex returns s, written as a network card address (six bytes of hex,
+// with or without separators), as 12 lower-case hex digits; ok is false
+// for anything else. Junk addresses (all zeros) are addresses here.
+func macHex(s string) (h string, ok bool) {
+	h = strings.NewReplacer("-", "", ":", "", ".", "").Replace(strings.ToLower(strings.TrimSpace(s)))
+	if len(h) != 12 {
+		return "", false
+	}
+	if _, err := hex.DecodeString(h); err != nil {
+		return "", false
+	}
+	return h, true
 }
 
 // MemoryBucket rounds a memory size to the nearest power of two GB, so
@@ -245,7 +244,7 @@ func (r Raw) CheckFile() error {
 	}
 	macs := map[string]bool{}
 	for _, m := range r.MACs {
-		if !isMAC(m) {
+		if _, ok := macHex(m); !ok {
 			return fmt.Errorf("macs: %q is not a network card address such as b4:2e:99:3a:10:7c", m)
 		}
 		if n := NormMAC(m); n != "" { // all zeros or all ones: firmware junk, dropped

@@ -2,6 +2,7 @@ package hardware
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 )
@@ -238,5 +239,29 @@ func TestSameBoard(t *testing.T) {
 		if got := SameBoard(base.Hash(salt), cur.Hash(salt)); got != tc.want {
 			t.Errorf("%s: SameBoard = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// CheckFile refuses what collection never produces, and no more: junk
+// addresses are dropped like collected ones, repeated disks count once.
+func TestCheckFileAsCollected(t *testing.T) {
+	nine := []string{"1", "2", "3", "4", "5", "6", "7", "8", "9"}
+	for _, tc := range []struct {
+		name string
+		raw  Raw
+		ok   bool
+	}{
+		{"junk MAC", Raw{MACs: []string{"00:00:00:00:00:00", "ff-ff-ff-ff-ff-ff"}}, true},
+		{"not a MAC", Raw{MACs: []string{"zz:zz"}}, false},
+		{"eight disks, one twice", Raw{Disks: append(nine[:8:8], "1")}, true},
+		{"nine disks", Raw{Disks: nine}, false},
+		{"memory NaN", Raw{MemoryGB: math.NaN()}, false},
+	} {
+		if err := tc.raw.CheckFile(); (err == nil) != tc.ok {
+			t.Errorf("%s: CheckFile = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+	if p := (Raw{SystemUUID: "x", MACs: []string{"00:00:00:00:00:00"}}).Hash([]byte("s")); len(p.MACs) != 0 {
+		t.Errorf("a junk MAC was hashed: %v", p.MACs)
 	}
 }
