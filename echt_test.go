@@ -177,7 +177,7 @@ func TestHardwareScenariosThroughAPI(t *testing.T) {
 // the seat; another system board holding the copied license does neither.
 func TestActivateAgainAfterHardwareChange(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t, "retail", 1, 3, nil)
+	f := newFixture(t, "retail", 1, 4, nil)
 	swap := func(hw echt.Hardware) echt.Hardware {
 		hw.Disks, hw.MACs = []string{"NEWDISK"}, []string{"02:aa:bb:cc:dd:ee"}
 		return hw
@@ -263,6 +263,21 @@ func TestActivateAgainAfterHardwareChange(t *testing.T) {
 	}
 	if err := f.client(t, clone, dir).Deactivate(ctx); problem.CodeOf(err) != problem.HardwareChanged {
 		t.Fatalf("a clone without a readable board deactivating: %v; want HARDWARE_CHANGED", err)
+	}
+
+	// A board known by its serial alone (no usable UUID), indexed by its
+	// two network cards, which both changed with the disk: the old
+	// activation is still found by the license's anchors and released.
+	dir = t.TempDir()
+	serial := device(4)
+	serial.SystemUUID, serial.MACs = "", []string{"02:00:00:00:04:01", "02:00:00:00:04:02"}
+	first, err = f.client(t, serial, dir).Activate(ctx, f.keys[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial.Disks, serial.MACs = []string{"NEWDISK4"}, []string{"02:00:00:00:04:03", "02:00:00:00:04:04"}
+	if a, err := f.client(t, serial, dir).Activate(ctx, f.keys[3]); err != nil || a.Reason != problem.Activated || a.ActivationID == first.ActivationID {
+		t.Fatalf("activate again, board known by its serial: %+v, %v; want a new activation", a, err)
 	}
 }
 

@@ -108,10 +108,15 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	hash := s.kr.ProductKeys().Hash(k)
-	anchors := r.Hardware.Anchors()
 	replaced, changed, err := s.presented(r, sku)
 	if err != nil {
 		return Result{}, err
+	}
+	anchors := r.Hardware.Anchors()
+	if changed.id != "" {
+		// The device's own activation must be among the candidates to be
+		// released, though the components it is indexed by may be gone.
+		anchors = hardware.LookupAnchors(r.Hardware, &changed.hw)
 	}
 
 	now := s.now().UTC().Truncate(time.Millisecond)
@@ -120,7 +125,7 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	// whose time bounds every activation's.
 	id, indexAnchors := ident.New("act"), r.Hardware.IndexAnchors()
 	act, created, err := s.st.Activate(ctx, hash, anchors, func(key store.Key, cands []store.Activation) (store.Decision, error) {
-		return decide(key, cands, sku, r.Hardware, replaced, changed, now, func(prior string) *store.Activation {
+		return decide(key, cands, sku, r.Hardware, replaced, changed.id, now, func(prior string) *store.Activation {
 			a := &store.Activation{
 				ID: id, SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: k.LastGroup(),
 				Profile: profileJSON, Anchors: indexAnchors, CreatedAt: now, PriorID: prior,
@@ -207,23 +212,30 @@ func (s *Service) ProductOfKey(ctx context.Context, raw string) (store.Product, 
 // this device held before its hardware changed too much (changed: the same
 // system board, hardware.SameBoard), which its own key may take the place
 // of (decide). An empty Replaces presents nothing.
-func (s *Service) presented(r Request, sku store.SKU) (replaced, changed string, err error) {
+func (s *Service) presented(r Request, sku store.SKU) (replaced string, changed changedDevice, err error) {
 	if len(r.Replaces) == 0 {
-		return "", "", nil
+		return "", changed, nil
 	}
 	l, err := s.verifyOwn(r.Replaces)
 	if err != nil {
-		return "", "", problem.Wrap(problem.LicenseTampered, "the license this device holds (replaces) is not a valid license of this publisher: remove it and activate again", err)
+		return "", changed, problem.Wrap(problem.LicenseTampered, "the license this device holds (replaces) is not a valid license of this publisher: remove it and activate again", err)
 	}
 	switch {
 	case l.Product != sku.ProductID:
-		return "", "", nil // another product's: nothing to replace
+		return "", changed, nil // another product's: nothing to replace
 	case hardware.Match(l.Hardware, r.Hardware, l.Tolerance).Same:
-		return l.ActivationID, "", nil
+		return l.ActivationID, changed, nil
 	case hardware.SameBoard(l.Hardware, r.Hardware):
-		return "", l.ActivationID, nil
+		return "", changedDevice{id: l.ActivationID, hw: l.Hardware}, nil
 	}
-	return "", "", nil // another device's
+	return "", changed, nil // another device's
+}
+
+// changedDevice is the activation a device held before its components
+// changed too much, and the profile it was made with.
+type changedDevice struct {
+	id string
+	hw hardware.Profile
 }
 
 // releaseReplaced ends the activation a new key took the place of on this

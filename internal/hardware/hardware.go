@@ -12,6 +12,7 @@
 package hardware
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -343,6 +344,32 @@ func (p Profile) Anchors() [][]byte {
 	}
 	if p.OSInstallID != "" {
 		add(5, p.OSInstallID)
+	}
+	return out
+}
+
+// MaxAnchors bounds Anchors: system UUID, board serial, MaxDisks disks,
+// MaxMACs network cards and the OS install id.
+const MaxAnchors = 3 + MaxDisks + MaxMACs
+
+// LookupAnchors returns the anchors to find a device's stored activations
+// by: the profile's own (Anchors), and first the index anchors of an
+// earlier profile of the device, if given (its license's, after a change
+// of components that indexes may not share), without repeats and at most
+// MaxAnchors.
+func LookupAnchors(current Profile, earlier *Profile) [][]byte {
+	all := current.Anchors()
+	if earlier == nil {
+		return all
+	}
+	out := earlier.IndexAnchors()
+	for _, a := range all {
+		if !slices.ContainsFunc(out, func(b []byte) bool { return bytes.Equal(a, b) }) {
+			out = append(out, a)
+		}
+	}
+	if len(out) > MaxAnchors {
+		out = out[:MaxAnchors]
 	}
 	return out
 }

@@ -334,7 +334,11 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) rotateKeyring(w http.ResponseWriter, r *http.Request) {
 	a := store.AuditEntry{At: time.Now().UTC(), Actor: s.principal(r).TokenID, Action: "keyring.rotate", Detail: "{}", RequestID: RequestID(r)}
+	// Rotate reloads the keyring too: in turn with the reloads the change
+	// feed makes, so that an older read cannot land after it.
+	s.reloadMu.Lock()
 	k, err := s.kr.Rotate(r.Context(), s.st, a)
+	s.reloadMu.Unlock()
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -232,6 +232,7 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 	r.loop(warm, do)
 	cancelWarm()
 
+	start := time.Now()
 	runCtx, cancel := context.WithTimeout(ctx, r.cfg.Duration)
 	defer cancel()
 	// Requests run under ctx, not the run's deadline: in an open loop
@@ -245,7 +246,6 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 	}
 	var live atomic.Int64
 	stopProgress := r.progress(scenario, &live)
-	start := time.Now()
 	workers := r.loopCounting(runCtx, reqCtx, do, &live)
 	elapsed := time.Since(start)
 	if r.cfg.Rate > 0 {

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/echt-dev/echt/internal/hardware"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -1518,9 +1519,9 @@ func (s *Store) execRows(tx *sql.Tx, prefix, suffix string, rows [][]any) error 
 	return nil
 }
 
-// maxAnchors bounds the anchors of one activation request (see
-// hardware.Profile.Anchors: UUID, board, 8 disks, 8 MACs, OS install id).
-const maxAnchors = 19
+// maxAnchors bounds the anchors of one activation request
+// (hardware.LookupAnchors).
+const maxAnchors = hardware.MaxAnchors
 
 // Activation implements store.Store.
 func (s *Store) Activation(ctx context.Context, id string) (store.Activation, error) {
