@@ -330,3 +330,33 @@ func TestDamagedPinnedRoot(t *testing.T) {
 		t.Fatalf("status after the fix: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
 	}
 }
+
+// The agent after a disk and network card swap, as a person follows it:
+// status says HARDWARE_CHANGED, activating again with the same key works
+// and status is GENUINE again.
+func TestAgentActivatesAgainAfterHardwareChange(t *testing.T) {
+	s, key, p := oneKey(t, "photoedit-pro", "retail")
+	hw, store := p.pc("a", pcA())
+	first, r := activate(t, s, hw, store, key)
+	if r.Code != 0 || first.Reason != "ACTIVATED" {
+		t.Fatalf("activate = %+v (exit %d) %s", first, r.Code, r.Stderr)
+	}
+	changed := pcA()
+	changed.Disks, changed.MACs = []string{"S4EWNX0M999999"}, []string{"b4:2e:99:3a:10:99"}
+	hw, _ = p.pc("a", changed)
+	var st struct{ Status, Reason string }
+	r = clitest.Run(t, s, nil, "status", "--json", "--hardware", hw, "--store", store)
+	r.JSON(t, &st)
+	if st.Reason != "HARDWARE_CHANGED" || r.Code != problem.HardwareChanged.ExitCode() {
+		t.Fatalf("status after the change = %+v (exit %d)", st, r.Code)
+	}
+	again, r := activate(t, s, hw, store, key)
+	if r.Code != 0 || again.Reason != "ACTIVATED" || again.ActivationID == first.ActivationID {
+		t.Fatalf("activate again = %+v (exit %d) %s", again, r.Code, r.Stderr)
+	}
+	r = clitest.Run(t, s, nil, "status", "--json", "--hardware", hw, "--store", store)
+	r.JSON(t, &st)
+	if st.Status != "GENUINE" || r.Code != 0 {
+		t.Fatalf("status after activating again = %+v (exit %d)", st, r.Code)
+	}
+}
