@@ -306,7 +306,7 @@ func (c *Client) RootKeyID(ctx context.Context) (string, error) {
 func (c *Client) productSalt(ctx context.Context, product string) ([]byte, error) {
 	ls := c.local(product)
 	f, err := ls.read()
-	if err == nil && f.st != nil && len(f.st.HardwareSalt) > 0 && (f.st.Server == "" || sameServer(f.st.Server, c.cfg.Server)) {
+	if err == nil && f.st != nil && len(f.st.HardwareSalt) > 0 && (f.st.Server == "" || f.st.Server == c.cfg.Server) {
 		return f.st.HardwareSalt, nil
 	}
 	var info api.ProductInfo
@@ -536,9 +536,4 @@ func (c *Client) Server() string { return c.cfg.Server }
 // HardwareSalt returns a product's public hardware salt.
 func (c *Client) HardwareSalt(ctx context.Context, product string) ([]byte, error) {
 	return c.productSalt(ctx, product)
-}
-
-// sameServer reports whether two server URLs name the same server.
-func sameServer(a, b string) bool {
-	return strings.TrimRight(a, "/") == strings.TrimRight(b, "/")
 }

@@ -112,12 +112,14 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	anchors := r.Hardware.Anchors()
+	// After a change of components, the device's own activation must be
+	// among the candidates to be released, though the components it is
+	// indexed by may be gone.
+	var earlier *hardware.Profile
 	if changed.id != "" {
-		// The device's own activation must be among the candidates to be
-		// released, though the components it is indexed by may be gone.
-		anchors = hardware.LookupAnchors(r.Hardware, &changed.hw)
+		earlier = &changed.hw
 	}
+	anchors := hardware.LookupAnchors(r.Hardware, earlier)
 
 	now := s.now().UTC().Truncate(time.Millisecond)
 	profileJSON, _ := json.Marshal(r.Hardware)
