@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"ActivateSeatLimitConcurrent", testSeatLimitConcurrent},
 		{"ActivateManyKeysConcurrent", testManyKeysConcurrent},
 		{"ActivateRelease", testActivateRelease},
+		{"ActivateTakenID", testActivateTakenID},
 		{"EndActivation", testEndActivation},
 		{"ExpireActivations", testExpireActivations},
 		{"ExpireActivationsConcurrent", testExpireActivationsConcurrent},
@@ -643,6 +644,68 @@ func testActivateRelease(t *testing.T, s store.Store) {
 }
 
 // 200 concurrent activations of a 5-seat key from 200 devices: exactly 5.
+// testActivateTakenID: a new activation whose id is already taken fails with
+// ErrExists and alone. The activations decided at the same moment (in the
+// same write group, where the store has them) are stored, the failed one
+// counts no seat, and the store goes on working.
+func testActivateTakenID(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	first := newKey(t, s, sku)
+	if _, _, err := s.Activate(c, first.Hash, [][]byte{anchor("first")}, func(store.Key, []store.Activation) (store.Decision, error) {
+		return store.Decision{New: newActivation("act_taken", sku, "first")}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 5 {
+		keys := make([]store.Key, 16)
+		errs := make([]error, len(keys))
+		for i := range keys {
+			keys[i] = newKey(t, s, sku)
+		}
+		var wg sync.WaitGroup
+		for i := range keys {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id, dev := fmt.Sprintf("act_%d_%02d", round, i), fmt.Sprintf("dev-%d-%02d", round, i)
+				if i%4 == 0 {
+					id = "act_taken"
+				}
+				_, _, errs[i] = s.Activate(c, keys[i].Hash, [][]byte{anchor(dev)}, func(store.Key, []store.Activation) (store.Decision, error) {
+					return store.Decision{New: newActivation(id, sku, dev)}, nil
+				})
+			}()
+		}
+		wg.Wait()
+		for i, k := range keys {
+			key, err := s.Key(c, k.Hash)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i%4 == 0 {
+				if !errors.Is(errs[i], store.ErrExists) || key.ActiveActivations != 0 || key.Activations != 0 {
+					t.Fatalf("round %d: activation %d with a taken id = %v, key holds %d of %d; want ErrExists, no seat", round, i, errs[i], key.ActiveActivations, key.Activations)
+				}
+				continue
+			}
+			if errs[i] != nil || key.ActiveActivations != 1 || key.Activations != 1 {
+				t.Fatalf("round %d: activation %d beside a taken id = %v, key holds %d of %d; want stored, one seat", round, i, errs[i], key.ActiveActivations, key.Activations)
+			}
+			if a, err := s.Activation(c, fmt.Sprintf("act_%d_%02d", round, i)); err != nil || !bytes.Equal(a.KeyHash, k.Hash) {
+				t.Fatalf("round %d: activation %d = %+v, %v", round, i, a, err)
+			}
+		}
+	}
+	taken, err := s.Activation(c, "act_taken")
+	if err != nil || !bytes.Equal(taken.KeyHash, first.Hash) || len(taken.Anchors) != 1 || !bytes.Equal(taken.Anchors[0], anchor("first")) {
+		t.Fatalf("act_taken = %+v, %v; want the first key's, unchanged", taken, err)
+	}
+	if cands, err := s.ActivationsByAnchors(c, "p", [][]byte{anchor("dev-0-00")}); err != nil || len(cands) != 0 {
+		t.Fatalf("the failed activation left its anchor: %+v, %v", cands, err)
+	}
+}
+
 func testSeatLimitConcurrent(t *testing.T, s store.Store) {
 	sku := fixture(t, s)
 	keys := []store.Key{newKey(t, s, sku)}
