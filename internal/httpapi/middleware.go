@@ -102,6 +102,16 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		sw := &statusWriter{ResponseWriter: w}
+		// No stored name holds a NUL character (PostgreSQL's text cannot,
+		// and echt admin db copy must be able to move every SQLite value).
+		if strings.ContainsRune(r.URL.Path, 0) {
+			s.fail(w, r, problem.New(problem.NotFound, "no resource has a NUL character in its address"))
+			return
+		}
+		if strings.Contains(r.URL.RawQuery, "%00") {
+			s.fail(w, r, problem.New(problem.InvalidRequest, "the query may not contain the NUL character (%00)"))
+			return
+		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -354,7 +364,30 @@ func readBody(r *http.Request) ([]byte, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, problem.New(problem.InvalidRequest, "the request needs a JSON body")
 	}
+	if hasNULEscape(b) {
+		return nil, problem.New(problem.InvalidRequest, `text in the request may not contain the NUL character (\u0000)`)
+	}
 	return b, nil
+}
+
+// hasNULEscape reports whether a JSON text holds the escape \u0000, the
+// only way a JSON string can carry a NUL character: an escape only if the
+// backslash before the u is not itself escaped.
+func hasNULEscape(b []byte) bool {
+	for {
+		i := bytes.Index(b, []byte(`\u0000`))
+		if i < 0 {
+			return false
+		}
+		n := 1 // backslashes in the run that ends at b[i]
+		for n <= i && b[i-n] == '\\' {
+			n++
+		}
+		if n%2 == 1 {
+			return true
+		}
+		b = b[i+6:]
+	}
 }
 
 // readAll is io.ReadAll that starts from the announced length, so that a

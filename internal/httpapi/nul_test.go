@@ -1,0 +1,70 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/echt-dev/echt/internal/httpapi/httpapitest"
+	"github.com/echt-dev/echt/internal/store"
+	"github.com/echt-dev/echt/internal/store/postgres"
+	"github.com/echt-dev/echt/internal/store/storetest"
+	"github.com/echt-dev/echt/problem"
+)
+
+// TestNULIsRefused: no text with a NUL character gets in, on either store.
+// PostgreSQL's text cannot hold one (it answered 500), and an SQLite
+// installation holding one could not be copied to PostgreSQL.
+func TestNULIsRefused(t *testing.T) {
+	stores := map[string]func(t *testing.T) store.Store{
+		"sqlite": func(t *testing.T) store.Store { return nil },
+		"postgres": func(t *testing.T) store.Store {
+			st, err := postgres.Open(context.Background(), postgres.Config{URL: storetest.PostgresURL(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			srv := httpapitest.Start(t, httpapitest.Options{Store: open(t)})
+			setupCatalog(t, srv)
+			for _, tc := range []struct {
+				method, path, body string
+				admin              bool
+				status             int
+				code               problem.Code
+			}{
+				{"POST", "/v1/admin/products", `{"id":"n1","name":"Ph\u0000oto"}`, true, 400, problem.InvalidRequest},
+				{"POST", "/v1/admin/skus", `{"id":"n2","product":"photoedit","edition":"E\u0000x","channel":"retail"}`, true, 400, problem.InvalidRequest},
+				{"POST", "/v1/admin/tokens", `{"role":"support","description":"a\u0000b"}`, true, 400, problem.InvalidRequest},
+				{"POST", "/v1/activations", `{"product":"a\u0000b","hardware":{"system_uuid":"3f1c0a9be2d54c7f8a61b0e4d2c9f7a1"},"nonce":"n"}`, false, 400, problem.InvalidRequest},
+				{"POST", "/v1/keys/check", `{"key":"\u0000"}`, false, 400, problem.InvalidRequest},
+				{"GET", "/v1/products/a%00b", "", false, 404, problem.NotFound},
+				{"GET", "/v1/admin/skus/a%00b", "", true, 404, problem.NotFound},
+				{"GET", "/v1/admin/activations/act%00x", "", true, 404, problem.NotFound},
+				{"GET", "/v1/admin/audit?action=a%00b", "", true, 400, problem.InvalidRequest},
+			} {
+				token := ""
+				if tc.admin {
+					token = srv.AdminToken
+				}
+				var body any
+				if tc.body != "" {
+					body = tc.body
+				}
+				r := call(t, srv, tc.method, tc.path, token, body)
+				if d := r.problem(t); r.status != tc.status || d.Code != tc.code {
+					t.Errorf("%s %s %s = %d %s %q; want %d %s", tc.method, tc.path, tc.body, r.status, d.Code, d.Detail, tc.status, tc.code)
+				}
+			}
+			// An escaped backslash before u0000 is text, not a NUL.
+			r := call(t, srv, "POST", "/v1/admin/products", srv.AdminToken, `{"id":"n3","name":"C:\\u0000 folder"}`)
+			if r.status != http.StatusCreated {
+				t.Fatalf("a name with a literal backslash-u0000 = %d %s", r.status, r.body)
+			}
+		})
+	}
+}
