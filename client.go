@@ -503,6 +503,12 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	if err != nil {
 		return err
 	}
+	// The license must be removable before the seat is released: a
+	// device left holding a verifying license of a released seat would
+	// stay genuine offline while the key moves on.
+	if err := ls.writable(); err != nil {
+		return problem.Wrap(problem.StoreCorrupt, "the license store "+ls.dir+" cannot be written, so its license could not be removed: make it writable, then deactivate again (nothing was released)", err)
+	}
 	nonce := newNonce()
 	var resp api.DeactivateResponse
 	err = c.callSigned(ctx, "POST", "/v1/activations/deactivate", nonce, api.DeactivateRequest{License: f.license, Hardware: prof, Nonce: nonce}, &resp)
@@ -514,7 +520,7 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	}
 	f.st.DeactivatedAt = c.now().UTC()
 	if err := ls.removeLicense(f.st); err != nil {
-		return problem.Wrap(problem.StoreCorrupt, "cannot remove the local license", err)
+		return problem.Wrap(problem.StoreCorrupt, "the server released this activation, but its license could not be removed from "+ls.dir+": delete "+filepath.Join(ls.dir, licenseFile)+" by hand", err)
 	}
 	c.forget(product)
 	return nil

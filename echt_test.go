@@ -989,3 +989,53 @@ func activatedWithClock(t *testing.T, f fixture, server string, d int) (c *echt.
 	}
 	return c, now, t0
 }
+
+// readOnly makes dir unwritable for this process (chmod, or for root the
+// immutable attribute), or skips the test where neither works.
+func readOnly(t *testing.T, dir string) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("uses chmod or chattr on Linux")
+	}
+	if err := os.Chmod(dir, 0o500); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(dir, 0o700) })
+	if f, err := os.CreateTemp(dir, "probe"); err == nil {
+		// root: chmod does not stop it.
+		f.Close()
+		os.Remove(f.Name())
+		if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+			t.Skipf("cannot make %s read-only: chattr: %v %s", dir, err, out)
+		}
+		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
+	}
+}
+
+// A store that cannot be written: validation still returns the server's
+// signed verdict (with the store's error beside it), and deactivation
+// refuses before the seat is released, so no verifying license of a
+// released seat is left behind.
+func TestUnwritableStore(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	c := f.client(t, device(0), dir)
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	readOnly(t, filepath.Join(dir, "photoedit"))
+
+	if err := f.client(t, device(0), dir).Deactivate(ctx); problem.CodeOf(err) != problem.StoreCorrupt || !strings.Contains(err.Error(), "nothing was released") {
+		t.Fatalf("deactivate with a read-only store = %v; want LOCAL_STORE_ERROR before the server is asked", err)
+	}
+	if _, err := f.client(t, device(1), "").Activate(ctx, f.keys[0]); !errors.Is(err, problem.ErrKeyInUseElsewhere) {
+		t.Fatalf("the seat moved after a refused deactivation: %v; want KEY_IN_USE_ELSEWHERE", err)
+	}
+
+	adminCall(t, f.srv, "POST", "/v1/admin/keys/block", map[string]string{"key": f.keys[0], "reason": "refunded"}, nil)
+	st, err := f.client(t, device(0), dir).Validate(ctx)
+	if err != nil || st.Status != echt.StatusNotGenuine || st.Reason != problem.KeyBlocked || st.StoreError == "" || !st.Online {
+		t.Fatalf("validate with a read-only store = %+v, %v; want the signed NOT_GENUINE KEY_BLOCKED verdict with a store error", st, err)
+	}
+}

@@ -60,6 +60,10 @@ type Status struct {
 	// ServerError says why an online validation fell back to this offline
 	// status.
 	ServerError string `json:"server_error,omitempty"`
+	// StoreError says why an online verdict could not be recorded in the
+	// license store: the verdict is still this status, but later offline
+	// checks do not know it until the store can be written again.
+	StoreError string `json:"store_error,omitempty"`
 }
 
 // Genuine reports whether the status is GENUINE.

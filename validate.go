@@ -88,7 +88,8 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 		s.TicketExpiresAt = vd.TicketExpiresAt
 	}
 	if err := c.rememberVerdict(product, ll, resp.Verdict, vd, now); err != nil {
-		return nil, err
+		// The signed verdict stands; only its memory is lost.
+		s.StoreError = err.Error()
 	}
 	if vd.Status != StatusGenuine {
 		st := ll.files.st
@@ -123,7 +124,7 @@ func (c *Client) rememberVerdict(product string, ll *loadedLicense, raw json.Raw
 		st.NotGenuineSince = now
 	}
 	if err := c.local(product).writeState(&st); err != nil {
-		return problem.Wrap(problem.StoreCorrupt, "cannot record the verdict", err)
+		return problem.Wrap(problem.StoreCorrupt, "the verdict could not be recorded in the license store "+c.local(product).dir+": make it writable, then validate again", err)
 	}
 	c.forget(product)
 	return nil

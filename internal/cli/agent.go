@@ -546,6 +546,9 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 		if st.ServerError != "" {
 			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_note"), tr(lang, "agent_server_not_asked", st.ServerError))
 		}
+		if st.StoreError != "" {
+			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_note"), tr(lang, "agent_verdict_not_stored", st.StoreError))
+		}
 		if st.ResultsURL != "" {
 			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_details"), st.ResultsURL)
 		}
