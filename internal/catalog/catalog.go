@@ -120,6 +120,20 @@ func Defaults(c Channel, p store.Policy) (store.Policy, error) {
 	if p.EscalateDays == 0 {
 		p.EscalateDays = DefaultEscalateDays
 	}
+	// Bounds that keep every time a license or verdict names within a
+	// sensible range (a large number of hours overflowed into the past).
+	for _, b := range []struct {
+		name     string
+		v, limit int
+	}{
+		{"revalidate hours", p.RevalidateHours, 10 * 365 * 24},
+		{"reminder minutes", p.ReminderMinutes, 30 * 24 * 60},
+		{"escalate days", p.EscalateDays, 365},
+	} {
+		if b.v > b.limit {
+			return p, problem.Newf(problem.InvalidPolicy, "%s must be at most %d", b.name, b.limit)
+		}
+	}
 	return p, nil
 }
 

@@ -103,6 +103,11 @@ func TestCatalogAndKeys(t *testing.T) {
 	if r := call(t, srv, "POST", "/v1/admin/skus", srv.AdminToken, map[string]any{"id": "x", "product": "photoedit", "edition": "X", "channel": "volume-mak"}); r.status != 422 || r.problem(t).Code != problem.InvalidPolicy {
 		t.Fatalf("volume-mak without max devices = %d %s", r.status, r.body)
 	}
+	for _, pol := range []map[string]int{{"revalidate_hours": 2562048}, {"reminder_minutes": 999999999999}, {"escalate_days": 366}, {"revalidate_hours": 87601}} {
+		if r := call(t, srv, "POST", "/v1/admin/skus", srv.AdminToken, map[string]any{"id": "z", "product": "photoedit", "edition": "Z", "channel": "retail", "policy": pol}); r.status != 422 || r.problem(t).Code != problem.InvalidPolicy {
+			t.Fatalf("policy %v beyond its bound = %d %s; want 422 INVALID_POLICY", pol, r.status, r.body)
+		}
+	}
 	if r := call(t, srv, "POST", "/v1/admin/skus", srv.AdminToken, map[string]any{"id": "y", "product": "nope", "edition": "X", "channel": "retail"}); r.status != 404 || r.problem(t).Code != problem.ProductNotFound {
 		t.Fatalf("sku of unknown product = %d %s", r.status, r.body)
 	}
