@@ -354,3 +354,35 @@ func TestBadBodiesSayWhatIsWrong(t *testing.T) {
 		}
 	}
 }
+
+// The last valid admin token cannot be revoked: nothing could make tokens
+// again. With a second admin token, either may go, but not both.
+func TestLastAdminTokenStays(t *testing.T) {
+	srv := httpapitest.Start(t, httpapitest.Options{})
+	adminIDs := func() []string {
+		var ids []string
+		for _, tv := range decode[[]httpapi.TokenView](t, call(t, srv, "GET", "/v1/admin/tokens", srv.AdminToken, nil)) {
+			if tv.Role == "admin" && tv.RevokedAt.IsZero() {
+				ids = append(ids, tv.ID)
+			}
+		}
+		return ids
+	}
+	first := adminIDs()
+	if len(first) != 1 {
+		t.Fatalf("admin tokens at start = %v", first)
+	}
+	if r := call(t, srv, "POST", "/v1/admin/tokens/"+first[0]+"/revoke", srv.AdminToken, map[string]string{}); r.status != 409 || r.problem(t).Code != problem.Conflict {
+		t.Fatalf("revoke the last admin token = %d %s; want 409 CONFLICT", r.status, r.body)
+	}
+	created := decode[httpapi.TokenView](t, call(t, srv, "POST", "/v1/admin/tokens", srv.AdminToken, map[string]string{"role": "admin", "description": "second"}))
+	if r := call(t, srv, "POST", "/v1/admin/tokens/"+first[0]+"/revoke", created.Token, map[string]string{}); r.status != 200 {
+		t.Fatalf("revoke the first of two admin tokens = %d %s", r.status, r.body)
+	}
+	if r := call(t, srv, "POST", "/v1/admin/tokens/"+created.ID+"/revoke", created.Token, map[string]string{}); r.status != 409 {
+		t.Fatalf("revoke the second, now last, admin token = %d %s; want 409", r.status, r.body)
+	}
+	if r := call(t, srv, "GET", "/v1/admin/skus", created.Token, nil); r.status != 200 {
+		t.Fatalf("the last admin token after a refused revoke = %d", r.status)
+	}
+}
