@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/echt-dev/echt/internal/httpapi"
 	"github.com/echt-dev/echt/internal/keys"
+	"github.com/echt-dev/echt/problem"
 )
 
 type adminFlags struct {
@@ -220,6 +223,7 @@ func days(n int) string {
 func (e *env) keysCmd(g *adminFlags, client func() *apiClient) *cobra.Command {
 	cmd := &cobra.Command{Use: "keys", Short: "Generate, look up, block and unblock product keys"}
 	var sku, out, format string
+	var force bool
 	var count, batch int
 	gen := &cobra.Command{
 		Use:   "generate --sku ID --count N [--out FILE]",
@@ -238,13 +242,14 @@ stored on the server. A progress bar is shown when stderr is a terminal.`,
 			if batch <= 0 || batch > keys.MaxBatch {
 				return usagef("--batch must be between 1 and %d", keys.MaxBatch)
 			}
-			return e.generateKeys(c.Context(), client(), g, sku, count, batch, out, format)
+			return e.generateKeys(c.Context(), client(), g, sku, count, batch, out, format, force)
 		},
 	}
 	fl := gen.Flags()
 	fl.StringVar(&sku, "sku", "", "SKU id")
 	fl.IntVar(&count, "count", 0, "number of keys")
-	fl.StringVar(&out, "out", "", "write keys to this file (mode 0600) instead of stdout")
+	fl.StringVar(&out, "out", "", "write keys to this new file (mode 0600) instead of stdout")
+	fl.BoolVar(&force, "force", false, "replace --out if it exists (the keys in it are gone for good: the server keeps only their hashes)")
 	fl.StringVar(&format, "format", "lines", "lines (one key per line) or csv (key,sku,product,edition,channel)")
 	fl.IntVar(&batch, "batch", 50000, "keys per request (at most 50000)")
 
@@ -321,7 +326,7 @@ func (e *env) printKeyInfo(g *adminFlags, inf keys.Info) error {
 
 // generateKeys requests batches and writes each one out as soon as the
 // server acknowledged it (file output is synced per batch).
-func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku string, count, batch int, out, format string) error {
+func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku string, count, batch int, out, format string, force bool) error {
 	var info httpapi.SKUView
 	if err := c.do(ctx, "GET", "/v1/admin/skus/"+url.PathEscape(sku), nil, &info); err != nil {
 		return err
@@ -330,7 +335,14 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 	var f *os.File
 	if out != "" {
 		var err error
-		f, err = os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		mode := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+		if force {
+			mode = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+		}
+		f, err = os.OpenFile(out, mode, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return problem.Newf(problem.Conflict, "--out %s already exists and may hold keys issued before, which the server cannot show again: choose another file, or pass --force to replace it", out)
+		}
 		if err != nil {
 			return fmt.Errorf("open --out file: %w", err)
 		}

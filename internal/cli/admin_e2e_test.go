@@ -243,6 +243,20 @@ func TestKeysGenerateJSON(t *testing.T) {
 	if out.SKU != "photoedit-pro" || out.Count != 5 || len(out.Keys) != 5 || len(out.Keys[4]) != 29 {
 		t.Fatalf("keys generate --json = %+v", out)
 	}
+
+	// --out never replaces a file of keys issued before, unless --force.
+	file := filepath.Join(t.TempDir(), "keys.txt")
+	mustRun(t, s, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "3", "--out", file)
+	before, _ := os.ReadFile(file)
+	r := clitest.Run(t, s, nil, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "3", "--out", file)
+	after, _ := os.ReadFile(file)
+	if r.Code != problem.Conflict.ExitCode() || !strings.Contains(r.Stderr, "--force") || string(after) != string(before) || strings.Count(string(before), "\n") != 3 {
+		t.Fatalf("keys generate --out onto an existing file: exit %d %s; file %q then %q", r.Code, r.Stderr, before, after)
+	}
+	mustRun(t, s, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "2", "--out", file, "--force")
+	if after, _ := os.ReadFile(file); strings.Count(string(after), "\n") != 2 {
+		t.Fatalf("keys generate --out --force wrote %q", after)
+	}
 }
 
 // Admin commands: a failure with --json is one JSON object too, and a
