@@ -219,8 +219,25 @@ func writeAtomic(path string, data []byte) error {
 }
 
 // LastServer returns the server a product was last activated with in the
-// license store dir, or "".
+// license store dir, or "". With no product it returns the server all the
+// store's products name, or "" when they name different ones.
 func LastServer(dir, product string) string {
+	if product == "" {
+		// No product named: the one server every product in the store
+		// was activated with, if they agree.
+		products, _ := listProducts(dir)
+		server := ""
+		for _, p := range products {
+			s := LastServer(dir, p)
+			if s != "" && server != "" && s != server {
+				return ""
+			}
+			if s != "" {
+				server = s
+			}
+		}
+		return server
+	}
 	f, err := localStore{dir: filepath.Join(dir, product)}.read()
 	if err != nil || f.st == nil {
 		return ""

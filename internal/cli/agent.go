@@ -107,7 +107,7 @@ func (e *env) agentClient(f *agentFlags, product string) (*echt.Client, error) {
 			return nil, err
 		}
 	}
-	cfg := echt.Config{Server: f.server, Product: product, StoreDir: dir}
+	cfg := echt.Config{Server: f.server, Product: product, StoreDir: dir, Lang: e.language(f)}
 	if f.rootKey != "" {
 		k, err := signing.DecodePublicKey(f.rootKey)
 		if err != nil {
@@ -124,7 +124,7 @@ func (e *env) agentClient(f *agentFlags, product string) (*echt.Client, error) {
 		}
 		cfg.Hardware = func(context.Context) (echt.Hardware, error) { return raw, nil }
 	}
-	if cfg.Server == "" && product != "" {
+	if cfg.Server == "" {
 		cfg.Server = echt.LastServer(dir, product)
 	}
 	if cfg.Server == "" {

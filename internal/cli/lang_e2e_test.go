@@ -128,3 +128,30 @@ func TestWatchReminds(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateInDutchAndLastServer: validate passes the reader's language
+// to the server, so the verdict's remedy is Dutch; and a key activated
+// without --product or --server goes to the server the device activated
+// with (ECHT_SERVER unset).
+func TestValidateInDutchAndLastServer(t *testing.T) {
+	s, key, p := oneKey(t, "photoedit-pro", "retail")
+	keys := genKeys(t, s, "photoedit-pro", "1")
+	hw, store := p.pc("a", pcA())
+	mustRun(t, s, "activate", key, "--hardware", hw, "--store", store)
+	mustRun(t, s, "admin", "keys", "block", key, "--reason", "refunded")
+	entry, _ := reasons.Lookup(problem.KeyBlocked, "nl")
+	for _, args := range [][]string{{"--lang", "nl"}, {"--lang", "nl", "--json"}} {
+		r := clitest.Run(t, s, nil, append([]string{"validate", "--hardware", hw, "--store", store}, args...)...)
+		if r.Code != problem.KeyBlocked.ExitCode() && r.Code != 54 || !strings.Contains(r.Stdout, entry.Remedy) {
+			t.Fatalf("validate %v = %d; no Dutch remedy %q in:\n%s%s", args, r.Code, entry.Remedy, r.Stdout, r.Stderr)
+		}
+	}
+
+	// Another key on the same device, with no server named anywhere.
+	r := clitest.Run(t, nil, []string{"ECHT_TOKEN=" + s.Token}, "activate", keys[0], "--hardware", hw, "--store", store, "--json")
+	var out struct{ Reason string }
+	r.JSON(t, &out)
+	if r.Code != 0 || out.Reason != "ACTIVATED" {
+		t.Fatalf("activate a second key without --server = %d %+v %s", r.Code, out, r.Stderr)
+	}
+}
