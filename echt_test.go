@@ -1039,3 +1039,31 @@ func TestUnwritableStore(t *testing.T) {
 		t.Fatalf("validate with a read-only store = %+v, %v; want the signed NOT_GENUINE KEY_BLOCKED verdict with a store error", st, err)
 	}
 }
+
+// A stored NOT_ACTIVATED verdict (the activation was deactivated through
+// a copy of the store) keeps its status offline: NOT_ACTIVATED, not
+// NOT_GENUINE.
+func TestStoredNotActivatedVerdict(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	if _, err := f.client(t, device(0), dir).Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(t.TempDir(), "copy")
+	if err := os.CopyFS(copied, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client(t, device(0), copied).Deactivate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c := f.client(t, device(0), dir)
+	st, err := c.Validate(ctx)
+	if err != nil || st.Status != echt.StatusNotActivated || st.Reason != problem.NotActivated {
+		t.Fatalf("validate = %+v, %v; want NOT_ACTIVATED", st, err)
+	}
+	st, err = f.client(t, device(0), dir).Status(ctx)
+	if err != nil || st.Status != echt.StatusNotActivated || st.Reason != problem.NotActivated {
+		t.Fatalf("offline status after the verdict = %s %s, %v; want NOT_ACTIVATED NOT_ACTIVATED", st.Status, st.Reason, err)
+	}
+}

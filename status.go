@@ -291,7 +291,13 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		s.VerdictID, s.ResultsURL = vd.VerdictID, vd.ResultsURL
 		r := vd.Remedy
 		s.Remedy = &r
-		return bad(problem.Code(vd.Reason), vd.Remedy.Text)
+		st := bad(problem.Code(vd.Reason), vd.Remedy.Text)
+		if vd.Status == StatusNotActivated {
+			// The server no longer knows the activation (deactivated
+			// elsewhere, say): the copy is not activated, as it said.
+			st.Status = StatusNotActivated
+		}
+		return st
 	}
 	s.Status, s.Reason = StatusGenuine, problem.Genuine
 	if vd := ll.verdict; vd != nil && vd.ActivationID == l.ActivationID && vd.CheckedAt.After(l.IssuedAt) {
