@@ -79,8 +79,8 @@ type Result struct {
 const MaxNonce = 128
 
 func checkRequest(r Request) error {
-	if len(r.Nonce) > MaxNonce {
-		return problem.Newf(problem.InvalidRequest, "nonce: at most %d characters", MaxNonce)
+	if len(r.Nonce) == 0 || len(r.Nonce) > MaxNonce {
+		return problem.Newf(problem.InvalidRequest, "nonce: 1 to %d characters, fresh for each request (the answer is signed over it)", MaxNonce)
 	}
 	if err := r.Hardware.Validate(); err != nil {
 		return problem.Newf(problem.HardwareProfileInvalid, "hardware profile: %v", err)

@@ -134,6 +134,10 @@ func (s *Server) deactivate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, problem.New(problem.InvalidRequest, "license: the license the device holds is required"))
 		return
 	}
+	if len(req.Nonce) == 0 || len(req.Nonce) > activation.MaxNonce {
+		s.fail(w, r, problem.Newf(problem.InvalidRequest, "nonce: 1 to %d characters, fresh for each request (the answer is signed over it)", activation.MaxNonce))
+		return
+	}
 	act, err := s.activation.Deactivate(r.Context(), req.License, req.Hardware)
 	if err != nil {
 		s.fail(w, r, err)

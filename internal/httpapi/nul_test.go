@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/echt-dev/echt/internal/httpapi/httpapitest"
@@ -66,5 +67,21 @@ func TestNULIsRefused(t *testing.T) {
 				t.Fatalf("a name with a literal backslash-u0000 = %d %s", r.status, r.body)
 			}
 		})
+	}
+}
+
+// Activation and deactivation need a nonce, as validation does: the answer
+// is signed over it, and without one a replayed answer could not be told.
+func TestNonceRequired(t *testing.T) {
+	srv := httpapitest.Start(t, httpapitest.Options{})
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/activations", `{"key":"BCDFG-HJKMP-QRTVW-XY234-6789B","hardware":{"system_uuid":"3f1c0a9be2d54c7f8a61b0e4d2c9f7a1"}}`},
+		{"/v1/activations", `{"key":"BCDFG-HJKMP-QRTVW-XY234-6789B","hardware":{"system_uuid":"3f1c0a9be2d54c7f8a61b0e4d2c9f7a1"},"nonce":""}`},
+		{"/v1/activations/deactivate", `{"license":{"payload":"e30","signature":"AA"},"hardware":{"system_uuid":"3f1c0a9be2d54c7f8a61b0e4d2c9f7a1"}}`},
+	} {
+		r := call(t, srv, "POST", tc.path, "", tc.body)
+		if d := r.problem(t); r.status != http.StatusBadRequest || d.Code != problem.InvalidRequest || !strings.Contains(d.Detail, "nonce") {
+			t.Errorf("POST %s %s = %d %s %q; want 400 INVALID_REQUEST about the nonce", tc.path, tc.body, r.status, d.Code, d.Detail)
+		}
 	}
 }
