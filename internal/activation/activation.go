@@ -300,8 +300,11 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 	if !key.NotAfter.IsZero() && !now.Before(key.NotAfter) {
 		return store.Decision{}, problem.Newf(problem.LicenseExpired, "this key's validity ended on %s: renew your subscription or buy a licence", key.NotAfter.Format(time.DateOnly))
 	}
-	if catalog.Channel(sku.Channel) == catalog.OEM && key.Activations > 0 {
-		return store.Decision{}, problem.New(problem.KeyInUseElsewhere, "this OEM key is bound to the device it was first activated on and cannot move to another device")
+	// An OEM key stays with its device while that activation lasts; once
+	// the publisher revoked it (a support case: a repaired PC), the key is
+	// usable again, as every revoked key is.
+	if catalog.Channel(sku.Channel) == catalog.OEM && key.ActiveActivations > 0 {
+		return store.Decision{}, problem.New(problem.KeyInUseElsewhere, "this OEM key is bound to the device it was first activated on and cannot move to another device; if this is that device after a repair, ask the publisher's support to revoke the old activation")
 	}
 	release, active := "", key.ActiveActivations
 	if changed != "" && catalog.Channel(sku.Channel).Transferable() {
