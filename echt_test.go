@@ -1067,3 +1067,24 @@ func TestStoredNotActivatedVerdict(t *testing.T) {
 		t.Fatalf("offline status after the verdict = %s %s, %v; want NOT_ACTIVATED NOT_ACTIVATED", st.Status, st.Reason, err)
 	}
 }
+
+// A device where nothing identifying can be read gets the server's answer
+// offline too: HARDWARE_PROFILE_INVALID, not HARDWARE_CHANGED.
+func TestNoReadableHardware(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	if _, err := f.client(t, device(0), dir).Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	blank := echt.Hardware{CPU: "Intel Core i7-8700", MemoryGB: 16}
+	if st, err := f.client(t, blank, dir).Status(ctx); problem.CodeOf(err) != problem.HardwareProfileInvalid {
+		t.Fatalf("status without readable hardware = %+v, %v; want HARDWARE_PROFILE_INVALID", st, err)
+	}
+	if st, err := f.client(t, blank, dir).Validate(ctx); problem.CodeOf(err) != problem.HardwareProfileInvalid {
+		t.Fatalf("validate without readable hardware = %+v, %v; want HARDWARE_PROFILE_INVALID", st, err)
+	}
+	if st, err := f.client(t, device(0), dir).Status(ctx); err != nil || !st.Genuine() {
+		t.Fatalf("status with the hardware back = %+v, %v", st, err)
+	}
+}
