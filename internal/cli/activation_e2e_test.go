@@ -360,3 +360,42 @@ func TestAgentActivatesAgainAfterHardwareChange(t *testing.T) {
 		t.Fatalf("status after activating again = %+v (exit %d)", st, r.Code)
 	}
 }
+
+// Hardware files (docs/hardware.md): a byte order mark is ignored and junk
+// MACs are dropped; typos, other shapes and too many disks are usage
+// errors that name the problem in the file's terms.
+func TestHardwareFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var out struct {
+		Profile struct {
+			SystemUUID string   `json:"system_uuid"`
+			MACs       []string `json:"macs"`
+		} `json:"profile"`
+	}
+	r := clitest.Run(t, nil, nil, "hwid", "--json", "--hardware", write("bom.json", "\xef\xbb\xbf"+`{"system_uuid":"4c4c4544-0041","macs":["00:00:00:00:00:00","b4:2e:99:3a:10:7b"]}`))
+	r.JSON(t, &out)
+	if r.Code != 0 || out.Profile.SystemUUID == "" || len(out.Profile.MACs) != 1 {
+		t.Fatalf("hwid with a byte order mark and a junk MAC = %d %+v %s", r.Code, out, r.Stderr)
+	}
+	disks := `"d0","d1","d2","d3","d4","d5","d6","d7","d8","d9"`
+	for _, tc := range []struct{ name, body, want string }{
+		{"typo.json", `{"system_uid":"x"}`, `unknown field "system_uid"`},
+		{"case.json", `{"SYSTEM_UUID":"x"}`, `unknown field "SYSTEM_UUID"`},
+		{"array.json", `[]`, "one JSON object"},
+		{"two.json", `{} {}`, "nothing after it"},
+		{"type.json", `{"memory_gb":"16"}`, "memory_gb must be a number"},
+		{"disks.json", `{"disks":[` + disks + `]}`, "8 different disks"},
+	} {
+		r := clitest.Run(t, nil, nil, "hwid", "--hardware", write(tc.name, tc.body))
+		if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || strings.Contains(r.Stderr, ": json: ") {
+			t.Errorf("hwid with %s = %d %q; want exit 2 saying %q", tc.body, r.Code, r.Stderr, tc.want)
+		}
+	}
+}

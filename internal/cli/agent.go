@@ -58,12 +58,16 @@ func readHardwareFile(path string) (hardware.Raw, error) {
 		return hardware.Raw{}, usagef("hardware file (--hardware or ECHT_HARDWARE_FILE): %v", err)
 	}
 	fields := "fields: " + strings.Join(hardware.RawFields, ", ") + "; see docs/hardware.md"
+	// Windows editors may start a UTF-8 file with a byte order mark.
+	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var r hardware.Raw
 	if err := dec.Decode(&r); err != nil {
 		var te *json.UnmarshalTypeError
 		switch {
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			err = fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 		case errors.As(err, &te) && te.Field == "":
 			err = errors.New("must hold one JSON object")
 		case errors.As(err, &te):
@@ -703,6 +707,9 @@ With --json, each reminder is one JSON object on its own line (reminder,
 escalated, status, reason, remedy, results_url, at).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if interval < 0 || escalate < 0 {
+				return usagef("--interval and --escalate-after must not be negative (0 takes the SKU's)")
+			}
 			product, err := e.pickProduct(&f)
 			if err != nil {
 				return err

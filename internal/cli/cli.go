@@ -171,8 +171,8 @@ func (e *env) rootCmd() *cobra.Command {
 		Long: `echt issues product keys, activates copies on devices, and tells whether a
 copy is genuine and how to fix it when it is not.
 
-Publisher:  echt serve, echt admin ...
-End user:   echt activate, echt status, echt validate, echt deactivate, echt hwid
+Publisher:  echt serve, echt admin ..., echt bench
+End user:   echt activate, echt status, echt validate, echt watch, echt deactivate, echt hwid
 
 Every flag can also be set by the environment variable named in its help.`,
 		SilenceUsage:  true,
