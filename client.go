@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -69,7 +70,7 @@ func (c *Client) do(ctx context.Context, method, path, nonce string, in any, out
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return problem.Wrap(problem.ServerUnreachable, fmt.Sprintf("cannot reach the activation server at %s", c.cfg.Server), err)
+		return problem.Wrap(problem.ServerUnreachable, fmt.Sprintf("cannot reach the activation server at %s", c.cfg.Server), transportCause(err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -542,4 +543,24 @@ func (c *Client) Server() string { return c.cfg.Server }
 // HardwareSalt returns a product's public hardware salt.
 func (c *Client) HardwareSalt(ctx context.Context, product string) ([]byte, error) {
 	return c.productSalt(ctx, product)
+}
+
+// transportCause is what went wrong on the way to the server, without the
+// request line net/http puts around it (`Post "https://…": dial tcp
+// 10.0.0.1:443: connect: connection refused` becomes `connection refused`):
+// the message names the server already.
+func transportCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		err = op.Err
+		var se *os.SyscallError
+		if errors.As(err, &se) {
+			err = se.Err
+		}
+	}
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1086,5 +1087,33 @@ func TestNoReadableHardware(t *testing.T) {
 	}
 	if st, err := f.client(t, device(0), dir).Status(ctx); err != nil || !st.Genuine() {
 		t.Fatalf("status with the hardware back = %+v, %v", st, err)
+	}
+}
+
+// With the server down, Validate falls back to the offline status and says
+// why in the reader's terms, without net/http's request line.
+func TestServerDownFallsBackOffline(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	if _, err := f.client(t, device(0), dir).Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	c, err := echt.NewClient(echt.Config{
+		Server: dead, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir,
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Validate(ctx)
+	if err != nil || !st.Genuine() || st.Online || !strings.Contains(st.ServerError, "cannot reach the activation server at "+dead) || !strings.Contains(st.ServerError, "connection refused") || strings.Contains(st.ServerError, `Post "`) {
+		t.Fatalf("validate with the server down = %+v, %v; want the offline GENUINE with a plain server error", st, err)
 	}
 }
