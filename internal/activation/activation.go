@@ -24,6 +24,7 @@ import (
 	"github.com/echt-dev/echt/internal/productkey"
 	"github.com/echt-dev/echt/internal/signing"
 	"github.com/echt-dev/echt/internal/store"
+	"github.com/echt-dev/echt/internal/text"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -495,8 +496,8 @@ func (s *Service) Revoke(ctx context.Context, actor, requestID, id, reason strin
 	if reason == "" {
 		return store.Activation{}, problem.New(problem.InvalidRequest, "a revocation needs a reason")
 	}
-	if len(reason) > 200 {
-		return store.Activation{}, problem.New(problem.InvalidRequest, "reason: at most 200 characters")
+	if err := text.Check("reason", reason, 200); err != nil {
+		return store.Activation{}, err
 	}
 	d, _ := json.Marshal(map[string]string{"reason": reason})
 	a := store.AuditEntry{At: s.now().UTC(), Actor: actor, Action: "activation.revoke", Target: id, Detail: string(d), RequestID: requestID}

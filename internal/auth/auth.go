@@ -20,6 +20,7 @@ import (
 
 	"github.com/echt-dev/echt/internal/ident"
 	"github.com/echt-dev/echt/internal/store"
+	"github.com/echt-dev/echt/internal/text"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -184,8 +185,8 @@ func (t *Tokens) Create(ctx context.Context, by Principal, requestID string, rol
 	if !role.Valid() {
 		return "", store.Token{}, problem.Newf(problem.InvalidRequest, "unknown role %q: use admin, support, investigator or auditor", role)
 	}
-	if len(description) > 200 {
-		return "", store.Token{}, problem.New(problem.InvalidRequest, "description: at most 200 characters")
+	if err := text.Check("description", description, 200); err != nil {
+		return "", store.Token{}, err
 	}
 	token, rec := Mint(role, description, time.Now())
 	a := store.AuditEntry{At: rec.CreatedAt, Actor: by.TokenID, Action: "token.create", Target: rec.ID, Detail: fmt.Sprintf(`{"role":%q}`, role), RequestID: requestID}

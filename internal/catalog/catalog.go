@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/echt-dev/echt/internal/store"
+	"github.com/echt-dev/echt/internal/text"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -188,8 +189,8 @@ func (s *Service) CreateProduct(ctx context.Context, by Actor, id, name string) 
 	if name == "" {
 		name = id
 	}
-	if len(name) > 200 {
-		return store.Product{}, problem.New(problem.InvalidRequest, "product name: at most 200 characters")
+	if err := text.Check("product name", name, 200); err != nil {
+		return store.Product{}, err
 	}
 	salt := make([]byte, 16)
 	_, _ = rand.Read(salt)
@@ -237,8 +238,8 @@ func (s *Service) CreateSKU(ctx context.Context, by Actor, spec SKUSpec) (store.
 	if spec.Edition == "" {
 		return store.SKU{}, problem.New(problem.InvalidRequest, "a SKU needs an edition name (--edition NAME)")
 	}
-	if len(spec.Edition) > 100 {
-		return store.SKU{}, problem.New(problem.InvalidRequest, "edition: at most 100 characters")
+	if err := text.Check("edition", spec.Edition, 100); err != nil {
+		return store.SKU{}, err
 	}
 	if len(spec.Entitlements) > 64 {
 		return store.SKU{}, problem.New(problem.InvalidRequest, "at most 64 entitlements")
