@@ -37,6 +37,10 @@ type backuper interface {
 // backup makes a consistent online backup of the SQLite database (VACUUM
 // INTO a temporary file in the data directory) and streams it back.
 func (s *Server) backup(w http.ResponseWriter, r *http.Request) {
+	if err := noFields(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	b, ok := s.st.(backuper)
 	if !ok {
 		s.fail(w, r, problem.New(problem.Conflict, "this server keeps its data in PostgreSQL, which echt does not back up: use pg_dump (see docs/operations.md)").With("hint", "back up the PostgreSQL database with pg_dump, as docs/operations.md shows"))

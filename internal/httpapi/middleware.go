@@ -349,6 +349,21 @@ func (s *Server) decode(r *http.Request, v any, strict bool) error {
 	return decodeBytes(b, v, strict)
 }
 
+// noFields accepts an empty body or an empty JSON object, for admin
+// endpoints that take no parameters (unknown fields are refused there as
+// on every admin endpoint).
+func noFields(r *http.Request) error {
+	b, err := readAll(r.Body, r.ContentLength)
+	if err != nil {
+		return problem.Newf(problem.InvalidRequest, "the request body could not be read: %v", err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	var none struct{}
+	return decodeBytes(b, &none, true)
+}
+
 // readBody reads a request body (bounded by the body limit).
 func readBody(r *http.Request) ([]byte, error) {
 	// Read the body once and unmarshal it: a json.Decoder would scan the

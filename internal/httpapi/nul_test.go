@@ -85,3 +85,25 @@ func TestNonceRequired(t *testing.T) {
 		}
 	}
 }
+
+// Admin endpoints refuse fields they do not use, the parameterless ones
+// (keyring rotation, backup) included.
+func TestAdminRefusesUnusedFields(t *testing.T) {
+	srv := httpapitest.Start(t, httpapitest.Options{})
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/admin/keyring/rotate", `{"bogus":1}`},
+		{"/v1/admin/backup", `{"bogus":1}`},
+		{"/v1/admin/keys/unblock", `{"key":"BCDFG-HJKMP-QRTVW-XY234-6789B","reason":"x"}`},
+		{"/v1/admin/keys/lookup", `{"key":"BCDFG-HJKMP-QRTVW-XY234-6789B","reason":"x"}`},
+	} {
+		r := call(t, srv, "POST", tc.path, srv.AdminToken, tc.body)
+		if d := r.problem(t); r.status != http.StatusBadRequest || d.Code != problem.InvalidRequest || !strings.Contains(d.Detail, "unknown field") {
+			t.Errorf("POST %s %s = %d %s %q; want 400 INVALID_REQUEST about the unknown field", tc.path, tc.body, r.status, d.Code, d.Detail)
+		}
+	}
+	for _, body := range []string{"", "{}"} {
+		if r := call(t, srv, "POST", "/v1/admin/keyring/rotate", srv.AdminToken, body); r.status != http.StatusOK {
+			t.Errorf("rotate with body %q = %d %s", body, r.status, r.body)
+		}
+	}
+}
