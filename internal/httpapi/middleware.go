@@ -104,6 +104,12 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		// No stored name holds a NUL character (PostgreSQL's text cannot,
 		// and echt admin db copy must be able to move every SQLite value).
+		// net/http's mux answers a path that is not clean with a redirect
+		// and an HTML body; no API address has . or .. segments or //.
+		if p := r.URL.Path; strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
+			s.fail(w, r, problem.New(problem.NotFound, "no resource at this address: it has an empty, . or .. segment"))
+			return
+		}
 		if strings.ContainsRune(r.URL.Path, 0) {
 			s.fail(w, r, problem.New(problem.NotFound, "no resource has a NUL character in its address"))
 			return

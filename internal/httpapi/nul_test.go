@@ -47,6 +47,8 @@ func TestNULIsRefused(t *testing.T) {
 				{"GET", "/v1/admin/skus/a%00b", "", true, 404, problem.NotFound},
 				{"GET", "/v1/admin/activations/act%00x", "", true, 404, problem.NotFound},
 				{"GET", "/v1/admin/audit?action=a%00b", "", true, 400, problem.InvalidRequest},
+				{"GET", "/v1/admin/products/../products", "", true, 404, problem.NotFound},
+				{"GET", "/v1/admin//products", "", true, 404, problem.NotFound},
 			} {
 				token := ""
 				if tc.admin {
