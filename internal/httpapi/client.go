@@ -211,10 +211,7 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	lang := req.Lang
-	if lang == "" {
-		lang = reasons.Negotiate("", r.Header.Get("Accept-Language"))
-	}
+	lang := reasons.Negotiate(req.Lang, r.Header.Get("Accept-Language"))
 	res, err := s.validation.Validate(r.Context(), validation.Request{License: req.License, Hardware: req.Hardware, Nonce: req.Nonce, Lang: lang, BaseURL: s.publicURL(r)})
 	if err != nil {
 		s.fail(w, r, err)

@@ -158,8 +158,11 @@ func Err() error {
 func Negotiate(explicit, acceptLanguage string) string {
 	once.Do(load)
 	if explicit != "" {
-		if _, ok := catalog[strings.ToLower(explicit)]; ok {
-			return strings.ToLower(explicit)
+		// "nl", "NL", "nl-BE" and "nl_BE" all mean Dutch.
+		base, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(explicit)), "-")
+		base, _, _ = strings.Cut(base, "_")
+		if _, ok := catalog[base]; ok {
+			return base
 		}
 	}
 	type cand struct {

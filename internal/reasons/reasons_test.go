@@ -40,6 +40,9 @@ func TestNegotiate(t *testing.T) {
 		{"en", "nl", "en"},
 		{"xx", "nl", "nl"},
 		{"", "nl;q=0", "en"},
+		{"nl-BE", "", "nl"},
+		{"NL_nl", "", "nl"},
+		{" nl ", "en", "nl"},
 	}
 	for _, tt := range tests {
 		if got := Negotiate(tt.explicit, tt.accept); got != tt.want {
