@@ -94,6 +94,7 @@ func readHardwareFile(path string) (hardware.Raw, error) {
 }
 
 func (e *env) agentClient(f *agentFlags, product string) (*echt.Client, error) {
+	f.server = strings.TrimSpace(f.server)
 	if f.lang != "" && !slices.Contains(reasons.Languages(), strings.ToLower(f.lang)) {
 		return nil, usagef("--lang %q: explanations exist in %s", f.lang, strings.Join(reasons.Languages(), ", "))
 	}
@@ -298,7 +299,8 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 		if remedy != "" {
 			fmt.Fprintf(e.stderr, "  %s%s\n", label("agent_what_to_do"), remedy)
 		}
-		if f.server != "" && code != problem.ServerUnreachable {
+		// No link into a server that is unreachable or not trusted.
+		if f.server != "" && code != problem.ServerUnreachable && code != problem.ServerUntrusted {
 			fmt.Fprintf(e.stderr, "  %s%s/help/errors/%s\n", label("agent_more_help"), strings.TrimRight(f.server, "/"), code)
 		}
 	}
