@@ -153,7 +153,7 @@ func (k *Keyring) Reload(ctx context.Context, st Store) error {
 // Rotate makes a new signing key, certified by the root; the old one is
 // retired: it signs nothing new, but what it signed still verifies.
 func (k *Keyring) Rotate(ctx context.Context, st Store, a store.AuditEntry) (PublicKey, error) {
-	now := time.Now().UTC()
+	now := time.Now().UTC().Truncate(time.Millisecond) // as the stores keep it
 	k.mu.RLock()
 	root := k.root
 	k.mu.RUnlock()
