@@ -265,7 +265,7 @@ func readPinnedRoot(dir string) (ed25519.PublicKey, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the pinned root key", err)
+		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the pinned root key in "+dir+": the license store must be a directory this user can read (--store DIR)", err)
 	}
 	var t struct {
 		Root string `json:"root_key"`
@@ -437,7 +437,7 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 	}
 	f, err := ls.read()
 	if err != nil {
-		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir, err)
+		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir+": it must be a directory this user can read (--store DIR)", err)
 	}
 	req := api.ActivateRequest{Key: key, Product: product, Hardware: prof, Nonce: newNonce()}
 	if key != "" && f.license != nil && f.st != nil && licenseMatches(f.license, f.st) {
@@ -495,7 +495,7 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	ls := c.local(product)
 	f, err := ls.read()
 	if err != nil {
-		return problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir, err)
+		return problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir+": it must be a directory this user can read (--store DIR)", err)
 	}
 	if f.license == nil || f.st == nil {
 		return problem.New(problem.NotActivated, "this device has no license to deactivate")
