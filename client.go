@@ -269,11 +269,17 @@ func readPinnedRoot(dir string) (ed25519.PublicKey, error) {
 	}
 	var t struct {
 		Root string `json:"root_key"`
+		KID  string `json:"kid"`
 	}
 	var k ed25519.PublicKey
 	err = json.Unmarshal(b, &t)
 	if err == nil {
 		k, err = signing.DecodePublicKey(t.Root)
+	}
+	// The file names the key's id beside it: a key changed by a byte
+	// (still valid base64) no longer matches it.
+	if err == nil && t.KID != "" && t.KID != signing.KeyID(k) {
+		err = errors.New("the key does not match its id")
 	}
 	if err != nil {
 		path := filepath.Join(dir, trustFile)

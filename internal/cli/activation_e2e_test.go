@@ -312,22 +312,42 @@ func TestDamagedPinnedRoot(t *testing.T) {
 		t.Fatalf("activate = %+v %s", o, r.Stderr)
 	}
 	root := filepath.Join(store, "trusted-root.json")
-	if err := os.WriteFile(root, []byte("xx"), 0o600); err != nil {
+	good, err := os.ReadFile(root)
+	if err != nil {
 		t.Fatal(err)
 	}
-	r := clitest.Run(t, s, nil, "status", "--hardware", hw, "--store", store)
-	if r.Code == 0 || !strings.Contains(r.Stderr, "delete "+root) {
-		t.Fatalf("status with a damaged root: exit %d, stderr %q", r.Code, r.Stderr)
-	}
-	if err := os.Remove(root); err != nil {
+	// Not JSON at all; and one character of the key changed, still valid
+	// base64, so only the key id beside it tells.
+	var pinned map[string]string
+	if err := json.Unmarshal(good, &pinned); err != nil {
 		t.Fatal(err)
 	}
-	if o, r := activate(t, s, hw, store, key); r.Code != 0 || o.Reason != "ALREADY_ACTIVATED" {
-		t.Fatalf("activate after deleting the root = %+v (exit %d) %s", o, r.Code, r.Stderr)
+	k := []byte(pinned["root_key"])
+	if k[10] == 'A' {
+		k[10] = 'B'
+	} else {
+		k[10] = 'A'
 	}
-	r = clitest.Run(t, s, nil, "status", "--hardware", hw, "--store", store)
-	if r.Code != 0 {
-		t.Fatalf("status after the fix: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
+	pinned["root_key"] = string(k)
+	oneByte, _ := json.Marshal(pinned)
+	for _, damaged := range [][]byte{[]byte("xx"), oneByte} {
+		if err := os.WriteFile(root, damaged, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := clitest.Run(t, s, nil, "status", "--hardware", hw, "--store", store)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "delete "+root) {
+			t.Fatalf("status with a damaged root %s: exit %d, stderr %q", damaged, r.Code, r.Stderr)
+		}
+		if err := os.Remove(root); err != nil {
+			t.Fatal(err)
+		}
+		if o, r := activate(t, s, hw, store, key); r.Code != 0 || o.Reason != "ALREADY_ACTIVATED" {
+			t.Fatalf("activate after deleting the root = %+v (exit %d) %s", o, r.Code, r.Stderr)
+		}
+		r = clitest.Run(t, s, nil, "status", "--hardware", hw, "--store", store)
+		if r.Code != 0 {
+			t.Fatalf("status after the fix: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
+		}
 	}
 }
 
