@@ -1117,3 +1117,28 @@ func TestServerDownFallsBackOffline(t *testing.T) {
 		t.Fatalf("validate with the server down = %+v, %v; want the offline GENUINE with a plain server error", st, err)
 	}
 }
+
+// An OEM key stays with its device however other keys come and go there:
+// a retail key entered again after an OEM key took its place (the repair
+// case) does not end the OEM activation, so the OEM key cannot move on.
+func TestOEMStaysWhenTheOriginalKeyReturns(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	adminCall(t, f.srv, "POST", "/v1/admin/skus", map[string]any{"id": "pe-oem", "product": "photoedit", "edition": "Home", "channel": "oem"}, nil)
+	var batch struct{ Keys []string }
+	adminCall(t, f.srv, "POST", "/v1/admin/skus/pe-oem/keys", map[string]int{"count": 1}, &batch)
+	oem := batch.Keys[0]
+	if _, err := f.client(t, device(0), "").Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	// A fresh store on the same PC: the OEM key comes in as a repair.
+	if _, err := f.client(t, device(0), "").Activate(ctx, oem); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.client(t, device(0), "").Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := f.client(t, device(1), "").Activate(ctx, oem); !errors.Is(err, problem.ErrKeyInUseElsewhere) {
+		t.Fatalf("the OEM key on another PC after the retail key returned = %+v, %v; want KEY_IN_USE_ELSEWHERE", a, err)
+	}
+}

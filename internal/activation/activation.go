@@ -366,6 +366,12 @@ func (s *Service) releaseReplacements(ctx context.Context, orig store.Activation
 		if o.PriorID != orig.ID || !s.sameDevice(ctx, o, hw) {
 			continue
 		}
+		// Where its channel lets it move, as in releaseReplaced: an OEM
+		// activation stays (ending it would free its key for another
+		// device).
+		if sku, err := s.catalog.SKU(ctx, o.SKUID); err != nil || !catalog.Channel(sku.Channel).Transferable() {
+			continue
+		}
 		if _, err := s.st.EndActivation(ctx, o.ID, store.StatusDeactivated, "replaced by the original key "+productkey.Partial(orig.LastGroup), s.now().UTC(), nil, nil); err != nil {
 			s.log.Warn("release replacement activation", "activation_id", o.ID, "error", err)
 		}
