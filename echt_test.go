@@ -1070,7 +1070,8 @@ func TestStoredNotActivatedVerdict(t *testing.T) {
 }
 
 // A device where nothing identifying can be read gets the server's answer
-// offline too: HARDWARE_PROFILE_INVALID, not HARDWARE_CHANGED.
+// offline too: HARDWARE_PROFILE_INVALID, not HARDWARE_CHANGED (offline as
+// a NOT_GENUINE status, so that echt watch goes on reminding).
 func TestNoReadableHardware(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "retail", 1, 1, nil)
@@ -1079,8 +1080,8 @@ func TestNoReadableHardware(t *testing.T) {
 		t.Fatal(err)
 	}
 	blank := echt.Hardware{CPU: "Intel Core i7-8700", MemoryGB: 16}
-	if st, err := f.client(t, blank, dir).Status(ctx); problem.CodeOf(err) != problem.HardwareProfileInvalid {
-		t.Fatalf("status without readable hardware = %+v, %v; want HARDWARE_PROFILE_INVALID", st, err)
+	if st, err := f.client(t, blank, dir).Status(ctx); err != nil || st.Status != echt.StatusNotGenuine || st.Reason != problem.HardwareProfileInvalid {
+		t.Fatalf("status without readable hardware = %+v, %v; want NOT_GENUINE HARDWARE_PROFILE_INVALID", st, err)
 	}
 	if st, err := f.client(t, blank, dir).Validate(ctx); problem.CodeOf(err) != problem.HardwareProfileInvalid {
 		t.Fatalf("validate without readable hardware = %+v, %v; want HARDWARE_PROFILE_INVALID", st, err)

@@ -135,11 +135,6 @@ func (c *Client) load(ctx context.Context, product string) (*loadedLicense, erro
 			if ll.profile, err = c.profile(ctx, f.st.HardwareSalt); err != nil {
 				return nil, err
 			}
-			// Nothing identifying read at all is no hardware change: it
-			// is what the server says of it too.
-			if errors.Is(ll.profile.Validate(), hardware.ErrNoIdentity) {
-				return nil, problem.New(problem.HardwareProfileInvalid, "no identifying component of this device could be read (system UUID, board serial, disk, network card or OS install id): run with administrator rights, or check the hardware file")
-			}
 		}
 		if f.st != nil && len(f.st.Verdict) > 0 {
 			if vd, err := verifyVerdict(v, f.st.Verdict); err == nil {
@@ -287,6 +282,11 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 	}
 	if l.Expired(now) {
 		return bad(problem.LicenseExpired, "the license expired on "+l.NotAfter.Format(time.DateOnly))
+	}
+	// Nothing identifying read at all is no hardware change: it is what
+	// the server says of it too (and a status, so reminders go on).
+	if errors.Is(ll.profile.Validate(), hardware.ErrNoIdentity) {
+		return bad(problem.HardwareProfileInvalid, "no identifying component of this device could be read (system UUID, board serial, disk, network card or OS install id): run with administrator rights, or check the hardware file")
 	}
 	if m := hardware.Match(l.Hardware, ll.profile, l.Tolerance); !m.Same {
 		return bad(problem.HardwareChanged, "this device's hardware differs from the activated device: "+hardware.WhyText(m.Why))
