@@ -560,8 +560,10 @@ func transportCause(err error) error {
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
+	// A proxy's failure keeps its "proxyconnect" words: it was not the
+	// server that refused.
 	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
+	if errors.As(err, &op) && op.Err != nil && op.Op != "proxyconnect" {
 		err = op.Err
 		var se *os.SyscallError
 		if errors.As(err, &se) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"runtime/debug"
 	"strconv"
@@ -102,22 +103,6 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		sw := &statusWriter{ResponseWriter: w}
-		// No stored name holds a NUL character (PostgreSQL's text cannot,
-		// and echt admin db copy must be able to move every SQLite value).
-		// net/http's mux answers a path that is not clean with a redirect
-		// and an HTML body; no API address has . or .. segments or //.
-		if p := r.URL.Path; strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") {
-			s.fail(w, r, problem.New(problem.NotFound, "no resource at this address: it has an empty, . or .. segment"))
-			return
-		}
-		if strings.ContainsRune(r.URL.Path, 0) {
-			s.fail(w, r, problem.New(problem.NotFound, "no resource has a NUL character in its address"))
-			return
-		}
-		if strings.Contains(r.URL.RawQuery, "%00") {
-			s.fail(w, r, problem.New(problem.InvalidRequest, "the query may not contain the NUL character (%00)"))
-			return
-		}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
@@ -149,8 +134,30 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				s.log.LogAttrs(context.Background(), level, "request", attrs...)
 			}
 		}()
+		if err := badAddress(r.URL); err != nil {
+			s.fail(sw, r, err)
+			return
+		}
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// badAddress refuses addresses no resource has. net/http's mux would
+// answer a path that is not clean with a redirect and an HTML body; no
+// API address has empty, . or .. segments. No stored name holds a NUL
+// character (PostgreSQL's text cannot, and echt admin db copy must be
+// able to move every SQLite value).
+func badAddress(u *url.URL) error {
+	p := u.Path
+	switch {
+	case strings.Contains(p, "//") || strings.Contains(p, "/./") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/.."):
+		return problem.New(problem.NotFound, "no resource at this address: it has an empty, . or .. segment")
+	case strings.ContainsRune(p, 0):
+		return problem.New(problem.NotFound, "no resource has a NUL character in its address")
+	case strings.Contains(u.RawQuery, "%00"):
+		return problem.New(problem.InvalidRequest, "the query may not contain the NUL character (%00)")
+	}
+	return nil
 }
 
 func (s *Server) clientIP(r *http.Request) netip.Addr {
@@ -360,6 +367,10 @@ func (s *Server) decode(r *http.Request, v any, strict bool) error {
 // on every admin endpoint).
 func noFields(r *http.Request) error {
 	b, err := readAll(r.Body, r.ContentLength)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return problem.Newf(problem.RequestTooLarge, "request bodies are limited to %d bytes", mbe.Limit)
+	}
 	if err != nil {
 		return problem.Newf(problem.InvalidRequest, "the request body could not be read: %v", err)
 	}

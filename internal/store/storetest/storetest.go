@@ -643,7 +643,6 @@ func testActivateRelease(t *testing.T, s store.Store) {
 	}
 }
 
-// 200 concurrent activations of a 5-seat key from 200 devices: exactly 5.
 // testActivateTakenID: a new activation whose id is already taken fails with
 // ErrExists and alone. The activations decided at the same moment (in the
 // same write group, where the store has them) are stored, the failed one
@@ -706,6 +705,7 @@ func testActivateTakenID(t *testing.T, s store.Store) {
 	}
 }
 
+// 200 concurrent activations of a 5-seat key from 200 devices: exactly 5.
 func testSeatLimitConcurrent(t *testing.T, s store.Store) {
 	sku := fixture(t, s)
 	keys := []store.Key{newKey(t, s, sku)}
