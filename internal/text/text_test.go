@@ -22,6 +22,9 @@ func TestCheck(t *testing.T) {
 		{"a\x00b", false},
 		{"\xff", false},
 		{"naïve café", true},
+		{"photo\u202etxt.exe", false},
+		{"a\u2028b", false},
+		{"\u200dok", true}, // a zero-width joiner belongs to some scripts and emoji
 	} {
 		err := Check("name", tc.s, 10)
 		if (err == nil) != tc.ok || (err != nil && problem.CodeOf(err) != problem.InvalidRequest) {
