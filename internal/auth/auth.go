@@ -198,28 +198,15 @@ func (t *Tokens) Create(ctx context.Context, by Principal, requestID string, rol
 
 // Revoke revokes a token by id.
 func (t *Tokens) Revoke(ctx context.Context, by Principal, requestID, id string) (store.Token, error) {
-	// The last valid admin token is kept: without one, nobody could
-	// create tokens again (the bootstrap token is made only once).
-	all, err := t.st.Tokens(ctx)
-	if err != nil {
-		return store.Token{}, err
-	}
-	admins, target := 0, store.Token{}
-	for _, tk := range all {
-		if tk.Role == string(Admin) && tk.RevokedAt.IsZero() {
-			admins++
-		}
-		if tk.ID == id {
-			target = tk
-		}
-	}
-	if target.Role == string(Admin) && target.RevokedAt.IsZero() && admins == 1 {
-		return store.Token{}, problem.Newf(problem.Conflict, "token %s is the last valid admin token: create another (echt admin token create --role admin), then revoke this one", id)
-	}
 	a := store.AuditEntry{At: time.Now().UTC(), Actor: by.TokenID, Action: "token.revoke", Target: id, Detail: "{}", RequestID: requestID}
 	rec, err := t.st.RevokeToken(ctx, id, time.Now().UTC(), a)
 	if errors.Is(err, store.ErrNotFound) {
 		return rec, problem.Newf(problem.TokenNotFound, "no token %q", id)
+	}
+	// The store keeps the last valid admin token: without one, nobody
+	// could create tokens again (the bootstrap token is made only once).
+	if errors.Is(err, store.ErrLastAdmin) {
+		return rec, problem.Newf(problem.Conflict, "token %s is the last valid admin token: create another (echt admin token create --role admin), then revoke this one", id)
 	}
 	t.Invalidate()
 	return rec, err

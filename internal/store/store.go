@@ -28,6 +28,9 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 	ErrExhausted   = errors.New("exhausted")
 	ErrClosed      = errors.New("store closed")
+	// ErrLastAdmin: RevokeToken refuses the last valid token with the
+	// role "admin" (nothing could make tokens again).
+	ErrLastAdmin = errors.New("the last valid admin token")
 )
 
 // Store is everything persistent.
@@ -57,6 +60,9 @@ type Store interface {
 	CreateToken(ctx context.Context, t Token, a AuditEntry) error
 	Token(ctx context.Context, id string) (Token, error)
 	Tokens(ctx context.Context) ([]Token, error)
+	// RevokeToken revokes a token (again: no change). It refuses the last
+	// valid admin token with ErrLastAdmin, checked in the same
+	// transaction, so concurrent revocations cannot leave none.
 	RevokeToken(ctx context.Context, id string, at time.Time, a AuditEntry) (Token, error)
 
 	CreateProduct(ctx context.Context, p Product, a AuditEntry) error

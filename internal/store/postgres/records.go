@@ -203,6 +203,11 @@ func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
 func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, a store.AuditEntry) (store.Token, error) {
 	var tok store.Token
 	err := s.write(ctx, nil, func(t *wtx) error {
+		// Lock the valid admin tokens first: a concurrent revocation
+		// waits here and then counts what this one left.
+		if _, err := t.exec(`SELECT id FROM tokens WHERE role = 'admin' AND revoked_at = 0 ORDER BY id FOR UPDATE`); err != nil {
+			return fmt.Errorf("revoke token %s: %w", id, wrapErr(err))
+		}
 		tag, err := t.exec(`UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at = 0`, store.Millis(at), id)
 		if err != nil {
 			return fmt.Errorf("revoke token %s: %w", id, wrapErr(err))
@@ -213,6 +218,15 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, a stor
 		}
 		if tag.RowsAffected() == 0 {
 			return nil // already revoked: idempotent, no audit entry
+		}
+		if tok.Role == "admin" {
+			var left int
+			if err := t.queryRow(`SELECT count(*) FROM tokens WHERE role = 'admin' AND revoked_at = 0`).Scan(&left); err != nil {
+				return fmt.Errorf("revoke token %s: %w", id, wrapErr(err))
+			}
+			if left == 0 {
+				return store.ErrLastAdmin
+			}
 		}
 		t.notify(store.ChangeToken, id)
 		t.audit(a)

@@ -940,6 +940,15 @@ func (s *Store) RevokeToken(ctx context.Context, id string, at time.Time, a stor
 		if n == 0 {
 			return nil // already revoked: idempotent, no audit entry
 		}
+		if tok.Role == "admin" {
+			var left int
+			if err := t.tx.QueryRow(`SELECT count(*) FROM tokens WHERE role = 'admin' AND revoked_at = 0`).Scan(&left); err != nil {
+				return wrapErr(err)
+			}
+			if left == 0 {
+				return store.ErrLastAdmin
+			}
+		}
 		t.notify(store.ChangeToken, id)
 		return audit(t, a)
 	})

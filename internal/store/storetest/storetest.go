@@ -33,6 +33,7 @@ func Run(t *testing.T, open Opener) {
 		{"Secrets", testSecrets},
 		{"SigningKeys", testSigningKeys},
 		{"Tokens", testTokens},
+		{"LastAdminToken", testLastAdminToken},
 		{"Catalog", testCatalog},
 		{"SKUGroupsUnique", testSKUGroupsUnique},
 		{"Serials", testSerials},
@@ -198,6 +199,57 @@ func testSigningKeys(t *testing.T, s store.Store) {
 	}
 	if keys[1].ID != "sig-2" || !keys[1].RetiredAt.IsZero() || !bytes.Equal(keys[1].Certificate, second.Certificate) || !bytes.Equal(keys[1].PrivateKey, second.PrivateKey) {
 		t.Errorf("new key = %+v, want active and intact", keys[1])
+	}
+}
+
+// testLastAdminToken: the last valid admin token cannot be revoked, and
+// admin tokens revoked at the same moment leave one.
+func testLastAdminToken(t *testing.T, s store.Store) {
+	c := ctx(t)
+	prev := ""
+	for round := range 5 {
+		ids := make([]string, 3)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("tok_admin_%d_%d", round, i)
+			if err := s.CreateToken(c, store.Token{ID: ids[i], Hash: rnd(32), Role: "admin", CreatedAt: now()}, entry("token.create", ids[i])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The round before kept one: with three more, it may go.
+		if prev != "" {
+			if _, err := s.RevokeToken(c, prev, now(), entry("token.revoke", prev)); err != nil {
+				t.Fatalf("round %d: revoke the admin token kept before = %v", round, err)
+			}
+		}
+		errs := make([]error, len(ids))
+		var wg sync.WaitGroup
+		for i := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = s.RevokeToken(c, ids[i], now(), entry("token.revoke", ids[i]))
+			}()
+		}
+		wg.Wait()
+		var kept []string
+		for i, err := range errs {
+			switch {
+			case errors.Is(err, store.ErrLastAdmin):
+				kept = append(kept, ids[i])
+			case err != nil:
+				t.Fatalf("round %d: revoke %s = %v", round, ids[i], err)
+			}
+		}
+		if len(kept) != 1 {
+			t.Fatalf("round %d: %d admin tokens kept (%v); want exactly 1", round, len(kept), kept)
+		}
+		if tok, err := s.Token(c, kept[0]); err != nil || !tok.RevokedAt.IsZero() {
+			t.Fatalf("round %d: the kept admin token = %+v, %v", round, tok, err)
+		}
+		if _, err := s.RevokeToken(c, kept[0], now(), entry("token.revoke", kept[0])); !errors.Is(err, store.ErrLastAdmin) {
+			t.Fatalf("round %d: revoke the last admin token = %v; want ErrLastAdmin", round, err)
+		}
+		prev = kept[0]
 	}
 }
 
