@@ -326,6 +326,12 @@ const (
 	codeUnfinished = "UNFINISHED"
 )
 
+// notSentSlack is how long a slot may have waited at the end of a run and
+// still not count as NOT_SENT: the generator's own scheduling delay (a
+// slot due a moment before the end, taken a moment after it), not a
+// server holding every worker.
+const notSentSlack = 100 * time.Millisecond
+
 // loopCounting runs do until ctx ends, closed or open loop; requests run
 // under reqCtx. In a closed
 // loop the requests in flight at the end are cancelled and not counted. In
@@ -376,7 +382,12 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 						return
 					}
 					if ctx.Err() != nil {
-						w.record(codeNotSent, time.Since(s), live)
+						// A slot taken just after the end by a worker that
+						// was free was not held back by the server: like one
+						// scheduled after the end, it is not counted.
+						if waited := time.Since(s); waited > notSentSlack {
+							w.record(codeNotSent, waited, live)
+						}
 						continue // count what else was scheduled
 					}
 					start = s // latency counts from the scheduled time
