@@ -366,25 +366,16 @@ func (s *Server) decode(r *http.Request, v any, strict bool) error {
 // endpoints that take no parameters (unknown fields are refused there as
 // on every admin endpoint).
 func noFields(r *http.Request) error {
-	b, err := readAll(r.Body, r.ContentLength)
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return problem.Newf(problem.RequestTooLarge, "request bodies are limited to %d bytes", mbe.Limit)
-	}
-	if err != nil {
-		return problem.Newf(problem.InvalidRequest, "the request body could not be read: %v", err)
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil
+	b, err := readRaw(r)
+	if err != nil || len(bytes.TrimSpace(b)) == 0 {
+		return err
 	}
 	var none struct{}
 	return decodeBytes(b, &none, true)
 }
 
-// readBody reads a request body (bounded by the body limit).
-func readBody(r *http.Request) ([]byte, error) {
-	// Read the body once and unmarshal it: a json.Decoder would scan the
-	// value twice, which shows on the hot paths.
+// readRaw reads a request body, bounded by the body limit (413 beyond).
+func readRaw(r *http.Request) ([]byte, error) {
 	b, err := readAll(r.Body, r.ContentLength)
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -392,6 +383,17 @@ func readBody(r *http.Request) ([]byte, error) {
 			return nil, problem.Newf(problem.RequestTooLarge, "request bodies are limited to %d bytes", mbe.Limit)
 		}
 		return nil, problem.Newf(problem.InvalidRequest, "the request body could not be read: %v", err)
+	}
+	return b, nil
+}
+
+// readBody reads a request body that must hold JSON without a NUL.
+func readBody(r *http.Request) ([]byte, error) {
+	// Read the body once and unmarshal it: a json.Decoder would scan the
+	// value twice, which shows on the hot paths.
+	b, err := readRaw(r)
+	if err != nil {
+		return nil, err
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, problem.New(problem.InvalidRequest, "the request needs a JSON body")
