@@ -1091,6 +1091,27 @@ func TestNoReadableHardware(t *testing.T) {
 	}
 }
 
+// A device that can read too little to be recognised again (one disk, say)
+// is refused before a seat is spent: it could never match the license.
+func TestThinProfileSpendsNoSeat(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	for _, thin := range []echt.Hardware{
+		{Disks: []string{"WDC-WD10EZEX-00BN5A0"}},
+		{BoardSerial: "MB-1234567"},
+		{OSInstallID: "0123456789abcdef0123456789abcdef", MemoryGB: 16},
+	} {
+		_, err := f.client(t, thin, t.TempDir()).Activate(ctx, f.keys[0])
+		if problem.CodeOf(err) != problem.HardwareProfileInvalid {
+			t.Fatalf("activate with %+v: %v; want HARDWARE_PROFILE_INVALID", thin, err)
+		}
+	}
+	// The key's one seat is still free.
+	if _, err := f.client(t, device(0), t.TempDir()).Activate(ctx, f.keys[0]); err != nil {
+		t.Fatalf("activate after the refusals: %v", err)
+	}
+}
+
 // With the server down, Validate falls back to the offline status and says
 // why in the reader's terms, without net/http's request line.
 func TestServerDownFallsBackOffline(t *testing.T) {

@@ -60,6 +60,9 @@ func readHardwareFile(path string) (hardware.Raw, error) {
 	fields := "fields: " + strings.Join(hardware.RawFields, ", ") + "; see docs/hardware.md"
 	// Windows editors may start a UTF-8 file with a byte order mark.
 	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
+	if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
+		return hardware.Raw{}, usagef("hardware file %s: must hold one JSON object (%s)", path, fields)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var r hardware.Raw
@@ -80,17 +83,43 @@ func readHardwareFile(path string) (hardware.Raw, error) {
 	}
 	// encoding/json matches field names in any case; the file's format
 	// is the lower-case names exactly, so that a typo is caught.
-	var names map[string]json.RawMessage
-	_ = json.Unmarshal(b, &names)
-	for name := range names {
+	seen := map[string]bool{}
+	for _, name := range objectKeys(b) {
 		if !slices.Contains(hardware.RawFields, name) {
 			return hardware.Raw{}, usagef("hardware file %s: unknown field %q (%s)", path, name, fields)
 		}
+		if seen[name] {
+			return hardware.Raw{}, usagef("hardware file %s: field %q given twice", path, name)
+		}
+		seen[name] = true
 	}
 	if err := r.CheckFile(); err != nil {
 		return hardware.Raw{}, usagef("hardware file %s: %v", path, err)
 	}
 	return r, nil
+}
+
+// objectKeys returns the member names of the JSON object in b, in order
+// and with repeats (b has been decoded already, so it is valid).
+func objectKeys(b []byte) []string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var names []string
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return names
+		}
+		name, _ := t.(string)
+		names = append(names, name)
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return names
+		}
+	}
+	return names
 }
 
 func (e *env) agentClient(f *agentFlags, product string) (*echt.Client, error) {

@@ -277,8 +277,10 @@ func WhyText(why string) string {
 	return why
 }
 
-// ErrNoIdentity means a profile has no identifying component at all.
-var ErrNoIdentity = errors.New("no identifying hardware component (system UUID, board serial, disk, network card or OS install id) could be read")
+// ErrNoIdentity means a profile holds too little to be recognised again:
+// it would not match itself (Match), because no identifying component
+// could be read or what could be read weighs less than MinMatch.
+var ErrNoIdentity = errors.New("too little hardware could be read to recognise this device again: it needs a system UUID or a network card, or another identifying component (board serial, disk, OS install id) together with more (see docs/hardware.md)")
 
 func validHash(s string) bool {
 	if len(s) != HashLen {
@@ -294,7 +296,9 @@ func validHash(s string) bool {
 }
 
 // Validate checks a profile received from a client: well-formed hashes,
-// bounded lists, and at least one identifying component.
+// bounded lists, and enough to be recognised again: the profile must match
+// itself (at least one identifying component and MinMatch weight), or the
+// device could spend a seat on a license that it can never match.
 func (p Profile) Validate() error {
 	for _, f := range [...]struct{ kind, v string }{{KindSystemUUID, p.SystemUUID}, {KindBoardSerial, p.BoardSerial}, {KindCPU, p.CPU}, {KindMemory, p.Memory}, {KindOSInstall, p.OSInstallID}} {
 		if f.v != "" && !validHash(f.v) {
@@ -311,9 +315,9 @@ func (p Profile) Validate() error {
 			}
 		}
 	}
-	// Every value is a valid hash now, so the profile has anchors (see
-	// Anchors) exactly when one of the identifying components is there.
-	if p.SystemUUID == "" && p.BoardSerial == "" && len(p.Disks) == 0 && len(p.MACs) == 0 && p.OSInstallID == "" {
+	// Every value is a valid hash now. A profile that matches itself has
+	// an identifying component, hence anchors (see Anchors).
+	if !Match(p, p, 0).Same {
 		return ErrNoIdentity
 	}
 	return nil

@@ -144,6 +144,35 @@ func TestValidate(t *testing.T) {
 	if bad.Validate() == nil {
 		t.Error("Validate accepted too many MACs")
 	}
+	// Too little to be recognised again: a license bound to such a profile
+	// would not match the device it was issued to.
+	for name, r := range map[string]Raw{
+		"one disk":              {Disks: []string{"WD-1"}},
+		"two disks":             {Disks: []string{"WD-1", "WD-2"}},
+		"board serial":          {BoardSerial: "MB-1"},
+		"OS install id":         {OSInstallID: "0123456789abcdef0123456789abcdef"},
+		"OS install id, memory": {OSInstallID: "0123456789abcdef0123456789abcdef", MemoryGB: 16},
+		"CPU and memory":        {CPU: "Some CPU", MemoryGB: 16},
+		"nothing":               {},
+	} {
+		if err := r.Hash(salt).Validate(); err != ErrNoIdentity {
+			t.Errorf("Validate(%s) = %v, want ErrNoIdentity", name, err)
+		}
+	}
+	for name, r := range map[string]Raw{
+		"system UUID":         {SystemUUID: "4c4c4544-0042-3510-8052-b4c04f4d3232"},
+		"network card":        {MACs: []string{"b4:2e:99:01:02:03"}},
+		"disk and CPU":        {Disks: []string{"WD-1"}, CPU: "Some CPU"},
+		"board serial and OS": {BoardSerial: "MB-1", OSInstallID: "0123456789abcdef0123456789abcdef"},
+	} {
+		p := r.Hash(salt)
+		if err := p.Validate(); err != nil {
+			t.Errorf("Validate(%s) = %v, want nil", name, err)
+		}
+		if !Match(p, p, 0).Same {
+			t.Errorf("%s: valid profile does not match itself", name)
+		}
+	}
 }
 
 func FuzzRawJSON(f *testing.F) {
@@ -160,8 +189,13 @@ func FuzzRawJSON(f *testing.F) {
 		if err := p.Validate(); err != nil && err != ErrNoIdentity {
 			t.Fatalf("hashed profile invalid: %v (%+v)", err, p)
 		}
-		if v := Match(p, p, 0); len(p.Anchors()) > 0 && p.SystemUUID != "" && !v.Same && v.Matched >= MinMatch {
-			t.Fatalf("profile does not match itself: %+v", v)
+		// A profile the server accepts must match itself, or a device
+		// could spend a seat on a license it can never use.
+		if v := Match(p, p, 0); (p.Validate() == nil) != v.Same {
+			t.Fatalf("Validate and Match(p, p) disagree: %v, %+v", p.Validate(), v)
+		}
+		if p.Validate() == nil && len(p.Anchors()) == 0 {
+			t.Fatalf("valid profile without anchors: %+v", p)
 		}
 	})
 }
