@@ -84,7 +84,15 @@ func (c *Client) do(ctx context.Context, method, path, nonce string, in any, out
 			// address is not an echt server's API, whatever the call.
 			return problem.New(problem.ServerUntrusted, fmt.Sprintf("%s does not answer as an echt server (%d for %s): check the server address (--server, the URL echt serve listens on, without a path), and that the server's echt is not older than this client", c.cfg.Server, resp.StatusCode, path))
 		}
-		if nonce != "" && !transient(resp.StatusCode) {
+		if path == signingKeysPath && !transient(resp.StatusCode) {
+			// Nothing can be verified before the keys are known: an error
+			// here says only that this server does not give them.
+			return problem.New(problem.ServerUntrusted, fmt.Sprintf("the server at %s did not give its signing keys (it answered %d %s): check the server address (--server)", c.cfg.Server, resp.StatusCode, pe.Code))
+		}
+		if !transient(resp.StatusCode) {
+			// Every error of a client endpoint is signed, with or without a
+			// nonce, so that no one in between can tell a user that a key
+			// is blocked or a product unknown.
 			if err := c.verifyResponse(resp, nonce, raw); err != nil {
 				return problem.Wrap(problem.ServerUntrusted, fmt.Sprintf("the server answered %s without the publisher's signature", pe.Code), err)
 			}
@@ -227,7 +235,7 @@ func (c *Client) serverRoot(ctx context.Context) (ed25519.PublicKey, error) {
 			PublicKey string `json:"public_key"`
 		} `json:"root"`
 	}
-	if err := c.call(ctx, "GET", "/v1/signing-keys", "", nil, &keys); err != nil {
+	if err := c.call(ctx, "GET", signingKeysPath, "", nil, &keys); err != nil {
 		return nil, err
 	}
 	root, err := signing.DecodePublicKey(keys.Root.PublicKey)
@@ -258,6 +266,9 @@ func (c *Client) checkServerRoot(ctx context.Context, v *signing.Verifier) error
 }
 
 const trustFile = "trusted-root.json"
+
+// signingKeysPath is where a server publishes its keys.
+const signingKeysPath = "/v1/signing-keys"
 
 func readPinnedRoot(dir string) (ed25519.PublicKey, error) {
 	b, err := os.ReadFile(dir + string(os.PathSeparator) + trustFile)
@@ -317,7 +328,9 @@ func (c *Client) productSalt(ctx context.Context, product string) ([]byte, error
 		return f.st.HardwareSalt, nil
 	}
 	var info api.ProductInfo
-	if err := c.call(ctx, "GET", "/v1/products/"+url.PathEscape(product), "", nil, &info); err != nil {
+	// A nonce makes an error answer (PRODUCT_NOT_FOUND) fresh as well as
+	// signed.
+	if err := c.call(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info); err != nil {
 		return nil, err
 	}
 	if info.ID != product || len(info.HardwareSalt) == 0 {

@@ -772,6 +772,49 @@ func TestUnsignedTransientAnswersSayOnlyWait(t *testing.T) {
 	}
 }
 
+// A fake answer on the endpoints a client reads before it activates (the
+// signing keys, the product's salt) cannot tell a user that a key is
+// blocked: unsigned errors there are SERVER_UNTRUSTED too, and the
+// publisher's own signed PRODUCT_NOT_FOUND still comes through.
+func TestUnsignedErrorsBeforeActivation(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	ctx := context.Background()
+	var forge atomic.Value // the path answered with a fake 403 KEY_BLOCKED
+	forge.Store("")
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := forge.Load().(string); p != "" && r.URL.Path == p {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, `{"code":"KEY_BLOCKED","status":403,"detail":"FAKE: this product key was reported as counterfeit"}`)
+			return
+		}
+		forward(w, r, f.srv.URL)
+	}))
+	defer proxy.Close()
+	client := func(product string) *echt.Client {
+		c, err := echt.NewClient(echt.Config{Server: proxy.URL, Product: product, RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+			Hardware: func(context.Context) (echt.Hardware, error) { return device(4), nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, path := range []string{"/v1/signing-keys", "/v1/products/photoedit"} {
+		forge.Store(path)
+		_, err := client("photoedit").Activate(ctx, f.keys[0])
+		if problem.CodeOf(err) != problem.ServerUntrusted || strings.Contains(err.Error(), "FAKE") {
+			t.Errorf("fake KEY_BLOCKED on %s: %v; want SERVER_UNTRUSTED", path, err)
+		}
+	}
+	forge.Store("")
+	if _, err := client("nosuchproduct").Activate(ctx, f.keys[0]); problem.CodeOf(err) != problem.ProductNotFound {
+		t.Fatalf("the server's own signed answer for an unknown product: %v; want PRODUCT_NOT_FOUND", err)
+	}
+	if _, err := client("photoedit").Activate(ctx, f.keys[0]); err != nil {
+		t.Fatalf("activate through an honest proxy: %v", err)
+	}
+}
+
 // A clock that ran ahead once and was put right is not held against the
 // copy for ever: the server's signed time vouches for the corrected clock.
 func TestClockPutRight(t *testing.T) {
