@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"math/bits"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Alphabet is the 24-letter key alphabet (no vowels, no look-alikes).
@@ -83,23 +85,39 @@ func (e *SyntaxError) Error() string {
 
 func (e *SyntaxError) Unwrap() error { return e.Err }
 
-// Normalize upper-cases s and drops whitespace and dashes (any Unicode dash).
+// Normalize upper-cases s and drops what people and word processors put
+// between a key's groups: spaces and dashes of any kind (Unicode's
+// separators and dash punctuation, the minus sign, underscores, soft
+// hyphens and zero-width characters). Full-width forms (typed with an East
+// Asian input method) count as their ASCII letters, digits and dashes.
 func Normalize(s string) string {
 	var b strings.Builder
 	b.Grow(Len)
 	for _, r := range s {
+		if r >= '\uff01' && r <= '\uff5e' {
+			r -= 0xfee0 // full-width ASCII
+		}
 		switch {
-		case r == '-' || r == '\u2010' || r == '\u2011' || r == '\u2012' || r == '\u2013' || r == '\u2014' || r == '\u2212' || r == '_':
-			continue
-		case r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\u00a0' || r == '\u200b':
-			continue
 		case r >= 'a' && r <= 'z':
 			b.WriteByte(byte(r - 'a' + 'A'))
+		case r < utf8.RuneSelf && r != '-' && r != '_' && !unicode.IsSpace(r):
+			b.WriteByte(byte(r))
+		case separator(r):
+			continue
 		default:
 			b.WriteRune(r)
 		}
 	}
 	return b.String()
+}
+
+// separator reports whether r may stand between a key's groups.
+func separator(r rune) bool {
+	switch r {
+	case '_', '\u2212', '\u00ad', '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff':
+		return true
+	}
+	return unicode.IsSpace(r) || unicode.Is(unicode.Zs, r) || unicode.Is(unicode.Pd, r)
 }
 
 // Parse decodes a key typed by a person: case, spaces and dashes do not

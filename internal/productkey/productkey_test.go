@@ -69,10 +69,28 @@ func TestParseForgiving(t *testing.T) {
 		"surrounding":   "  " + c + "\n",
 		"mixed case":    strings.ToLower(c[:10]) + c[10:],
 		"tabs and nbsp": strings.ReplaceAll(c, "-", "\t\u00a0"),
+		"full-width":    strings.Map(func(r rune) rune { return r + 0xfee0 }, c),
 	} {
 		got, err := Parse(in)
 		if err != nil || got != k {
 			t.Errorf("%s: Parse(%q) = %v, %v; want %v", name, in, got, err, k)
+		}
+	}
+}
+
+// Every separator a word processor, a web page or an input method may put
+// between the groups is dropped.
+func TestParseSeparators(t *testing.T) {
+	s := testSecret(t, 1)
+	k, _ := s.Issue(42, 7)
+	for _, sep := range []string{
+		"\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\ufe63", "\uff0d", "\u2e3a", "\u301c",
+		"\u00ad", "\u200b", "\u2060", "\ufeff",
+		"\u2009", "\u202f", "\u3000", "\u2007", "\u205f", "\u00a0", "_",
+	} {
+		in := strings.ReplaceAll(k.String(), "-", sep)
+		if got, err := Parse(in); err != nil || got != k {
+			t.Errorf("separator %U: Parse(%q) = %v, %v; want %v", []rune(sep)[0], in, got, err, k)
 		}
 	}
 }
