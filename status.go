@@ -239,15 +239,20 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		s.Detail = fmt.Sprintf("this device's activation was released on %s: activate again to use it here", f.st.DeactivatedAt.Format(time.DateOnly))
 		return s
 	case f.license == nil:
-		if back := clockBack(); back != nil {
-			return back // setting the clock back would stretch the grace period
+		// The grace period is judged at the latest time this device saw:
+		// setting the clock back does not stretch it, and a clock that
+		// ran ahead and was put right is not held against a copy that has
+		// no license (nor verdict) to protect.
+		at := now
+		if f.st != nil && f.st.LastSeen.After(at) {
+			at = f.st.LastSeen
 		}
 		first := now
 		if f.st != nil && !f.st.FirstSeen.IsZero() {
 			first = f.st.FirstSeen
 		}
 		s.GraceUntil = first.Add(time.Duration(c.cfg.GraceDays) * 24 * time.Hour)
-		if now.Before(s.GraceUntil) {
+		if at.Before(s.GraceUntil) {
 			s.Status, s.Reason = StatusGrace, problem.GracePeriod
 			s.Detail = fmt.Sprintf("activate before %s", s.GraceUntil.Format(time.DateOnly))
 		} else {
@@ -283,10 +288,10 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 	if l.Expired(now) {
 		return bad(problem.LicenseExpired, "the license expired on "+l.NotAfter.Format(time.DateOnly))
 	}
-	// Nothing identifying read at all is no hardware change: it is what
+	// Too little read to recognise the device is no hardware change: it is what
 	// the server says of it too (and a status, so reminders go on).
 	if errors.Is(ll.profile.Validate(), hardware.ErrNoIdentity) {
-		return bad(problem.HardwareProfileInvalid, "no identifying component of this device could be read (system UUID, board serial, disk, network card or OS install id): run with administrator rights, or check the hardware file")
+		return bad(problem.HardwareProfileInvalid, "too little of this device could be read to recognise it (a system UUID or a network card, or a disk, board serial or OS install id with more beside it): run with administrator rights, or check the hardware file")
 	}
 	if m := hardware.Match(l.Hardware, ll.profile, l.Tolerance); !m.Same {
 		return bad(problem.HardwareChanged, "this device's hardware differs from the activated device: "+hardware.WhyText(m.Why))
