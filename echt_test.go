@@ -1147,6 +1147,16 @@ func TestStoredNotActivatedVerdict(t *testing.T) {
 	if err != nil || st.Status != echt.StatusNotActivated || st.Reason != problem.NotActivated {
 		t.Fatalf("offline status after the verdict = %s %s, %v; want NOT_ACTIVATED NOT_ACTIVATED", st.Status, st.Reason, err)
 	}
+	// The key moves on to another device; validating again asks the
+	// server (a new verdict), which now knows more than the stored one.
+	first := st.VerdictID
+	if _, err := f.client(t, device(1), t.TempDir()).Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	st, err = f.client(t, device(0), dir).Validate(ctx)
+	if err != nil || st.Status == echt.StatusGenuine || st.VerdictID == "" || st.VerdictID == first {
+		t.Fatalf("validate after the key moved = %+v, %v; want a new verdict, not genuine", st, err)
+	}
 }
 
 // A device where nothing identifying can be read gets the server's answer

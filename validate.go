@@ -28,8 +28,15 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 		return nil, err
 	}
 	switch offline.Reason {
-	case problem.LicenseMissing, problem.LicenseTampered, problem.GracePeriod, problem.NotActivated:
+	case problem.LicenseMissing, problem.LicenseTampered, problem.GracePeriod:
 		return offline, nil
+	case problem.NotActivated:
+		if offline.VerdictID == "" {
+			// No license to ask about (never activated, or released).
+			return offline, nil
+		}
+		// The server said so of the license still here: ask again, the
+		// answer may have changed (the key now in use elsewhere, say).
 	}
 	ll, err := c.load(ctx, product)
 	if err != nil {
