@@ -430,7 +430,7 @@ func (e *env) statusCmd() *cobra.Command {
 // relocalize gives a verdict stored on the device, made in the language of
 // its time, the catalogue's remedy in the reader's language.
 func relocalize(st *echt.Status, lang string) {
-	if st.Remedy == nil || lang == reasons.DefaultLang || st.Remedy.ID != reasons.RemedyID(st.Reason) {
+	if st.Remedy == nil || st.Remedy.ID != reasons.RemedyID(st.Reason) {
 		return
 	}
 	if entry, ok := reasons.Lookup(st.Reason, lang); !ok || entry.Lang != lang {

@@ -146,6 +146,14 @@ func TestValidateInDutchAndLastServer(t *testing.T) {
 			t.Fatalf("validate %v = %d; no Dutch remedy %q in:\n%s%s", args, r.Code, entry.Remedy, r.Stdout, r.Stderr)
 		}
 	}
+	// The verdict stored in Dutch reads in English for an English reader.
+	en, _ := reasons.Lookup(problem.KeyBlocked, "en")
+	for _, args := range [][]string{{"--lang", "en"}, {"--lang", "en", "--json"}} {
+		r := clitest.Run(t, s, []string{"LANG=C.UTF-8"}, append([]string{"status", "--hardware", hw, "--store", store}, args...)...)
+		if !strings.Contains(r.Stdout, en.Remedy) || strings.Contains(r.Stdout, entry.Remedy) {
+			t.Fatalf("status %v after a Dutch verdict: want the English remedy %q only, got:\n%s%s", args, en.Remedy, r.Stdout, r.Stderr)
+		}
+	}
 
 	// Another key on the same device, with no server named anywhere.
 	r := clitest.Run(t, nil, []string{"ECHT_TOKEN=" + s.Token}, "activate", keys[0], "--hardware", hw, "--store", store, "--json")
