@@ -22,6 +22,10 @@ func TestCatalogComplete(t *testing.T) {
 			if e.Title == "" || e.Meaning == "" || len(e.Causes) == 0 || len(e.Steps) == 0 || e.Remedy == "" {
 				t.Errorf("%s: entry for %s is incomplete", lang, info.Code)
 			}
+			// The help page and the API's problem say the same.
+			if lang == DefaultLang && e.Title != info.Title {
+				t.Errorf("%s: help title %q, API title %q", info.Code, e.Title, info.Title)
+			}
 		}
 		for c := range catalog[lang] {
 			if _, ok := problem.Lookup(c); !ok {
