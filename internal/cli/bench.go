@@ -64,6 +64,9 @@ reason's exit code, as JSON with --json.`,
 					return usagef("%s must be positive", v.flag)
 				}
 			}
+			if cfg.Rate > 0 && cfg.Baseline {
+				return usagef("--baseline measures what the server does at most (closed loop), which a --rate run cannot be compared with: drop --rate, or --baseline")
+			}
 			for _, u := range strings.Split(cfg.Server, ",") {
 				if err := checkServerURL(strings.TrimSpace(u)); err != nil {
 					return err
@@ -106,7 +109,11 @@ reason's exit code, as JSON with --json.`,
 			if res.Errors == res.Requests {
 				// Measured, but nothing worked: not a result to build on.
 				top := loadgen.TopCodes(res.ErrorsByCode)[0]
-				fmt.Fprintf(e.stderr, "echt: every request failed (%s the most): check the server and the scenario\n", top)
+				hint := "check the server and the scenario"
+				if keysFile != "" && (top == string(problem.KeyInUseElsewhere) || top == string(problem.ActivationLimitReached)) {
+					hint = "the keys of --keys-file have no seats to spare: every activation spends one (the run's warm-up too), and bench frees none. Give volume keys with many activations, or more keys than requests"
+				}
+				fmt.Fprintf(e.stderr, "echt: every request failed (%s the most): %s\n", top, hint)
 				code := exitFailure
 				if _, ok := problem.Lookup(problem.Code(top)); ok {
 					code = problem.Code(top).ExitCode()
@@ -125,7 +132,7 @@ reason's exit code, as JSON with --json.`,
 	fl.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured duration (each baseline runs as long)")
 	fl.IntVar(&cfg.Keys, "keys", 100, "keys to spread activations over")
 	fl.IntVar(&cfg.Devices, "devices", 1000, "devices activated up front for validate and mixed")
-	fl.StringVar(&keysFile, "keys-file", "", "use these keys (one per line, or the CSV of keys generate) instead of preparing new ones")
+	fl.StringVar(&keysFile, "keys-file", "", "use these keys (one per line, or the CSV of keys generate) instead of preparing new ones; activate spends their seats for good (use volume keys)")
 	fl.StringVar(&cfg.Product, "product", "", "the product of --keys-file")
 	fl.BoolVar(&cfg.Baseline, "baseline", false, "also measure the trivial and sign baselines and report ratios")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object")

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/echt-dev/echt/internal/cli/clitest"
@@ -49,5 +50,13 @@ func TestBenchAgainstFreshServer(t *testing.T) {
 		if scenario == "validate" && (out.Baseline == nil || out.Baseline.Trivial <= 0 || out.Baseline.Sign <= 0 || out.RatioTrivial <= 0 || out.RatioSign <= 0) {
 			t.Fatalf("bench validate --baseline = %+v", out)
 		}
+	}
+}
+
+// Flags that cannot go together are refused before anything is sent.
+func TestBenchRefusesRateWithBaseline(t *testing.T) {
+	r := clitest.Run(t, nil, nil, "bench", "--server", "http://127.0.0.1:9", "--rate", "100", "--baseline", "--duration", "1s")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "--baseline") || !strings.Contains(r.Stderr, "--rate") {
+		t.Fatalf("bench --rate --baseline = %d %q; want exit 2 naming both flags", r.Code, r.Stderr)
 	}
 }

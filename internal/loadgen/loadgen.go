@@ -344,30 +344,26 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 	workers := make([]*worker, n)
 	var seq atomic.Int64
 	var wg sync.WaitGroup
-	var slots chan time.Time
-	if r.cfg.Rate > 0 {
-		slots = make(chan time.Time, 1<<16)
-		go func() {
-			defer close(slots)
-			interval := time.Duration(float64(time.Second) / r.cfg.Rate)
-			next := time.Now()
-			for {
-				now := time.Now()
-				for !next.After(now) {
-					select {
-					case slots <- next:
-					case <-ctx.Done():
-						return
-					}
-					next = next.Add(interval)
-				}
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(next.Sub(now)):
-				}
+	// Open loop: slot i is due at t0 + i/Rate. A free worker takes the
+	// next slot and waits for it if it is not due yet; slots pile up
+	// (without bound, and without memory) while every worker waits for the
+	// server. When the run ends, the slots due before its end and never
+	// taken are counted as NOT_SENT.
+	t0 := time.Now()
+	var nextSlot atomic.Int64
+	due := func(i int64) time.Time {
+		return t0.Add(time.Duration(float64(i) * float64(time.Second) / r.cfg.Rate))
+	}
+	var endOnce sync.Once
+	var end time.Time
+	runEnd := func() time.Time {
+		endOnce.Do(func() {
+			end = time.Now()
+			if d, ok := ctx.Deadline(); ok && d.Before(end) {
+				end = d
 			}
-		}()
+		})
+		return end
 	}
 	for w := range n {
 		workers[w] = &worker{hist: NewHistogram(), codes: map[string]int64{}}
@@ -376,15 +372,23 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 			defer wg.Done()
 			for {
 				var start time.Time
-				if slots != nil {
-					s, ok := <-slots
-					if !ok {
-						return
+				if r.cfg.Rate > 0 {
+					s := due(nextSlot.Add(1) - 1)
+					if d := time.Until(s); d > 0 && ctx.Err() == nil {
+						t := time.NewTimer(d)
+						select {
+						case <-t.C:
+						case <-ctx.Done():
+							t.Stop()
+						}
 					}
 					if ctx.Err() != nil {
-						// A slot taken just after the end by a worker that
-						// was free was not held back by the server: like one
-						// scheduled after the end, it is not counted.
+						if !s.Before(runEnd()) {
+							return // scheduled after the end
+						}
+						// Due before the end and not sent. A slot taken just
+						// after the end by a worker that was free was not held
+						// back by the server: it is not counted.
 						if waited := time.Since(s); waited > notSentSlack {
 							w.record(codeNotSent, waited, live)
 						}

@@ -54,3 +54,28 @@ func TestOpenLoopCountsAStall(t *testing.T) {
 		t.Fatalf("open-loop run of %s at %.0f/s: %.2f s, %.0f requests/s; want the schedule's %s and about its rate", dur, rate, res.Seconds, res.RPS, dur)
 	}
 }
+
+// However far the schedule runs ahead of a slow server, every slot due in
+// the run is counted: there is no backlog limit.
+func TestOpenLoopCountsEverySlot(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	const rate, dur = 100000.0, time.Second
+	r, err := New(Config{Server: srv.URL, Scenario: ScenarioTrivial, Rate: rate, Concurrency: 2, Duration: dur, unfinishedGrace: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Slots due in the last notSentSlack before the end are not counted.
+	scheduled := int64(rate * (dur - notSentSlack).Seconds())
+	if res.Requests < scheduled*95/100 || res.Requests > int64(rate*dur.Seconds()) || res.ErrorsByCode[codeNotSent] < scheduled*9/10 {
+		t.Fatalf("%d requests, errors %v; want about the %d scheduled, nearly all NOT_SENT", res.Requests, res.ErrorsByCode, scheduled)
+	}
+}
