@@ -7,9 +7,19 @@
 # ECHT_NODES_PORT and the two ports after it (default 18101).
 # Writes docs/benchmarks-nodes.md.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+case "${1:-}" in
+-h | --help)
+  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+  exit 0
+  ;;
+esac
 dur="${1:-10s}"
+if ! [[ "$dur" =~ ^[1-9][0-9]*s$ ]]; then
+  echo "bench/nodes.sh: DURATION must be whole seconds such as 10s, not '$dur' (usage: bench/nodes.sh [DURATION])" >&2
+  exit 2
+fi
 secs="${dur%s}"
+cd "$(dirname "$0")/.."
 pg="${ECHT_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}"
 db="echt_nodes_$$"
 work=$(mktemp -d)

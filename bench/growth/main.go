@@ -262,8 +262,9 @@ func run(ctx context.Context, o options) error {
 	rep.Finished = time.Now().UTC()
 	if err := rep.write(o); err != nil {
 		errs = append(errs, err)
+	} else {
+		log.Printf("done in %s: %s, %s, %s", time.Since(start).Round(time.Second), o.jsonPath, o.docPath, o.svgPath)
 	}
-	log.Printf("done in %s: %s, %s, %s", time.Since(start).Round(time.Second), o.jsonPath, o.docPath, o.svgPath)
 	return errors.Join(errs...)
 }
 

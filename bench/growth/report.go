@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -218,8 +219,13 @@ func diagnose(r result, prev *result, m machine) (string, bool) {
 	return strings.ReplaceAll(s, "|", "/"), flagged
 }
 
-// write writes the JSON, the markdown report and the plot.
+// write writes the JSON, the markdown report and the plot. A run that
+// measured nothing (a prerequisite failed) leaves the published report and
+// plot alone.
 func (rep *report) write(o options) error {
+	if len(rep.Results) == 0 {
+		return errors.New("nothing was measured: the report (" + o.docPath + ") and plot (" + o.svgPath + ") are left as they were")
+	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
