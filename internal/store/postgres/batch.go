@@ -33,11 +33,15 @@ type op struct {
 	// act, if set, is an activation the writer may decide together with
 	// the batch's other activations (activateGroup); fn is the same
 	// request alone.
-	act     *store.ActivateOp
-	err     error
-	changes []string           // pg_notify payloads
-	audit   []store.AuditEntry // appended when the batch commits
-	done    chan struct{}
+	act *store.ActivateOp
+	// deadline is the request's (zero if none): the transaction carrying
+	// the op gives up by then, so the request is answered in its time and
+	// nothing commits after it was told the store was unavailable.
+	deadline time.Time
+	err      error
+	changes  []string           // pg_notify payloads
+	audit    []store.AuditEntry // appended when the batch commits
+	done     chan struct{}
 }
 
 // wtx is a writer's transaction as seen by one op.
@@ -93,6 +97,7 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 		s.mu.RUnlock()
 		return store.ErrClosed
 	}
+	o.deadline, _ = ctx.Deadline()
 	select {
 	case s.ops <- o:
 		s.mu.RUnlock()
@@ -134,8 +139,26 @@ func (s *Store) writer() {
 	}
 }
 
+// errTimedOut answers a request whose time ran out before its batch
+// could start.
+var errTimedOut = fmt.Errorf("%w: the request's time ran out waiting for the database", store.ErrUnavailable)
+
 // run carries out a batch and acknowledges every op in it.
 func (s *Store) run(batch []*op) {
+	// Requests whose time ran out in the queue are answered at once.
+	now := time.Now()
+	live := batch[:0]
+	for _, o := range batch {
+		if !o.deadline.IsZero() && !now.Before(o.deadline) {
+			o.err = errTimedOut
+			close(o.done)
+			continue
+		}
+		live = append(live, o)
+	}
+	if batch = live; len(batch) == 0 {
+		return
+	}
 	// Lock key rows in one order in every batch, so that batches of
 	// different writers and nodes do not wait for each other in a cycle.
 	slices.SortStableFunc(batch, func(a, b *op) int {
@@ -187,7 +210,13 @@ func (s *Store) runOnce(batch []*op) error {
 	for _, o := range batch {
 		o.err, o.changes, o.audit = nil, nil, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
+	deadline := time.Now().Add(s.cfg.WriteTimeout)
+	for _, o := range batch {
+		if !o.deadline.IsZero() && o.deadline.Before(deadline) {
+			deadline = o.deadline
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	tx, err := s.pool.Begin(ctx)
 	if err != nil && !errors.As(err, new(*pgconn.ConnectError)) {

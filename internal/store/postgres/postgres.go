@@ -278,6 +278,14 @@ const (
 	codeAdminShutdown        = "57P01"
 	codeCrashShutdown        = "57P02"
 	codeCannotConnectNow     = "57P03"
+	// Time limits an operator may set (statement_timeout, lock_timeout,
+	// idle_in_transaction_session_timeout, idle_session_timeout): the
+	// database could not do the work in time, so try again later.
+	codeQueryCanceled      = "57014"
+	codeLockNotAvailable   = "55P03"
+	codeIdleInTxTimeout    = "25P03"
+	codeIdleSessionTimeout = "57P05"
+	codeUndefinedTable     = "42P01" // the database was recreated empty under the node
 )
 
 // wrapErr maps driver errors to the store's: no rows to ErrNotFound, unique
@@ -322,7 +330,8 @@ func unavailable(err error) bool {
 			return true
 		}
 		switch code {
-		case codeAdminShutdown, codeCrashShutdown, codeCannotConnectNow, codeReadOnlyTransaction:
+		case codeAdminShutdown, codeCrashShutdown, codeCannotConnectNow, codeReadOnlyTransaction,
+			codeQueryCanceled, codeLockNotAvailable, codeIdleInTxTimeout, codeIdleSessionTimeout, codeUndefinedTable:
 			return true
 		}
 		return false

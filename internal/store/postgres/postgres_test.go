@@ -522,3 +522,61 @@ func TestDatabaseRefusesConnections(t *testing.T) {
 		}
 	}
 }
+
+// A write stuck behind a lock gives up when its request's time runs out
+// (ErrUnavailable, soon after the deadline, not the store's own 30 s), and
+// commits nothing afterwards; a database-side time limit (lock_timeout,
+// statement_timeout) is ErrUnavailable too, not an internal error.
+func TestWriteGivesUpWithItsRequest(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	s := openURL(t, url)
+	defer s.Close()
+	c := ctx(t)
+	sku, keys := fixture(t, s, 1)
+	activate := func(ctx context.Context, st *postgres.Store, id string) error {
+		_, _, err := st.Activate(ctx, keys[0].Hash, nil, func(store.Key, []store.Activation) (store.Decision, error) {
+			return store.Decision{New: &store.Activation{ID: id, SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: "7FQ2K", CreatedAt: time.Now()}}, nil
+		})
+		return err
+	}
+	other, err := pgx.Connect(c, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(c)
+	tx, err := other.Begin(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(c, "LOCK TABLE product_keys IN EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(c, 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := activate(short, s, "act_late"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("activation behind a lock with a 0.5 s deadline = %v; want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the activation gave up after %v; want soon after its 0.5 s deadline", d)
+	}
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	limited := openURL(t, url+sep+"lock_timeout=300")
+	defer limited.Close()
+	if err := activate(c, limited, "act_lock_timeout"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("activation with lock_timeout behind a lock = %v; want ErrUnavailable", err)
+	}
+	if err := tx.Rollback(c); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if k, err := s.Key(c, keys[0].Hash); err != nil || k.ActiveActivations != 0 {
+		t.Fatalf("after the refusals the key = %+v, %v; want no activation committed", k, err)
+	}
+	if err := activate(c, s, "act_now"); err != nil {
+		t.Fatalf("activation after the lock is gone: %v", err)
+	}
+}
