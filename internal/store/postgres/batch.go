@@ -139,17 +139,22 @@ func (s *Store) writer() {
 	}
 }
 
+// minWriteTime is the least time left for a request to be written.
+const minWriteTime = 50 * time.Millisecond
+
 // errTimedOut answers a request whose time ran out before its batch
 // could start.
 var errTimedOut = fmt.Errorf("%w: the request's time ran out waiting for the database", store.ErrUnavailable)
 
 // run carries out a batch and acknowledges every op in it.
 func (s *Store) run(batch []*op) {
-	// Requests whose time ran out in the queue are answered at once.
+	// Requests whose time ran out in the queue (or as good as: too little
+	// is left to do anything, and the batch's transaction would have to
+	// end by then for all of them) are answered at once.
 	now := time.Now()
 	live := batch[:0]
 	for _, o := range batch {
-		if !o.deadline.IsZero() && !now.Before(o.deadline) {
+		if !o.deadline.IsZero() && o.deadline.Sub(now) < minWriteTime {
 			o.err = errTimedOut
 			close(o.done)
 			continue
