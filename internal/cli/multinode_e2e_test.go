@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,5 +288,31 @@ func TestMultiNode(t *testing.T) {
 	r := clitest.Run(t, nil, nil, "serve", "--db", dbURL, "--master-key-file", masterKeyFile(t), "--data", t.TempDir(), "--addr", "127.0.0.1:0")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "keyring") {
 		t.Errorf("node with another master key: exit %d, stderr %q; want a refusal", r.Code, r.Stderr)
+	}
+}
+
+// A database URL that PostgreSQL refuses for good (an unknown parameter, a
+// database that does not exist) stops echt serve at once with what to fix,
+// instead of thirty seconds of "not reachable yet".
+func TestServeRefusesABadDatabaseURLAtOnce(t *testing.T) {
+	dbURL := storetest.PostgresURL(t)
+	sep := "?"
+	if strings.Contains(dbURL, "?") {
+		sep = "&"
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/echt_no_such_database"
+	for _, tc := range []struct{ url, want string }{
+		{dbURL + sep + "no_such_setting=1", "check the URL in --db"},
+		{u.String(), "create the database first"},
+	} {
+		start := time.Now()
+		r := clitest.Run(t, nil, nil, "serve", "--db", tc.url, "--master-key-file", masterKeyFile(t), "--data", t.TempDir(), "--addr", "127.0.0.1:0")
+		if r.Code == 0 || !strings.Contains(r.Stderr, tc.want) || time.Since(start) > 10*time.Second {
+			t.Errorf("serve --db %s: exit %d after %v, stderr %q; want a refusal at once saying %q", tc.url, r.Code, time.Since(start).Round(time.Millisecond), r.Stderr, tc.want)
+		}
 	}
 }

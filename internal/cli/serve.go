@@ -198,7 +198,7 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 	// progress is not cut short.
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		st, err := postgres.Open(ctx, postgres.Config{URL: url})
+		st, err := postgres.Open(ctx, postgres.Config{URL: url, Logger: logger})
 		if err == nil {
 			return st, nil
 		}
@@ -209,13 +209,21 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 				return nil, fmt.Errorf("open PostgreSQL: %w (create the database first, for example with createdb, or fix the name in --db)", err)
 			case "28000", "28P01": // the server refused who we are
 				return nil, fmt.Errorf("open PostgreSQL: %w (check the user and password in --db / ECHT_DB, and pg_hba.conf)", err)
+			case "55000": // the database does not allow connections (yet): wait
+			default:
+				// Connection trouble (08), resources (53) and a server
+				// starting or stopping (57) pass; anything else, such as an
+				// unknown parameter in the URL, waiting will not change.
+				if class := pe.Code[:2]; class != "08" && class != "53" && class != "57" {
+					return nil, fmt.Errorf("open PostgreSQL: %w (PostgreSQL refused the connection for a reason waiting will not change: check the URL in --db / ECHT_DB)", err)
+				}
 			}
 		}
 		if !errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
 		}
 		if time.Since(start)+time.Second >= startRetry {
-			return nil, fmt.Errorf("open PostgreSQL: gave up after %s: %w", time.Since(start).Round(time.Second), err)
+			return nil, fmt.Errorf("open PostgreSQL: gave up after %s: %w (check that PostgreSQL runs and that --db / ECHT_DB names its host and port)", time.Since(start).Round(time.Second), err)
 		}
 		logger.Warn("PostgreSQL not reachable yet; retrying", "attempt", attempt, "error", err)
 		select {

@@ -18,6 +18,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -31,6 +32,9 @@ var (
 	// ErrLastAdmin: RevokeToken refuses the last valid token with the
 	// role "admin" (nothing could make tokens again).
 	ErrLastAdmin = errors.New("the last valid admin token")
+	// ErrSchemaNewer means the database was migrated by a newer echt: this
+	// one would write rows that version does not expect.
+	ErrSchemaNewer = errors.New("the database's schema is newer than this echt")
 )
 
 // Store is everything persistent.
@@ -314,4 +318,13 @@ func FromMillis(ms int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms).UTC()
+}
+
+// CheckSchema refuses a database whose schema version is beyond the last
+// migration this build knows.
+func CheckSchema(dbVersion, known int64) error {
+	if dbVersion > known {
+		return fmt.Errorf("%w: it is at version %d and this echt knows up to %d (another node or a newer echt upgraded it): run the same echt version, or a newer one, on every node", ErrSchemaNewer, dbVersion, known)
+	}
+	return nil
 }

@@ -3,13 +3,16 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/echt-dev/echt/internal/store"
 	"github.com/echt-dev/echt/internal/store/storetest"
 )
 
@@ -54,4 +57,25 @@ func TestAnchorsMigration(t *testing.T) {
 
 	s := openTest(t, url)
 	storetest.CheckMigratedAnchors(t, s, [][]byte{a1, a2})
+}
+
+// A database migrated by a newer echt is refused: this build would write
+// rows that version does not expect.
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.PostgresURL(t)
+	s, err := Open(ctx, Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (999, true)`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := Open(ctx, Config{URL: url}); !errors.Is(err, store.ErrSchemaNewer) || !strings.Contains(err.Error(), "999") {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open on a newer schema = %v; want ErrSchemaNewer naming version 999", err)
+	}
 }

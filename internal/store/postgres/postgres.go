@@ -48,6 +48,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -97,6 +98,9 @@ type Config struct {
 	// WriteTimeout bounds one write transaction, lock waits included;
 	// 0 means 30s.
 	WriteTimeout time.Duration
+	// Logger, if set, hears what Open waits for (another node's
+	// migration).
+	Logger *slog.Logger
 }
 
 // Validate reports whether c can be used by Open.
@@ -177,7 +181,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	if err := migrate(ctx, pool); err != nil {
+	if err := migrate(ctx, pool, cfg.Logger); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -197,14 +201,23 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // migrate runs the goose migrations while holding the migration advisory
 // lock on a dedicated connection. Closing that connection releases the lock
 // even if unlocking fails.
-func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+func migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error {
 	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig)
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", wrapErr(err))
 	}
 	defer closeConn(conn)
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockMigrate); err != nil {
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockMigrate).Scan(&got); err != nil {
 		return fmt.Errorf("postgres: migrate: lock: %w", wrapErr(err))
+	}
+	if !got {
+		if logger != nil {
+			logger.Info("waiting for another node's migration (PostgreSQL advisory lock)")
+		}
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockMigrate); err != nil {
+			return fmt.Errorf("postgres: migrate: lock: %w", wrapErr(err))
+		}
 	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
@@ -221,6 +234,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", wrapErr(err))
+	}
+	if err := checkSchema(ctx, p); err != nil {
+		return fmt.Errorf("postgres: %w", err)
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockMigrate); err != nil {
 		return fmt.Errorf("postgres: migrate: unlock: %w", wrapErr(err))
@@ -352,4 +368,17 @@ func retryable(err error) bool {
 		return true
 	}
 	return false
+}
+
+// checkSchema refuses a database migrated beyond this build's migrations.
+func checkSchema(ctx context.Context, p *goose.Provider) error {
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	srcs := p.ListSources()
+	if len(srcs) == 0 {
+		return nil
+	}
+	return store.CheckSchema(v, srcs[len(srcs)-1].Version)
 }

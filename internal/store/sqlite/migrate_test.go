@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/echt-dev/echt/internal/store"
 	"github.com/echt-dev/echt/internal/store/storetest"
 )
 
@@ -52,4 +55,32 @@ func TestAnchorsMigration(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.CheckMigratedAnchors(t, s, [][]byte{a1, a2})
+}
+
+// A database migrated by a newer echt is refused: this build would write
+// rows that version does not expect.
+func TestNewerSchemaRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "echt.db")
+	s, err := Open(ctx, Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", dsn(path, writer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (999, 1)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err := Open(ctx, Config{Path: path}); !errors.Is(err, store.ErrSchemaNewer) || !strings.Contains(err.Error(), "999") {
+		if err == nil {
+			s.Close()
+		}
+		t.Fatalf("Open on a newer schema = %v; want ErrSchemaNewer naming version 999", err)
+	}
 }
