@@ -16,6 +16,7 @@ type Cache[K comparable, V any] struct {
 	ttl   time.Duration
 	items map[K]entry[V]
 	gen   uint64 // bumped by Clear, so a racing Put cannot resurrect data
+	off   bool   // Bypass: nothing is read or kept
 }
 
 type entry[V any] struct {
@@ -32,6 +33,7 @@ func New[K comparable, V any](max int, ttl time.Duration) *Cache[K, V] {
 func (c *Cache[K, V]) Get(k K) (V, bool) {
 	c.mu.RLock()
 	e, ok := c.items[k]
+	ok = ok && !c.off
 	c.mu.RUnlock()
 	if !ok || time.Now().After(e.exp) {
 		var zero V
@@ -52,7 +54,7 @@ func (c *Cache[K, V]) Generation() uint64 {
 func (c *Cache[K, V]) Put(gen uint64, k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if gen != c.gen || c.off {
 		return
 	}
 	if len(c.items) >= c.max {
@@ -81,6 +83,16 @@ func (c *Cache[K, V]) Clear() {
 	c.mu.Lock()
 	clear(c.items)
 	c.gen++
+	c.mu.Unlock()
+}
+
+// Bypass drops everything and, while on, keeps nothing: for when the
+// changes that would invalidate entries cannot be heard.
+func (c *Cache[K, V]) Bypass(on bool) {
+	c.mu.Lock()
+	clear(c.items)
+	c.gen++
+	c.off = on
 	c.mu.Unlock()
 }
 

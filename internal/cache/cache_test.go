@@ -34,3 +34,32 @@ func TestCache(t *testing.T) {
 		t.Fatal("expired entry returned")
 	}
 }
+
+// While bypassed a cache neither answers nor keeps anything, and what it
+// held before is gone when it comes back.
+func TestBypass(t *testing.T) {
+	c := New[string, int](10, time.Hour)
+	c.Put(c.Generation(), "a", 1)
+	gen := c.Generation()
+	c.Bypass(true)
+	if _, ok := c.Get("a"); ok {
+		t.Fatal("a bypassed cache answered")
+	}
+	c.Put(c.Generation(), "b", 2)
+	c.Put(gen, "c", 3) // read before the bypass
+	if c.Len() != 0 {
+		t.Fatalf("a bypassed cache kept %d entries", c.Len())
+	}
+	c.Bypass(false)
+	if _, ok := c.Get("a"); ok {
+		t.Fatal("an entry from before the bypass came back")
+	}
+	c.Put(gen, "c", 3)
+	if _, ok := c.Get("c"); ok {
+		t.Fatal("a value read before the bypass was kept after it")
+	}
+	c.Put(c.Generation(), "d", 4)
+	if v, ok := c.Get("d"); !ok || v != 4 {
+		t.Fatalf("after the bypass Get(d) = %v, %v", v, ok)
+	}
+}

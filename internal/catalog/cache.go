@@ -25,6 +25,8 @@ type Cache struct {
 	products map[string]store.Product
 	skus     map[string]store.SKU
 	groups   map[uint16]store.SKU
+	gen      uint64 // bumped by Invalidate: a read from before it is not kept
+	off      bool   // Bypass
 }
 
 // NewCache returns an empty cache over st.
@@ -37,10 +39,31 @@ func NewCache(st CacheStore) *Cache {
 // Invalidate drops every cached entry.
 func (c *Cache) Invalidate() {
 	c.mu.Lock()
+	c.reset()
+	c.mu.Unlock()
+}
+
+// Bypass drops every entry and, while on, keeps none: for when changes
+// cannot be heard.
+func (c *Cache) Bypass(on bool) {
+	c.mu.Lock()
+	c.reset()
+	c.off = on
+	c.mu.Unlock()
+}
+
+func (c *Cache) reset() {
 	c.products = map[string]store.Product{}
 	c.skus = map[string]store.SKU{}
 	c.groups = map[uint16]store.SKU{}
-	c.mu.Unlock()
+	c.gen++
+}
+
+// generation is the token a reader takes before it reads the store.
+func (c *Cache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
 }
 
 // Product returns a product, PRODUCT_NOT_FOUND if there is none.
@@ -51,6 +74,7 @@ func (c *Cache) Product(ctx context.Context, id string) (store.Product, error) {
 	if ok {
 		return p, nil
 	}
+	gen := c.generation()
 	p, err := c.st.Product(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return p, problem.Newf(problem.ProductNotFound, "no product %q", id)
@@ -59,7 +83,7 @@ func (c *Cache) Product(ctx context.Context, id string) (store.Product, error) {
 		return p, err
 	}
 	c.mu.Lock()
-	if len(c.products) < 10000 {
+	if gen == c.gen && !c.off && len(c.products) < 10000 {
 		c.products[id] = p
 	}
 	c.mu.Unlock()
@@ -74,6 +98,7 @@ func (c *Cache) SKU(ctx context.Context, id string) (store.SKU, error) {
 	if ok {
 		return k, nil
 	}
+	gen := c.generation()
 	k, err := c.st.SKU(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return k, problem.Newf(problem.SKUNotFound, "no SKU %q", id)
@@ -81,7 +106,7 @@ func (c *Cache) SKU(ctx context.Context, id string) (store.SKU, error) {
 	if err != nil {
 		return k, err
 	}
-	c.put(k)
+	c.put(gen, k)
 	return k, nil
 }
 
@@ -93,6 +118,7 @@ func (c *Cache) SKUByGroup(ctx context.Context, group uint16) (store.SKU, error)
 	if ok {
 		return k, nil
 	}
+	gen := c.generation()
 	k, err := c.st.SKUByGroup(ctx, group)
 	if errors.Is(err, store.ErrNotFound) {
 		return k, problem.Newf(problem.SKUNotFound, "no SKU for key group %d", group)
@@ -100,13 +126,15 @@ func (c *Cache) SKUByGroup(ctx context.Context, group uint16) (store.SKU, error)
 	if err != nil {
 		return k, err
 	}
-	c.put(k)
+	c.put(gen, k)
 	return k, nil
 }
 
-func (c *Cache) put(k store.SKU) {
+// put keeps a SKU read at generation gen, unless the cache was emptied
+// since.
+func (c *Cache) put(gen uint64, k store.SKU) {
 	c.mu.Lock()
-	if len(c.skus) < 100000 {
+	if gen == c.gen && !c.off && len(c.skus) < 100000 {
 		c.skus[k.ID] = k
 		c.groups[k.Group] = k
 	}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/echt-dev/echt/internal/auth"
@@ -81,10 +82,13 @@ type Deps struct {
 
 // Server serves the echt API.
 type Server struct {
-	cfg        Config
-	st         store.Store
-	kr         *keyring.Keyring
-	log        *slog.Logger
+	cfg Config
+	st  store.Store
+	kr  *keyring.Keyring
+	log *slog.Logger
+	// hearing is whether the store's change notifications are heard
+	// (ChangeWatchUp since the last ChangeWatchDown), for the log.
+	hearing    atomic.Bool
 	catalog    *catalog.Service
 	keys       *keys.Service
 	cat        *catalog.Cache
@@ -159,7 +163,7 @@ func (s *Server) Watch(ctx context.Context) {
 			return
 		}
 		s.log.Warn("store watch ended; restarting", "error", err)
-		s.onChange(store.Change{Kind: "all"})
+		s.onChange(store.Change{Kind: store.ChangeAll})
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
@@ -269,10 +273,20 @@ func (s *Server) onChange(c store.Change) {
 		s.cat.Invalidate()
 	case store.ChangeSigningKey:
 		s.reloadKeyring()
-	case "all":
+	case store.ChangeAll:
 		s.tokens.Invalidate()
 		s.cat.Invalidate()
 		s.reloadKeyring()
+	case store.ChangeWatchDown, store.ChangeWatchUp:
+		// While changes cannot be heard, every read goes to the store.
+		on := c.Kind == store.ChangeWatchDown
+		if was := s.hearing.Swap(!on); was && on {
+			s.log.Warn("lost the store's change notifications: caches off until they are back")
+		} else if !was && !on {
+			s.log.Info("hearing the store's change notifications: caches on")
+		}
+		s.tokens.Bypass(on)
+		s.cat.Bypass(on)
 	}
 }
 

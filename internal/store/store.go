@@ -46,6 +46,10 @@ type Store interface {
 	// Watch calls fn, on its own goroutine, for every change committed
 	// through any node (in-process for SQLite, LISTEN/NOTIFY for
 	// PostgreSQL) to records that nodes cache. It returns when ctx ends.
+	// A store whose changes come over a connection reports ChangeWatchDown
+	// while it cannot hear them (at first, and whenever the connection is
+	// lost: caches must then not be used), and ChangeAll followed by
+	// ChangeWatchUp when it hears them again.
 	Watch(ctx context.Context, fn func(Change)) error
 
 	// Bootstrap writes the initial secrets, keys and admin token in one
@@ -161,6 +165,12 @@ const (
 	ChangeSigningKey = "signing_key"
 	ChangeSKU        = "sku"
 	ChangeProduct    = "product"
+	// ChangeAll means changes may have gone unreported: drop every cache.
+	ChangeAll = "all"
+	// ChangeWatchDown and ChangeWatchUp bracket a time when changes cannot
+	// be heard: caches must not be read or filled in between.
+	ChangeWatchDown = "watch_down"
+	ChangeWatchUp   = "watch_up"
 )
 
 // Bootstrap is the initial content of an empty database.

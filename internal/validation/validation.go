@@ -120,10 +120,15 @@ func (s *Service) Changed(c store.Change) {
 		s.acts.Delete(c.ID)
 	case store.ChangeSigningKey:
 		s.verified.Clear()
-	case "all":
+	case store.ChangeAll:
 		s.keys.Clear()
 		s.acts.Clear()
 		s.verified.Clear()
+	case store.ChangeWatchDown, store.ChangeWatchUp:
+		on := c.Kind == store.ChangeWatchDown
+		s.keys.Bypass(on)
+		s.acts.Bypass(on)
+		s.verified.Bypass(on)
 	}
 }
 

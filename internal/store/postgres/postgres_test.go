@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,13 +224,20 @@ func waitListening(t *testing.T, s store.Store, w <-chan store.Change) {
 		if err := s.CreateProduct(ctx(t), store.Product{ID: fmt.Sprintf("warmup-%d", i), Name: "w", HardwareSalt: rnd(4), CreatedAt: time.Now()}, entry("product.create")); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case <-w:
-			for len(w) > 0 {
-				<-w
+	wait:
+		for {
+			select {
+			case ch := <-w:
+				if ch.Kind != store.ChangeProduct {
+					continue // watch_down, watch_up
+				}
+				for len(w) > 0 {
+					<-w
+				}
+				return
+			case <-time.After(100 * time.Millisecond):
+				break wait
 			}
-			return
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	t.Fatal("Watch saw nothing within 10s")
@@ -316,8 +324,21 @@ func TestReconnect(t *testing.T) {
 	waitListening(t, s, w)
 
 	terminate(t, url)
-	// "all" comes once Watch listens again, so later changes are seen.
-	expect(t, w, store.Change{Kind: "all"}, 10*time.Second)
+	// Watch says at once that it cannot hear changes (caches off), then,
+	// once it listens again, "all" (drop every cache) and that it hears
+	// them again, in that order.
+	var got []string
+	for timeout := time.After(10 * time.Second); len(got) == 0 || got[len(got)-1] != store.ChangeWatchUp; {
+		select {
+		case ch := <-w:
+			got = append(got, ch.Kind)
+		case <-timeout:
+			t.Fatalf("Watch reported %v within 10s; want watch_down, all, watch_up", got)
+		}
+	}
+	if !slices.Equal(got, []string{store.ChangeWatchDown, store.ChangeAll, store.ChangeWatchUp}) {
+		t.Fatalf("Watch reported %v after its connection was killed; want watch_down, all, watch_up", got)
+	}
 	c := ctx(t)
 	if _, err := s.SetKeyBlocked(c, keys[0].Hash, true, "x", time.Now(), entry("key.block")); err != nil {
 		t.Fatalf("SetKeyBlocked after terminate = %v", err)
@@ -337,7 +358,7 @@ func TestReconnect(t *testing.T) {
 	if err := s.Ping(c); err != nil {
 		t.Fatalf("Ping = %v", err)
 	}
-	expect(t, w, store.Change{Kind: "all"}, 10*time.Second)
+	expect(t, w, store.Change{Kind: store.ChangeAll}, 10*time.Second)
 }
 
 func TestUnavailable(t *testing.T) {

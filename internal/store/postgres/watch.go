@@ -15,9 +15,10 @@ import (
 // connection, so that a silently dead connection is noticed.
 const listenIdle = 30 * time.Second
 
-// Watch implements store.Store with LISTEN on a dedicated connection. When
-// the connection is lost, Watch reconnects (with backoff, for as long as it
-// takes) and then reports a Change of kind "all": notifications sent
+// Watch implements store.Store with LISTEN on a dedicated connection. It
+// reports ChangeWatchDown first and whenever the connection is lost, while
+// it reconnects (with backoff, for as long as it takes), and ChangeWatchUp
+// once it listens; after a loss, ChangeAll comes first: notifications sent
 // meanwhile are lost, so every cache must be dropped. fn runs on the
 // calling goroutine. Watch returns ctx.Err() when ctx ends and
 // store.ErrClosed when the store closes.
@@ -34,8 +35,12 @@ func (s *Store) Watch(ctx context.Context, fn func(store.Change)) error {
 	}()
 	missed := false // whether changes may have gone unreported
 	backoff := 100 * time.Millisecond
+	fn(store.Change{Kind: store.ChangeWatchDown})
 	for {
 		listening := s.listen(ctx, fn, missed)
+		if listening {
+			fn(store.Change{Kind: store.ChangeWatchDown})
+		}
 		if ctx.Err() != nil {
 			if parent.Err() != nil {
 				return parent.Err()
@@ -68,8 +73,9 @@ func (s *Store) listen(ctx context.Context, fn func(store.Change), missed bool) 
 		return false
 	}
 	if missed {
-		fn(store.Change{Kind: "all"})
+		fn(store.Change{Kind: store.ChangeAll})
 	}
+	fn(store.Change{Kind: store.ChangeWatchUp})
 	for {
 		wctx, cancel := context.WithTimeout(ctx, listenIdle)
 		n, err := conn.WaitForNotification(wctx)

@@ -339,7 +339,7 @@ func (s *Store) publish(changes []store.Change) {
 				default:
 				}
 				select {
-				case ch <- store.Change{Kind: "all"}:
+				case ch <- store.Change{Kind: store.ChangeAll}:
 				default:
 				}
 			}
