@@ -273,3 +273,15 @@ func TestAdminJSONFailures(t *testing.T) {
 		t.Fatalf("unknown subcommand: exit %d, %s", r.Code, r.Stderr)
 	}
 }
+
+// One echt serve per SQLite data directory: a second one on the same
+// directory is refused (its caches would go stale under the first one's
+// writes), while the first keeps serving.
+func TestSecondServerOnADataDirectory(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	r := clitest.Run(t, nil, nil, "serve", "--data", s.Data, "--addr", "127.0.0.1:0")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "in use by another echt serve") {
+		t.Fatalf("second serve on %s = %d %q; want a refusal naming the other server", s.Data, r.Code, r.Stderr)
+	}
+	mustRun(t, s, "admin", "product", "list")
+}

@@ -133,6 +133,13 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 		return fmt.Errorf("create data directory %s: %w", f.data, err)
 	}
 	_ = os.Chmod(f.data, 0o700)
+	if !isPG {
+		unlock, err := lockDataDir(f.data)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 
 	master, err := e.loadMasterKey(f, isPG)
 	if err != nil {
@@ -349,6 +356,14 @@ func (e *env) bootstrap(ctx context.Context, st store.Store, master *keyring.Mas
 		return nil, fmt.Errorf("initialise database: %w", err)
 	}
 	if created {
+		if _, err := os.Stat(tokenPath); err == nil {
+			// Another installation's token (this database is new): keep
+			// it beside, do not lose it silently.
+			old := tokenPath + ".old"
+			if err := os.Rename(tokenPath, old); err == nil {
+				logger.Warn("the data directory held the admin token of another database; kept it as "+old, "file", tokenPath)
+			}
+		}
 		if err := os.Rename(pending, tokenPath); err != nil {
 			return nil, fmt.Errorf("write admin token: %w", err)
 		}
