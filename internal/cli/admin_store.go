@@ -68,9 +68,16 @@ Admin tokens keep working.
 
 func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error {
 	src, dir := from, from
-	if fi, err := os.Stat(from); err == nil && fi.IsDir() {
+	fi, err := os.Stat(from)
+	switch {
+	case err != nil:
+		return usagef("--from %s: %v: give the SQLite installation's data directory (the --data of echt serve, ./echt-data by default) or its %s", from, errors.Unwrap(err), sqlite.FileName)
+	case fi.IsDir():
 		src = filepath.Join(from, sqlite.FileName)
-	} else {
+		if _, err := os.Stat(src); err != nil {
+			return usagef("--from %s holds no %s: give the data directory of a SQLite installation (the --data of echt serve)", from, sqlite.FileName)
+		}
+	default:
 		dir = filepath.Dir(from)
 	}
 	fmt.Fprintf(e.stderr, "echt: copying %s to %s\n", src, redactURL(to))
@@ -102,6 +109,8 @@ func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error 
 		return fmt.Errorf("verification failed: the copy differs from the source (see the tables marked MISMATCH); nothing was kept, the target is still empty")
 	case errors.Is(err, storecopy.ErrTargetNotEmpty):
 		return problem.Wrap(problem.Conflict, "refusing to copy: "+err.Error(), err).With("hint", "copy into a new, empty database (createdb NAME), or drop the tables there first")
+	case err != nil && strings.HasPrefix(err.Error(), "open target"):
+		return fmt.Errorf("copy: %w (check --to: PostgreSQL must run there and the database exist, for example made with createdb NAME)", err)
 	case err != nil:
 		return fmt.Errorf("copy: %w", err)
 	}

@@ -180,3 +180,21 @@ func TestMoveToPostgres(t *testing.T) {
 		t.Fatalf("backup of a PostgreSQL server = exit %d %s, want a refusal naming pg_dump", r.Code, r.Stderr)
 	}
 }
+
+// A copy whose source or target cannot be used says what to give instead,
+// before it touches the target.
+func TestCopyNamesWhatIsWrong(t *testing.T) {
+	empty := t.TempDir()
+	for _, tc := range []struct {
+		from, to, want string
+		code       int
+	}{
+		{filepath.Join(empty, "nothing"), "postgres://postgres@127.0.0.1:5432/x", "give the SQLite installation's data directory", 2},
+		{empty, "postgres://postgres@127.0.0.1:5432/x", "holds no echt.db", 2},
+	} {
+		r := clitest.Run(t, nil, nil, "admin", "db", "copy", "--from", tc.from, "--to", tc.to)
+		if r.Code != tc.code || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("db copy --from %s = %d %q; want exit %d saying %q", tc.from, r.Code, r.Stderr, tc.code, tc.want)
+		}
+	}
+}
