@@ -187,7 +187,7 @@ func TestCopyNamesWhatIsWrong(t *testing.T) {
 	empty := t.TempDir()
 	for _, tc := range []struct {
 		from, to, want string
-		code       int
+		code           int
 	}{
 		{filepath.Join(empty, "nothing"), "postgres://postgres@127.0.0.1:5432/x", "give the SQLite installation's data directory", 2},
 		{empty, "postgres://postgres@127.0.0.1:5432/x", "holds no echt.db", 2},
