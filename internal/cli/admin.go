@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/echt-dev/echt/internal/auth"
 	"github.com/echt-dev/echt/internal/httpapi"
 	"github.com/echt-dev/echt/internal/keys"
 	"github.com/echt-dev/echt/problem"
@@ -271,8 +273,8 @@ stored on the server. A progress bar is shown when stderr is a terminal.`,
 		Short: "Block a key: its devices learn at their next validation",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			if reason == "" {
-				return usagef("keys block needs --reason counterfeit, leaked, refunded or other")
+			if !slices.Contains(keys.BlockReasons, reason) {
+				return usagef("keys block needs --reason counterfeit, leaked, refunded or other (not %q)", reason)
 			}
 			var inf keys.Info
 			if err := client().do(c.Context(), "POST", "/v1/admin/keys/block", map[string]string{"key": args[0], "reason": reason}, &inf); err != nil {
@@ -514,8 +516,8 @@ func (e *env) tokenCmd(g *adminFlags, client func() *apiClient) *cobra.Command {
 		Short: "Create a token (shown once)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			if role == "" {
-				return usagef("token create needs --role admin, support, investigator or auditor")
+			if !auth.Role(role).Valid() {
+				return usagef("token create needs --role admin, support, investigator or auditor (not %q)", role)
 			}
 			var t httpapi.TokenView
 			if err := client().do(c.Context(), "POST", "/v1/admin/tokens", map[string]string{"role": role, "description": desc}, &t); err != nil {

@@ -285,3 +285,17 @@ func TestSecondServerOnADataDirectory(t *testing.T) {
 	}
 	mustRun(t, s, "admin", "product", "list")
 }
+
+// Flag values the CLI can check are usage errors (exit 2) naming the
+// choices, before anything is sent.
+func TestAdminChoicesCheckedLocally(t *testing.T) {
+	for _, args := range [][]string{
+		{"admin", "keys", "block", "BCDFG-HJKMP-QRTVW-XY234-6789B", "--reason", "stolen"},
+		{"admin", "token", "create", "--role", "king"},
+	} {
+		r := clitest.Run(t, nil, []string{"ECHT_SERVER=http://127.0.0.1:9", "ECHT_TOKEN=x"}, args...)
+		if r.Code != 2 || !strings.Contains(r.Stderr, "not \"") {
+			t.Errorf("%v = %d %q; want exit 2 naming the choices", args, r.Code, r.Stderr)
+		}
+	}
+}
