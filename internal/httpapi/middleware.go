@@ -453,6 +453,12 @@ func readAll(r io.Reader, hint int64) ([]byte, error) {
 // decodeBytes decodes a JSON body into v. strict refuses unknown fields.
 func decodeBytes(b []byte, v any, strict bool) error {
 	if strict {
+		if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
+			return problem.New(problem.InvalidRequest, "the request body must be a JSON object (see /v1/openapi.json)")
+		}
+		if name, ok := duplicateMember(b); ok {
+			return problem.Newf(problem.InvalidRequest, "the request body names the field %q twice", name)
+		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(v); err != nil {
@@ -467,6 +473,60 @@ func decodeBytes(b []byte, v any, strict bool) error {
 		return badJSON(err)
 	}
 	return nil
+}
+
+// duplicateMember reports a member name given twice in one object of the
+// JSON text b (encoding/json would keep the last silently, and another
+// reader of the same body the first). Invalid JSON reports nothing: the
+// decoder says what is wrong with it.
+func duplicateMember(b []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	type frame struct {
+		names  map[string]bool
+		object bool
+		key    bool // the next string token is a member name
+	}
+	var stack []frame
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		top := len(stack) - 1
+		switch v := t.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top >= 0 && stack[top].object {
+					stack[top].key = true // the object was a member's value
+				}
+				stack = append(stack, frame{names: map[string]bool{}, object: true, key: true})
+				continue
+			case '[':
+				if top >= 0 && stack[top].object {
+					stack[top].key = true
+				}
+				stack = append(stack, frame{})
+				continue
+			default:
+				stack = stack[:top]
+				continue
+			}
+		case string:
+			if top >= 0 && stack[top].object && stack[top].key {
+				if stack[top].names[v] {
+					return v, true
+				}
+				stack[top].names[v] = true
+				stack[top].key = false
+				continue
+			}
+		}
+		if top >= 0 && stack[top].object {
+			stack[top].key = true // a member's value
+		}
+	}
 }
 
 // badJSON says what is wrong with a request body in the API's terms: the

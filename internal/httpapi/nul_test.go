@@ -109,3 +109,25 @@ func TestAdminRefusesUnusedFields(t *testing.T) {
 		}
 	}
 }
+
+// An admin body that names a field twice, or is not an object, is refused:
+// encoding/json would keep the last value silently, and another reader
+// of the same body (a proxy, an audit tool) the first.
+func TestAdminRefusesAmbiguousBodies(t *testing.T) {
+	srv := httpapitest.Start(t, httpapitest.Options{})
+	for _, tc := range []struct{ body, want string }{
+		{`{"id":"dup1","name":"A","id":"dup2"}`, `"id" twice`},
+		{`{"id":"p1","name":"A","policy":{"max_devices":1,"max_devices":2}}`, `"max_devices" twice`},
+		{`null`, "must be a JSON object"},
+		{`[]`, "must be a JSON object"},
+	} {
+		r := call(t, srv, "POST", "/v1/admin/products", srv.AdminToken, tc.body)
+		if d := r.problem(t); r.status != http.StatusBadRequest || d.Code != problem.InvalidRequest || !strings.Contains(d.Detail, tc.want) {
+			t.Errorf("POST /v1/admin/products %s = %d %s %q; want 400 INVALID_REQUEST saying %q", tc.body, r.status, d.Code, d.Detail, tc.want)
+		}
+	}
+	// Equal names in different objects are fine.
+	if r := call(t, srv, "POST", "/v1/admin/products", srv.AdminToken, `{"id":"p2","name":"A","x":{"id":1}}`); r.status == http.StatusBadRequest && strings.Contains(string(r.body), "twice") {
+		t.Errorf("nested equal names refused: %s", r.body)
+	}
+}
