@@ -316,7 +316,7 @@ func (e *env) printKeyInfo(g *adminFlags, inf keys.Info) error {
 	for _, a := range inf.ActivationList {
 		line := fmt.Sprintf("  %s  %-11s since %s", a.ID, a.Status, fmtTime(a.CreatedAt))
 		if !a.EndedAt.IsZero() {
-			line += ", ended " + fmtTime(a.EndedAt)
+			line = fmt.Sprintf("  %s  %-11s activated %s, ended %s", a.ID, a.Status, fmtTime(a.CreatedAt), fmtTime(a.EndedAt))
 			if a.EndReason != "" {
 				line += " (" + a.EndReason + ")"
 			}
