@@ -216,6 +216,16 @@ func TestActivateWithKeyAlone(t *testing.T) {
 	if r.Code != problem.KeyTypo.ExitCode() || o.Reason != "KEY_TYPO" {
 		t.Fatalf("typo with no server = %+v (exit %d) %s", o, r.Code, r.Stderr)
 	}
+
+	// The key typed as five words, without quotes, is one key.
+	hw, store = p.pc("words", pcA())
+	args := append([]string{"activate", "--json", "--hardware", hw, "--store", store}, strings.Split(keys[0], "-")...)
+	r = clitest.Run(t, s, nil, args...)
+	o = activateOut{}
+	r.JSON(t, &o)
+	if r.Code == 2 || o.Reason == "" || o.Reason == "KEY_INVALID" || o.Reason == "KEY_TYPO" || o.Reason == string(problem.InvalidRequest) {
+		t.Fatalf("activate with the key's groups as separate words = %+v (exit %d) %s", o, r.Code, r.Stderr)
+	}
 }
 
 // With --json, every outcome of an agent command is one JSON object on

@@ -232,13 +232,14 @@ func (e *env) activateCmd() *cobra.Command {
 		Short: "Activate this device with a product key, or with its digital license",
 		Long: `Activate this device. With a product key, the key is bound to this device.
 Without one, the device's digital license for --product is used (a device
-that activated before, for example before a reinstall, needs no key).`,
-		Args: cobra.MaximumNArgs(1),
+that activated before, for example before a reinstall, needs no key).
+A key typed in groups without quotes (echt activate H2FT9 W8R63 ...) is
+read as one key.`,
+		Args: cobra.MaximumNArgs(5),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			key := ""
-			if len(args) == 1 {
-				key = args[0]
-			}
+			// Spaces in a key do not matter, so its groups may come as
+			// separate arguments.
+			key := strings.Join(args, " ")
 			fail := func(err error) error {
 				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
 					return activateOutput{Reason: string(code), Detail: detail, Remedy: remedy}
