@@ -18,7 +18,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -328,13 +327,4 @@ func FromMillis(ms int64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms).UTC()
-}
-
-// CheckSchema refuses a database whose schema version is beyond the last
-// migration this build knows.
-func CheckSchema(dbVersion, known int64) error {
-	if dbVersion > known {
-		return fmt.Errorf("%w: it is at version %d and this echt knows up to %d (another node or a newer echt upgraded it): run the same echt version, or a newer one, on every node", ErrSchemaNewer, dbVersion, known)
-	}
-	return nil
 }

@@ -235,7 +235,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", wrapErr(err))
 	}
-	if err := checkSchema(ctx, p); err != nil {
+	if err := store.CheckSchema(ctx, p); err != nil {
 		return fmt.Errorf("postgres: %w", err)
 	}
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockMigrate); err != nil {
@@ -368,17 +368,4 @@ func retryable(err error) bool {
 		return true
 	}
 	return false
-}
-
-// checkSchema refuses a database migrated beyond this build's migrations.
-func checkSchema(ctx context.Context, p *goose.Provider) error {
-	v, err := p.GetDBVersion(ctx)
-	if err != nil {
-		return fmt.Errorf("schema version: %w", err)
-	}
-	srcs := p.ListSources()
-	if len(srcs) == 0 {
-		return nil
-	}
-	return store.CheckSchema(v, srcs[len(srcs)-1].Version)
 }

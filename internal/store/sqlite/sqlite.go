@@ -235,7 +235,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("sqlite: migrate: %w", err)
 	}
-	if err := checkSchema(ctx, p); err != nil {
+	if err := store.CheckSchema(ctx, p); err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
 	return nil
@@ -1717,17 +1717,4 @@ func (s *Store) Feedback(ctx context.Context) ([]store.FeedbackCount, error) {
 		out = append(out, f)
 	}
 	return out, rows.Err()
-}
-
-// checkSchema refuses a database migrated beyond this build's migrations.
-func checkSchema(ctx context.Context, p *goose.Provider) error {
-	v, err := p.GetDBVersion(ctx)
-	if err != nil {
-		return fmt.Errorf("schema version: %w", err)
-	}
-	srcs := p.ListSources()
-	if len(srcs) == 0 {
-		return nil
-	}
-	return store.CheckSchema(v, srcs[len(srcs)-1].Version)
 }
