@@ -1,6 +1,11 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -30,6 +35,24 @@ func TestRedactURL(t *testing.T) {
 			if strings.Contains(got, secret) {
 				t.Errorf("redactURL(%q) leaks %q: %q", tc.in, secret, got)
 			}
+		}
+	}
+}
+
+// A TLS failure is a configuration error (stop at once), an outage is not.
+func TestTLSTrouble(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("connect: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), true},
+		{fmt.Errorf("connect: %w", x509.HostnameError{Host: "db"}), true},
+		{errors.New("failed to connect: server refused TLS connection"), true},
+		{fmt.Errorf("connect: %w", io.ErrUnexpectedEOF), false},
+		{errors.New("dial tcp 127.0.0.1:5432: connect: connection refused"), false},
+	} {
+		if got := tlsTrouble(tc.err); got != tc.want {
+			t.Errorf("tlsTrouble(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -226,6 +228,9 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 				}
 			}
 		}
+		if tlsTrouble(err) {
+			return nil, fmt.Errorf("open PostgreSQL: %w (a TLS problem, which waiting will not change: check sslmode, sslrootcert and the host name in --db / ECHT_DB)", err)
+		}
 		if !errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
 		}
@@ -239,6 +244,20 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// tlsTrouble reports a connection that failed on TLS itself (a certificate
+// that does not verify, a server without TLS where it is required): a
+// configuration error, not an outage.
+func tlsTrouble(err error) bool {
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		strings.Contains(err.Error(), "server refused TLS connection")
 }
 
 // passwordParam matches a password given in a key=value connection string
