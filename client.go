@@ -456,7 +456,7 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 	}
 	f, err := ls.read()
 	if err != nil {
-		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir+": it must be a directory this user can read (--store DIR)", err)
+		return nil, storeReadError(ls.dir, err)
 	}
 	req := api.ActivateRequest{Key: key, Product: product, Hardware: prof, Nonce: newNonce()}
 	if key != "" && f.license != nil && f.st != nil && licenseMatches(f.license, f.st) {
@@ -514,7 +514,7 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	ls := c.local(product)
 	f, err := ls.read()
 	if err != nil {
-		return problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir+": it must be a directory this user can read (--store DIR)", err)
+		return storeReadError(ls.dir, err)
 	}
 	if f.license == nil || f.st == nil {
 		return problem.New(problem.NotActivated, "this device has no license to deactivate")

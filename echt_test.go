@@ -1254,3 +1254,16 @@ func TestOEMStaysWhenTheOriginalKeyReturns(t *testing.T) {
 		t.Fatalf("the OEM key on another PC after the retail key returned = %+v, %v; want KEY_IN_USE_ELSEWHERE", a, err)
 	}
 }
+
+// A directory where the store keeps a file is named as the cause.
+func TestStoreFileIsADirectory(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "photoedit", "license.json"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.client(t, device(0), dir).Status(context.Background())
+	if problem.CodeOf(err) != problem.StoreCorrupt || !strings.Contains(err.Error(), "license.json: it is a directory") {
+		t.Fatalf("status with a directory for license.json = %v; want LOCAL_STORE_ERROR naming it", err)
+	}
+}

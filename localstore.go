@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"time"
+
+	"github.com/echt-dev/echt/problem"
 )
 
 // Scope selects where licenses are kept by default.
@@ -243,4 +245,16 @@ func LastServer(dir, product string) string {
 		return ""
 	}
 	return f.st.Server
+}
+
+// storeReadError says why a product's license store could not be read,
+// naming a file that is in the way when that is the cause.
+func storeReadError(dir string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		if fi, serr := os.Stat(pe.Path); serr == nil && fi.IsDir() && pe.Path != dir {
+			return problem.Wrap(problem.StoreCorrupt, "cannot read "+pe.Path+": it is a directory where the license store keeps a file; move it away, then activate again", err)
+		}
+	}
+	return problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+dir+": it must be a directory this user can read (--store DIR)", err)
 }

@@ -122,7 +122,7 @@ func (c *Client) load(ctx context.Context, product string) (*loadedLicense, erro
 	}
 	f, err := ls.read()
 	if err != nil {
-		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+ls.dir+": it must be a directory this user can read (--store DIR)", err)
+		return nil, storeReadError(ls.dir, err)
 	}
 	ll = &loadedLicense{files: f, modLic: ml, modState: ms}
 	if f.license != nil {
