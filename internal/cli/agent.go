@@ -22,6 +22,7 @@ import (
 
 	"github.com/echt-dev/echt"
 	"github.com/echt-dev/echt/internal/hardware"
+	"github.com/echt-dev/echt/internal/productkey"
 	"github.com/echt-dev/echt/internal/reasons"
 	"github.com/echt-dev/echt/internal/signing"
 	"github.com/echt-dev/echt/problem"
@@ -235,15 +236,22 @@ Without one, the device's digital license for --product is used (a device
 that activated before, for example before a reinstall, needs no key).
 A key typed in groups without quotes (echt activate H2FT9 W8R63 ...) is
 read as one key.`,
-		Args: cobra.MaximumNArgs(5),
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Spaces in a key do not matter, so its groups may come as
-			// separate arguments.
+			// separate arguments when together they make one key.
 			key := strings.Join(args, " ")
+			var argErr error
+			if len(args) > 1 && len(productkey.Normalize(key)) != productkey.Len {
+				argErr = usagef("activate takes at most 1 product key, got %d arguments (a key typed in groups is fine when its groups make one %d-character key; put it in quotes otherwise)", len(args), productkey.Len)
+			}
 			fail := func(err error) error {
 				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
 					return activateOutput{Reason: string(code), Detail: detail, Remedy: remedy}
 				})
+			}
+			if argErr != nil {
+				return fail(argErr)
 			}
 			if key == "" && f.product == "" {
 				return fail(usagef("give a product key, or --product ID to use this device's digital license"))
