@@ -1267,3 +1267,41 @@ func TestStoreFileIsADirectory(t *testing.T) {
 		t.Fatalf("status with a directory for license.json = %v; want LOCAL_STORE_ERROR naming it", err)
 	}
 }
+
+// A digital license is not handed to whoever knows one of the device's
+// identifiers: without the key, the device must show more than a MAC
+// address or a system UUID (which others may know). What a reinstalled
+// device shows, with or without administrator rights, is enough.
+func TestDigitalLicenseNeedsMoreThanOneIdentifier(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	victim := device(5)
+	if _, err := f.client(t, victim, t.TempDir()).Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	for name, claim := range map[string]echt.Hardware{
+		"the MAC alone":            {MACs: victim.MACs},
+		"the MAC, CPU and memory":  {MACs: victim.MACs, CPU: victim.CPU, MemoryGB: victim.MemoryGB},
+		"the system UUID alone":    {SystemUUID: victim.SystemUUID},
+		"the UUID, CPU and memory": {SystemUUID: victim.SystemUUID, CPU: victim.CPU, MemoryGB: victim.MemoryGB},
+	} {
+		_, err := f.client(t, claim, t.TempDir()).ActivateDigital(ctx)
+		if problem.CodeOf(err) != problem.NoDigitalLicense || !strings.Contains(err.Error(), "too little") {
+			t.Errorf("digital license claimed with %s: %v; want NO_DIGITAL_LICENSE (too little shown)", name, err)
+		}
+	}
+	reinstalled := victim
+	reinstalled.OSInstallID = "os-install-new"
+	noRoot := reinstalled
+	noRoot.SystemUUID, noRoot.BoardSerial = "", ""
+	for name, hw := range map[string]echt.Hardware{"reinstalled": reinstalled, "reinstalled, without administrator rights": noRoot} {
+		if a, err := f.client(t, hw, t.TempDir()).ActivateDigital(ctx); err != nil || a.Reason != problem.DigitalLicense {
+			t.Errorf("%s: %+v, %v; want DIGITAL_LICENSE", name, a, err)
+		}
+	}
+	// With the key, a device showing only its MAC is recognised as the
+	// activated one (the key is the secret).
+	if a, err := f.client(t, echt.Hardware{MACs: victim.MACs, CPU: victim.CPU}, t.TempDir()).Activate(ctx, f.keys[0]); err != nil || a.Reason != problem.AlreadyActivated {
+		t.Errorf("the key on the activated device, reading little: %+v, %v; want ALREADY_ACTIVATED", a, err)
+	}
+}

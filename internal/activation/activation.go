@@ -393,10 +393,18 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	var found *store.Activation
-	var expired bool
+	var expired, thin bool
 	for i := range cands {
 		c := cands[i]
 		if !s.sameDevice(ctx, c, r.Hardware) {
+			continue
+		}
+		// Without the key, the device must show more than one value that
+		// others may know (its MAC address, say): the license it gets is
+		// enough to deactivate the activation and to get genuine tickets.
+		var stored hardware.Profile
+		if json.Unmarshal(c.Profile, &stored) != nil || hardware.Evidence(stored, r.Hardware) < hardware.MinKeylessEvidence {
+			thin = true
 			continue
 		}
 		if !c.NotAfter.IsZero() && !now.Before(c.NotAfter) {
@@ -412,6 +420,9 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 	if found == nil {
 		if expired {
 			return Result{}, problem.New(problem.LicenseExpired, "this device's license of the product has expired: renew it or enter a new product key")
+		}
+		if thin {
+			return Result{}, problem.Newf(problem.NoDigitalLicense, "this device shows too little of its hardware to claim its digital license for %s without the key (a network card or a system UUID alone is not enough: others may know it): enter the product key, or run with administrator rights so that more can be read", r.Product)
 		}
 		return Result{}, problem.Newf(problem.NoDigitalLicense, "this device holds no digital license for %s: enter a product key", r.Product)
 	}

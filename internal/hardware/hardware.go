@@ -440,6 +440,39 @@ var Weights = map[string]int{
 // MinMatch is the least matched weight for two profiles to be one device.
 const MinMatch = 3
 
+// MinKeylessEvidence is the least identifying weight (see Evidence) a
+// device must show to claim its digital license without its key: more than
+// one network card's or system UUID's worth, since others may know one
+// such value (a MAC is seen on the local network) and the salt is public.
+const MinKeylessEvidence = 5
+
+// Evidence is the weight of the identifying components (system UUID, board
+// serial, disks, network cards, OS install id) present in both profiles and
+// equal: what current shows of being the stored device beyond what many
+// devices share (CPU model, memory size).
+func Evidence(stored, current Profile) int {
+	w := 0
+	one := func(kind, a, b string) {
+		if a != "" && a == b {
+			w += Weights[kind]
+		}
+	}
+	many := func(kind string, a, b []string) {
+		for _, x := range a {
+			if slices.Contains(b, x) {
+				w += Weights[kind]
+				return
+			}
+		}
+	}
+	one(KindSystemUUID, stored.SystemUUID, current.SystemUUID)
+	one(KindBoardSerial, stored.BoardSerial, current.BoardSerial)
+	many(KindDisk, stored.Disks, current.Disks)
+	many(KindMAC, stored.MACs, current.MACs)
+	one(KindOSInstall, stored.OSInstallID, current.OSInstallID)
+	return w
+}
+
 // Verdict is the outcome of Match.
 type Verdict struct {
 	Same bool
