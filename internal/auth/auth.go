@@ -178,6 +178,16 @@ func (t *Tokens) Verify(ctx context.Context, token string) (Principal, error) {
 	return p, nil
 }
 
+// Known reports whether token was verified lately and is still cached as
+// valid: no store read.
+func (t *Tokens) Known(token string) bool {
+	h := sha256.Sum256([]byte(token))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, ok := t.cache[h]
+	return ok && time.Now().Before(c.exp)
+}
+
 // Invalidate drops cached verifications (call it on a token change).
 func (t *Tokens) Invalidate() {
 	t.mu.Lock()

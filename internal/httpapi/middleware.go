@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/echt-dev/echt/internal/auth"
 	"github.com/echt-dev/echt/internal/ident"
@@ -295,9 +296,8 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 	if ri.principal != nil {
 		return *ri.principal, nil
 	}
-	h := r.Header.Get("Authorization")
-	token, ok := cutPrefixFold(h, "Bearer ")
-	if !ok || token == "" {
+	token, ok := bearer(r)
+	if !ok {
 		return auth.Principal{}, auth.ErrBadToken
 	}
 	p, err := s.tokens.Verify(r.Context(), token)
@@ -306,6 +306,14 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {
 	}
 	ri.principal = &p
 	return p, nil
+}
+
+// bearer returns the token of an Authorization header "Bearer TOKEN" (the
+// scheme in any case, one or more spaces after it).
+func bearer(r *http.Request) (string, bool) {
+	token, ok := cutPrefixFold(r.Header.Get("Authorization"), "Bearer ")
+	token = strings.TrimSpace(token)
+	return token, ok && token != ""
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {
@@ -339,11 +347,24 @@ func equalFold(a, b string) bool {
 // services authenticate and are not limited per address).
 func (s *Server) public(c limitClass, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "" {
-			if _, err := s.authenticate(r); err == nil {
-				h(w, r)
+		if token, ok := bearer(r); ok {
+			// A token verified lately is exempt at once. Any other is
+			// looked up only within the address's limit, so that made-up
+			// tokens cannot make the database work without one.
+			if s.tokens.Known(token) {
+				if _, err := s.authenticate(r); err == nil {
+					h(w, r)
+					return
+				}
+			}
+			wait, ok := s.limits.allow(c, info(r).clientIP)
+			if !ok {
+				s.fail(w, r, &problem.Error{Code: problem.RateLimited, Detail: "too many requests from your address; slow down", RetryAfter: wait})
 				return
 			}
+			_, _ = s.authenticate(r) // a valid token is recorded for the handler
+			h(w, r)
+			return
 		}
 		if wait, ok := s.limits.allow(c, info(r).clientIP); !ok {
 			s.fail(w, r, &problem.Error{Code: problem.RateLimited, Detail: "too many requests from your address; slow down", RetryAfter: wait})
@@ -382,7 +403,9 @@ func readRaw(r *http.Request) ([]byte, error) {
 		if errors.As(err, &mbe) {
 			return nil, problem.Newf(problem.RequestTooLarge, "request bodies are limited to %d bytes", mbe.Limit)
 		}
-		return nil, problem.Newf(problem.InvalidRequest, "the request body could not be read: %v", err)
+		// The cause names this node's and the peer's addresses: keep it
+		// out of the answer.
+		return nil, problem.New(problem.InvalidRequest, "the request body could not be read (the connection was too slow or closed before the body ended)")
 	}
 	return b, nil
 }
@@ -400,6 +423,10 @@ func readBody(r *http.Request) ([]byte, error) {
 	}
 	if hasNULEscape(b) {
 		return nil, problem.New(problem.InvalidRequest, `text in the request may not contain the NUL character (\u0000)`)
+	}
+	if !utf8.Valid(b) {
+		// encoding/json would replace the bad bytes silently.
+		return nil, problem.New(problem.InvalidRequest, "the request body is not valid UTF-8")
 	}
 	return b, nil
 }
@@ -565,11 +592,19 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	writeJSONLine(w, status, append(body, '\n'))
 }
 
+// Header values every JSON answer carries, shared (never modified).
+var (
+	jsonType = []string{"application/json"}
+	nosniff  = []string{"nosniff"}
+)
+
 // writeJSONLine writes body, JSON that already ends its line, with status:
 // exactly the bytes a response signature covers.
 func writeJSONLine(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["X-Content-Type-Options"] = nosniff
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -131,3 +131,38 @@ func TestAdminRefusesAmbiguousBodies(t *testing.T) {
 		t.Errorf("nested equal names refused: %s", r.body)
 	}
 }
+
+// Invalid UTF-8 is refused, not replaced; JSON answers say nosniff.
+func TestInvalidUTF8AndNosniff(t *testing.T) {
+	srv := httpapitest.Start(t, httpapitest.Options{})
+	r := call(t, srv, "POST", "/v1/admin/products", srv.AdminToken, "{\"id\":\"utf8\",\"name\":\"a\xff\xfeb\"}")
+	if d := r.problem(t); r.status != http.StatusBadRequest || !strings.Contains(d.Detail, "UTF-8") {
+		t.Fatalf("invalid UTF-8 = %d %q; want 400 saying UTF-8", r.status, d.Detail)
+	}
+	r = call(t, srv, "GET", "/v1/signing-keys", "", nil)
+	if r.status != http.StatusOK || r.header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("GET /v1/signing-keys = %d, X-Content-Type-Options %q; want nosniff", r.status, r.header.Get("X-Content-Type-Options"))
+	}
+}
+
+// The Authorization scheme is case-insensitive and may be followed by more
+// than one space (RFC 9110).
+func TestBearerSpacing(t *testing.T) {
+	srv := httpapitest.Start(t, httpapitest.Options{})
+	for _, h := range []string{"Bearer  " + srv.AdminToken, "bearer " + srv.AdminToken, "BEARER\t" + srv.AdminToken} {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/admin/products", nil)
+		req.Header.Set("Authorization", h)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := http.StatusOK
+		if strings.HasPrefix(h, "BEARER\t") {
+			want = http.StatusUnauthorized // a tab is not the separator
+		}
+		if resp.StatusCode != want {
+			t.Errorf("Authorization %q = %d, want %d", h[:8], resp.StatusCode, want)
+		}
+	}
+}

@@ -46,6 +46,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Vary", "Accept-Language")
+	if name == "results.html" && w.Header().Get("Cache-Control") == "" {
+		// A results page's address is the capability to see it.
+		w.Header().Set("Cache-Control", "private, no-store")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
