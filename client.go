@@ -483,16 +483,22 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 		return nil, problem.New(problem.ServerUntrusted, "the license the server sent is for another device")
 	}
 	now := c.now().UTC()
-	st := f.st
-	if st == nil {
-		st = &state{Product: product, FirstSeen: now}
-	}
-	st.Server, st.HardwareSalt, st.ActivationID = c.cfg.Server, salt, l.ActivationID
-	st.Verdict, st.NotGenuineSince, st.DeactivatedAt = nil, time.Time{}, time.Time{}
-	if st.LastSeen.Before(now) || vouched(now, l.IssuedAt, c.cfg.ClockTolerance) {
-		st.LastSeen = now
-	}
-	if err := ls.save(resp.License, st); err != nil {
+	// Under the store's lock, onto the state it holds now (first use,
+	// trust): no concurrent check writes an older state over this one.
+	err = ls.locked(func(cur files) error {
+		st := &state{Product: product, FirstSeen: now}
+		if cur.st != nil && !cur.stateCorrupt {
+			cp := *cur.st
+			st = &cp
+		}
+		st.Server, st.HardwareSalt, st.ActivationID = c.cfg.Server, salt, l.ActivationID
+		st.Verdict, st.NotGenuineSince, st.DeactivatedAt = nil, time.Time{}, time.Time{}
+		if st.LastSeen.Before(now) || vouched(now, l.IssuedAt, c.cfg.ClockTolerance) {
+			st.LastSeen = now
+		}
+		return ls.save(resp.License, st)
+	})
+	if err != nil {
 		return nil, problem.Wrap(problem.StoreCorrupt, "the server activated this device, but its license could not be saved in "+ls.dir+": fix the store and activate again with the same key, which gives back the same activation without using another seat", err)
 	}
 	c.forget(product)
@@ -538,8 +544,18 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	if err == nil && resp.Nonce != nonce {
 		return problem.New(problem.ServerUntrusted, "the server's answer was not made for this request")
 	}
-	f.st.DeactivatedAt = c.now().UTC()
-	if err := ls.removeLicense(f.st); err != nil {
+	err = ls.locked(func(cur files) error {
+		if !bytes.Equal(cur.license, f.license) {
+			return nil // replaced meanwhile by another activation: keep that one
+		}
+		st := *f.st
+		if cur.st != nil && !cur.stateCorrupt {
+			st = *cur.st
+		}
+		st.DeactivatedAt = c.now().UTC()
+		return ls.removeLicense(&st)
+	})
+	if err != nil {
 		return problem.Wrap(problem.StoreCorrupt, "the server released this activation, but its license could not be removed from "+ls.dir+": delete "+filepath.Join(ls.dir, licenseFile)+" by hand", err)
 	}
 	c.forget(product)

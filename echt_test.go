@@ -1305,3 +1305,54 @@ func TestDigitalLicenseNeedsMoreThanOneIdentifier(t *testing.T) {
 		t.Errorf("the key on the activated device, reading little: %+v, %v; want ALREADY_ACTIVATED", a, err)
 	}
 }
+
+// Checks running while the same store is activated (the application's
+// checks, echt watch in another Client) never write an older state over
+// the activation's: afterwards the copy is genuine, every time.
+func TestConcurrentChecksDuringActivation(t *testing.T) {
+	ctx := context.Background()
+	const rounds = 8
+	f := newFixture(t, "retail", 1, rounds, nil)
+	var clock atomic.Int64 // each reading moves on 61 s, so that every check writes
+	clock.Store(time.Now().UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Add(int64(61*time.Second))) }
+	for round := range rounds {
+		dir := t.TempDir()
+		mk := func() *echt.Client {
+			c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir, Now: now, ClockTolerance: 24 * time.Hour,
+				Hardware: func(context.Context) (echt.Hardware, error) { return device(round), nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}
+		app, watcher := mk(), mk()
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, c := range []*echt.Client{app, watcher} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+						_, _ = c.Status(ctx)
+					}
+				}
+			}()
+		}
+		_, err := app.Activate(ctx, f.keys[round])
+		close(stop)
+		wg.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []*echt.Client{app, watcher, mk()} {
+			if st, err := c.Status(ctx); err != nil || st.Status != echt.StatusGenuine {
+				t.Fatalf("round %d: after activating with checks running: %s %s (%v); want GENUINE", round, st.Status, st.Reason, err)
+			}
+		}
+	}
+}

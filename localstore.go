@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/echt-dev/echt/internal/flock"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -125,6 +126,43 @@ func (ls localStore) read() (files, error) {
 		return f, fmt.Errorf("read license state: %w", err)
 	}
 	return f, nil
+}
+
+// lockName is the lock file in a product's directory.
+const lockName = ".lock"
+
+// locked runs fn with what the store holds now, under the store's lock (a
+// lock file in the product's directory): checks, activations, validations
+// and deactivations by one Client, by several, or by several processes (an
+// application and echt watch) read and write the files one at a time, so
+// that none writes a state over one it has not seen. Where the lock file
+// cannot be made (a store that cannot be written) fn runs without it: it
+// cannot write either.
+func (ls localStore) locked(fn func(cur files) error) error {
+	if err := os.MkdirAll(ls.dir, 0o700); err == nil {
+		if lf, err := os.OpenFile(filepath.Join(ls.dir, lockName), os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+			defer lf.Close()
+			if err := flock.Lock(lf); err != nil {
+				return fmt.Errorf("lock the license store: %w", err)
+			}
+		}
+	}
+	cur, err := ls.read()
+	if err != nil {
+		return err
+	}
+	return fn(cur)
+}
+
+// sameLicense reports whether two readings of the store hold the same
+// license, named by their states.
+func sameLicense(a, b files) bool {
+	return bytes.Equal(a.license, b.license) && a.st != nil && b.st != nil && a.st.LicenseSHA256 == b.st.LicenseSHA256 && !a.stateCorrupt && !b.stateCorrupt
+}
+
+// sameState reports whether two readings of the store are the same.
+func sameState(a, b files) bool {
+	return bytes.Equal(a.license, b.license) && a.stateCorrupt == b.stateCorrupt && (a.st == nil) == (b.st == nil) && (a.st == nil || a.st.Checksum == b.st.Checksum)
 }
 
 func (ls localStore) writeState(s *state) error {

@@ -170,40 +170,58 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 		// check.
 		return nil, problem.Wrap(problem.StoreCorrupt, fmt.Sprintf("cannot record this copy's first use in the license store %s, which the grace period counts from: choose another store directory (--store) or fix its permissions", c.local(product).dir), err)
 	}
+	if s.Status == StatusNotGenuine && s.NotGenuineSince.IsZero() {
+		s.NotGenuineSince = now // the first check that found it (remember records it)
+	}
 	return s, nil
 }
 
 // remember records first use and the latest time seen (for grace and
-// clock-rollback detection), writing at most once a minute. Its error is
-// the failed write's.
+// clock-rollback detection), writing at most once a minute. It writes under
+// the store's lock, onto what the store holds then: if another check,
+// activation or validation changed the store since this check read it,
+// only the latest time seen moves on. Its error is the failed write's.
 func (c *Client) remember(product string, ll *loadedLicense, s *Status, now time.Time) error {
 	f := ll.files
 	if f.stateCorrupt || s.Reason == problem.ClockTampered {
 		return nil
 	}
-	st := f.st
-	if st == nil {
-		if f.license != nil {
-			return nil // a license without its state reads as tampered; keep it so
-		}
-		st = &state{Product: product, FirstSeen: now, LastSeen: now}
-	} else if now.Sub(st.LastSeen) < time.Minute && (s.Status != StatusNotGenuine || !st.NotGenuineSince.IsZero()) {
+	if f.st == nil && f.license != nil {
+		return nil // a license without its state reads as tampered; keep it so
+	}
+	if f.st != nil && now.Sub(f.st.LastSeen) < time.Minute && (s.Status != StatusNotGenuine || !f.st.NotGenuineSince.IsZero()) {
 		return nil
-	} else {
-		// The loaded state is shared with concurrent checks: change a copy.
-		cp := *st
-		st = &cp
 	}
-	if now.After(st.LastSeen) {
-		st.LastSeen = now
-	}
-	if s.Status == StatusNotGenuine && st.NotGenuineSince.IsZero() {
-		st.NotGenuineSince = now
-	}
-	if s.Status == StatusGenuine {
-		st.NotGenuineSince = time.Time{}
-	}
-	if err := c.local(product).writeState(st); err != nil {
+	ls := c.local(product)
+	err := ls.locked(func(cur files) error {
+		var st *state
+		switch {
+		case sameState(cur, f):
+			if cur.st == nil {
+				st = &state{Product: product, FirstSeen: now, LastSeen: now}
+			} else {
+				cp := *cur.st // never change a state a reader may hold
+				st = &cp
+			}
+			if now.After(st.LastSeen) {
+				st.LastSeen = now
+			}
+			if s.Status == StatusNotGenuine && st.NotGenuineSince.IsZero() {
+				st.NotGenuineSince = now
+			}
+			if s.Status == StatusGenuine {
+				st.NotGenuineSince = time.Time{}
+			}
+		case cur.st != nil && !cur.stateCorrupt && now.After(cur.st.LastSeen):
+			cp := *cur.st
+			cp.LastSeen = now
+			st = &cp
+		default:
+			return nil
+		}
+		return ls.writeState(st)
+	})
+	if err != nil {
 		return err
 	}
 	c.forget(product)

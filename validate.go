@@ -116,22 +116,31 @@ func vouched(local, server time.Time, tol time.Duration) bool {
 }
 
 // rememberVerdict stores the signed verdict in the state file, so that the
-// device keeps knowing it offline.
+// device keeps knowing it offline: under the store's lock, onto the state
+// the store holds then, and only while it holds the license validated (a
+// verdict about a license replaced meanwhile is not this one's).
 func (c *Client) rememberVerdict(product string, ll *loadedLicense, raw json.RawMessage, vd *Verdict, now time.Time) error {
-	st := *ll.files.st
-	st.Verdict = raw
-	if now.After(st.LastSeen) || vouched(now, vd.CheckedAt, c.cfg.ClockTolerance) {
-		// The server's signed time agrees with this clock: a clock that
-		// once ran ahead and was put right is no longer held against it.
-		st.LastSeen = now
-	}
-	if vd.Status == StatusGenuine {
-		st.NotGenuineSince = time.Time{}
-	} else if st.NotGenuineSince.IsZero() {
-		st.NotGenuineSince = now
-	}
-	if err := c.local(product).writeState(&st); err != nil {
-		return problem.Wrap(problem.StoreCorrupt, "the verdict could not be recorded in the license store "+c.local(product).dir+": make it writable, then validate again", err)
+	ls := c.local(product)
+	err := ls.locked(func(cur files) error {
+		if !sameLicense(cur, ll.files) {
+			return nil
+		}
+		st := *cur.st
+		st.Verdict = raw
+		if now.After(st.LastSeen) || vouched(now, vd.CheckedAt, c.cfg.ClockTolerance) {
+			// The server's signed time agrees with this clock: a clock that
+			// once ran ahead and was put right is no longer held against it.
+			st.LastSeen = now
+		}
+		if vd.Status == StatusGenuine {
+			st.NotGenuineSince = time.Time{}
+		} else if st.NotGenuineSince.IsZero() {
+			st.NotGenuineSince = now
+		}
+		return ls.writeState(&st)
+	})
+	if err != nil {
+		return problem.Wrap(problem.StoreCorrupt, "the verdict could not be recorded in the license store "+ls.dir+": make it writable, then validate again", err)
 	}
 	c.forget(product)
 	return nil

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-)
 
-var errLocked = errors.New("locked")
+	"github.com/echt-dev/echt/internal/flock"
+)
 
 // lockDataDir makes sure one echt serve at a time uses a SQLite data
 // directory: a second server on the same database would keep caches that
@@ -21,10 +21,10 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock the data directory: %w", err)
 	}
-	if err := lockFile(f); err != nil {
+	if err := flock.TryLock(f); err != nil {
 		b, _ := os.ReadFile(path)
 		f.Close()
-		if errors.Is(err, errLocked) {
+		if errors.Is(err, flock.ErrLocked) {
 			holder := ""
 			if pid := strings.TrimSpace(string(b)); pid != "" {
 				holder = " (process " + pid + ")"
