@@ -1356,3 +1356,32 @@ func TestConcurrentChecksDuringActivation(t *testing.T) {
 		}
 	}
 }
+
+// A long-running Client reads the hardware again (at least every 10 s,
+// here at every check): a new system board is noticed without a restart,
+// by Status and by Validate, whose verdict then carries no genuine ticket.
+func TestHardwareReadAgain(t *testing.T) {
+	defer echt.SetRereadHardware(0)()
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	var board atomic.Int64
+	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(int(board.Load())), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Status(ctx); err != nil || !st.Genuine() {
+		t.Fatalf("before: %+v, %v", st, err)
+	}
+	board.Store(9) // another device: new board, disks, NICs
+	if st, err := c.Status(ctx); err != nil || st.Reason != problem.HardwareChanged {
+		t.Fatalf("status after the board changed, same Client: %s %s, %v; want HARDWARE_CHANGED", st.Status, st.Reason, err)
+	}
+	st, err := c.Validate(ctx)
+	if err != nil || st.Genuine() || len(st.Ticket) != 0 {
+		t.Fatalf("validate after the board changed, same Client: %+v, %v; want not genuine, no ticket", st, err)
+	}
+}

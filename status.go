@@ -80,7 +80,13 @@ type loadedLicense struct {
 	profile  Profile
 	modLic   fileStamp
 	modState fileStamp
+	loadedAt time.Time // the real clock: the hardware is read again after rereadHardware
 }
+
+// rereadHardware is how long a check trusts the hardware it read: a
+// long-running application notices a new board within this time. (A
+// variable for the tests.)
+var rereadHardware = 10 * time.Second
 
 func (c *Client) forget(product string) {
 	c.mu.Lock()
@@ -109,22 +115,22 @@ func stampOf(path string) fileStamp {
 	return fileStamp{fi.ModTime(), fi.Size(), changeTime(fi)}
 }
 
-// load reads a product's files and this device's profile once; it reads
-// again when the files change on disk.
+// load reads a product's files and this device's profile; it reads them
+// again when the files change on disk, and at least every rereadHardware.
 func (c *Client) load(ctx context.Context, product string) (*loadedLicense, error) {
 	ls := c.local(product)
 	ml, ms := stampOf(filepath.Join(ls.dir, licenseFile)), stampOf(filepath.Join(ls.dir, stateFile))
 	c.mu.Lock()
 	ll := c.loaded[product]
 	c.mu.Unlock()
-	if ll != nil && ll.modLic.same(ml) && ll.modState.same(ms) {
+	if ll != nil && ll.modLic.same(ml) && ll.modState.same(ms) && time.Since(ll.loadedAt) < rereadHardware {
 		return ll, nil
 	}
 	f, err := ls.read()
 	if err != nil {
 		return nil, storeReadError(ls.dir, err)
 	}
-	ll = &loadedLicense{files: f, modLic: ml, modState: ms}
+	ll = &loadedLicense{files: f, modLic: ml, modState: ms, loadedAt: time.Now()}
 	if f.license != nil {
 		v, err := c.trust(ctx)
 		if err != nil {

@@ -88,6 +88,9 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 	// set back.
 	if vd.CheckedAt.Sub(now) > c.cfg.ClockTolerance {
 		s.Status, s.Reason, s.Detail, s.Remedy = StatusNotGenuine, problem.ClockTampered, "this device's clock is "+vd.CheckedAt.Sub(now).Round(time.Minute).String()+" behind the server's", nil
+		// The verdict and its results page say what the server found, not
+		// this: they are not this status's.
+		s.VerdictID, s.ResultsURL = "", ""
 		return s, nil
 	}
 	if vd.Status == StatusGenuine {

@@ -1,0 +1,11 @@
+package echt
+
+import "time"
+
+// SetRereadHardware sets how long checks trust the hardware they read, for
+// a test; it returns the function that restores it.
+func SetRereadHardware(d time.Duration) (restore func()) {
+	old := rereadHardware
+	rereadHardware = d
+	return func() { rereadHardware = old }
+}
