@@ -42,7 +42,9 @@ type Status struct {
 	// GraceUntil is the end of the grace period of a copy not activated.
 	GraceUntil time.Time `json:"grace_until,omitzero"`
 	CheckedAt  time.Time `json:"checked_at"`
-	// Online is true when the status comes from a server verdict.
+	// Online is true when this call got the server's verdict (Validate);
+	// an offline check is never Online, also when a stored verdict decides
+	// it (VerdictID then names that verdict).
 	Online bool `json:"online"`
 	// NotGenuineSince is when the device was first seen not genuine.
 	NotGenuineSince time.Time `json:"not_genuine_since,omitzero"`
@@ -321,7 +323,8 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		return bad(problem.HardwareChanged, "this device's hardware differs from the activated device: "+hardware.WhyText(m.Why))
 	}
 	if vd := ll.verdict; vd != nil && vd.ActivationID == l.ActivationID && vd.Status != StatusGenuine && vd.CheckedAt.After(l.IssuedAt) {
-		s.Online = true
+		// The server's stored verdict decides, but this check asked no one:
+		// Online stays false, VerdictID names the verdict.
 		s.VerdictID, s.ResultsURL = vd.VerdictID, vd.ResultsURL
 		r := vd.Remedy
 		s.Remedy = &r
