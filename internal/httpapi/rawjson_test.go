@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 
 	"github.com/echt-dev/echt/problem"
 )
@@ -71,10 +72,11 @@ func sameAsJSON[T any](t *testing.T, name, path string, decode func(*http.Reques
 		return
 	}
 	got, err := decode(httptest.NewRequest("POST", path, bytes.NewReader(body)))
-	if hasNULEscape(body) {
-		// Refused on purpose (TestNULIsRefused), whatever encoding/json says.
+	if hasNULEscape(body) || !utf8.Valid(body) {
+		// Refused on purpose (TestNULIsRefused, TestInvalidUTF8AndNosniff),
+		// whatever encoding/json says.
 		if problem.CodeOf(err) != problem.InvalidRequest {
-			t.Fatalf("%s(%q) = %v; want INVALID_REQUEST for the NUL", name, body, err)
+			t.Fatalf("%s(%q) = %v; want INVALID_REQUEST for the NUL or the invalid UTF-8", name, body, err)
 		}
 		return
 	}
