@@ -100,7 +100,11 @@ type Tokens struct {
 	ttl   time.Duration
 	mu    sync.Mutex
 	cache map[[32]byte]cached
-	gen   uint64 // bumped by Invalidate: a read from before it is not kept
+	// recent holds the tokens verified valid lately, until when, for the
+	// rate-limit exemption only (Known): Invalidate and Bypass keep it, so
+	// that a valid token stays exempt while caches are off.
+	recent map[[32]byte]time.Time
+	gen    uint64 // bumped by Invalidate: a read from before it is not kept
 	off   bool   // Bypass
 }
 
@@ -115,7 +119,7 @@ func NewTokens(st Store, ttl time.Duration) *Tokens {
 	if ttl <= 0 {
 		ttl = 30 * time.Second
 	}
-	return &Tokens{st: st, ttl: ttl, cache: map[[32]byte]cached{}}
+	return &Tokens{st: st, ttl: ttl, cache: map[[32]byte]cached{}, recent: map[[32]byte]time.Time{}}
 }
 
 // Mint makes a new token string and its store record (not yet stored).
@@ -174,18 +178,26 @@ func (t *Tokens) Verify(ctx context.Context, token string) (Principal, error) {
 	if gen == t.gen && !t.off {
 		t.cache[h] = cached{p: p, exp: now.Add(t.ttl)}
 	}
+	if len(t.recent) > 10000 {
+		clear(t.recent)
+	}
+	t.recent[h] = now.Add(recentFor)
 	t.mu.Unlock()
 	return p, nil
 }
 
-// Known reports whether token was verified lately and is still cached as
-// valid: no store read.
+// recentFor is how long a token verified valid stays Known.
+const recentFor = 10 * time.Minute
+
+// Known reports whether token was verified valid lately (no store read):
+// such a token is verified without a rate limit on its look-up. Verify
+// still decides whether it is valid now.
 func (t *Tokens) Known(token string) bool {
 	h := sha256.Sum256([]byte(token))
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	c, ok := t.cache[h]
-	return ok && time.Now().Before(c.exp)
+	until, ok := t.recent[h]
+	return ok && time.Now().Before(until)
 }
 
 // Invalidate drops cached verifications (call it on a token change).

@@ -21,7 +21,7 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock the data directory: %w", err)
 	}
-	if err := flock.TryLock(f); err != nil {
+	if err := flock.TryLock(f); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		b, _ := os.ReadFile(path)
 		f.Close()
 		if errors.Is(err, flock.ErrLocked) {

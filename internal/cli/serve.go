@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -218,7 +219,11 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 				return nil, fmt.Errorf("open PostgreSQL: %w (create the database first, for example with createdb, or fix the name in --db)", err)
 			case "28000", "28P01": // the server refused who we are
 				return nil, fmt.Errorf("open PostgreSQL: %w (check the user and password in --db / ECHT_DB, and pg_hba.conf)", err)
-			case "55000": // the database does not allow connections (yet): wait
+			case "55000", // the database does not allow connections (yet)
+				"25006",                   // a read-only standby, as during a failover
+				"55P03", "57014", "25P03", // lock, statement and idle time limits
+				"40001", "40P01": // serialization failure, deadlock
+				// What the store treats as passing: wait.
 			default:
 				// Connection trouble (08), resources (53) and a server
 				// starting or stopping (57) pass; anything else, such as an
@@ -377,11 +382,19 @@ func (e *env) bootstrap(ctx context.Context, st store.Store, master *keyring.Mas
 	if created {
 		if _, err := os.Stat(tokenPath); err == nil {
 			// Another installation's token (this database is new): keep
-			// it beside, do not lose it silently.
+			// it beside, under a name not taken, and do not go on
+			// without it.
 			old := tokenPath + ".old"
-			if err := os.Rename(tokenPath, old); err == nil {
-				logger.Warn("the data directory held the admin token of another database; kept it as "+old, "file", tokenPath)
+			for i := 1; ; i++ {
+				if _, err := os.Lstat(old); errors.Is(err, fs.ErrNotExist) {
+					break
+				}
+				old = fmt.Sprintf("%s.old.%d", tokenPath, i)
 			}
+			if err := os.Rename(tokenPath, old); err != nil {
+				return nil, fmt.Errorf("keep the admin token file of another database: %w (move %s away, then start again)", err, tokenPath)
+			}
+			logger.Warn("the data directory held the admin token of another database; kept it as "+old, "file", tokenPath)
 		}
 		if err := os.Rename(pending, tokenPath); err != nil {
 			return nil, fmt.Errorf("write admin token: %w", err)

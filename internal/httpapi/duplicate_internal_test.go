@@ -6,6 +6,7 @@ func TestDuplicateMember(t *testing.T) {
 	for in, want := range map[string]string{
 		`{"a":1,"b":2}`:                      "",
 		`{"a":1,"a":2}`:                      "a",
+		`{"role":"auditor","ROLE":"admin"}`:  "ROLE",
 		`{"a":{"b":1},"b":{"b":2}}`:          "",
 		`{"a":[{"k":1},{"k":2}],"b":1}`:      "",
 		`{"a":[{"k":1,"k":2}]}`:              "k",

@@ -348,23 +348,17 @@ func equalFold(a, b string) bool {
 func (s *Server) public(c limitClass, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if token, ok := bearer(r); ok {
-			// A token verified lately is exempt at once. Any other is
-			// looked up only within the address's limit, so that made-up
-			// tokens cannot make the database work without one.
-			if s.tokens.Known(token) {
+			// A valid token is exempt. A token verified valid lately is
+			// looked up at once; any other only within the address's budget
+			// of token look-ups, so that made-up tokens cannot make the
+			// database work without limit. Past that budget the request
+			// is an ordinary one.
+			if s.tokens.Known(token) || s.limits.allowed(limitToken, info(r).clientIP) {
 				if _, err := s.authenticate(r); err == nil {
 					h(w, r)
 					return
 				}
 			}
-			wait, ok := s.limits.allow(c, info(r).clientIP)
-			if !ok {
-				s.fail(w, r, &problem.Error{Code: problem.RateLimited, Detail: "too many requests from your address; slow down", RetryAfter: wait})
-				return
-			}
-			_, _ = s.authenticate(r) // a valid token is recorded for the handler
-			h(w, r)
-			return
 		}
 		if wait, ok := s.limits.allow(c, info(r).clientIP); !ok {
 			s.fail(w, r, &problem.Error{Code: problem.RateLimited, Detail: "too many requests from your address; slow down", RetryAfter: wait})
@@ -542,10 +536,12 @@ func duplicateMember(b []byte) (string, bool) {
 			}
 		case string:
 			if top >= 0 && stack[top].object && stack[top].key {
-				if stack[top].names[v] {
+				// encoding/json matches names in any case.
+				folded := strings.ToLower(v)
+				if stack[top].names[folded] {
 					return v, true
 				}
-				stack[top].names[v] = true
+				stack[top].names[folded] = true
 				stack[top].key = false
 				continue
 			}

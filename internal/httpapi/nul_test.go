@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/echt-dev/echt/internal/httpapi"
 	"github.com/echt-dev/echt/internal/httpapi/httpapitest"
 	"github.com/echt-dev/echt/internal/store"
 	"github.com/echt-dev/echt/internal/store/postgres"
@@ -164,5 +165,33 @@ func TestBearerSpacing(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("Authorization %q = %d, want %d", h[:8], resp.StatusCode, want)
 		}
+	}
+}
+
+// A valid token is exempt from the per-address limits even the first time
+// it is seen from an address that used up its budget; made-up tokens are
+// not, and stop costing database reads once their own budget is spent.
+func TestValidTokenExemptFromTheStart(t *testing.T) {
+	srv := httpapitest.Start(t, httpapitest.Options{Config: httpapi.Config{ClientLimit: httpapi.RateLimit{Rate: 0.01, Burst: 2}}})
+	get := func(token string) int {
+		req, _ := http.NewRequest("GET", srv.URL+"/v1/signing-keys", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for get("") != http.StatusTooManyRequests {
+	}
+	if code := get(srv.AdminToken); code != http.StatusOK {
+		t.Fatalf("first request with a valid token from a limited address = %d, want 200", code)
+	}
+	fake := "echt_" + strings.Repeat("a", 16) + "_" + strings.Repeat("b", 52)
+	if code := get(fake); code != http.StatusTooManyRequests {
+		t.Fatalf("made-up token from a limited address = %d, want 429", code)
 	}
 }

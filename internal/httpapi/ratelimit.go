@@ -14,6 +14,7 @@ type limitClass int
 const (
 	limitClient limitClass = iota // activation, validation, signing keys, help pages
 	limitCheck                    // the public key check and reports: enumeration targets
+	limitToken                    // look-ups of tokens not seen valid lately (made-up ones cost a database read)
 	numClasses
 )
 
@@ -46,7 +47,17 @@ type bucket struct {
 const maxEntries = 100_000
 
 func newLimiter(client, check RateLimit) *limiter {
-	return &limiter{limits: [numClasses]RateLimit{client, check}, buckets: map[bucketKey]*bucket{}}
+	token := RateLimit{Rate: 20, Burst: 200}
+	if client.Rate <= 0 {
+		token = RateLimit{}
+	}
+	return &limiter{limits: [numClasses]RateLimit{client, check, token}, buckets: map[bucketKey]*bucket{}}
+}
+
+// allowed is allow without the wait.
+func (l *limiter) allowed(c limitClass, addr netip.Addr) bool {
+	_, ok := l.allow(c, addr)
+	return ok
 }
 
 // allow reports whether a request may go ahead, and if not, how long to wait.

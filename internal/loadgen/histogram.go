@@ -44,6 +44,15 @@ func (h *Histogram) Record(d time.Duration) {
 	}
 }
 
+// RecordN adds n latencies of d.
+func (h *Histogram) RecordN(d time.Duration, n int64) {
+	h.counts[bucketOf(d)] += n
+	h.total += n
+	if d > h.max {
+		h.max = d
+	}
+}
+
 // Merge adds o's counts to h.
 func (h *Histogram) Merge(o *Histogram) {
 	for i, c := range o.counts {

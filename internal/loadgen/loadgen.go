@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
@@ -383,15 +384,24 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 						}
 					}
 					if ctx.Err() != nil {
-						if !s.Before(runEnd()) {
+						end := runEnd()
+						if !s.Before(end) {
 							return // scheduled after the end
 						}
-						// Due before the end and not sent. A slot taken just
-						// after the end by a worker that was free was not held
-						// back by the server: it is not counted.
-						if waited := time.Since(s); waited > notSentSlack {
-							w.record(codeNotSent, waited, live)
+						// Due before the end and not sent. One due in the
+						// last notSentSlack is not counted: that close to the
+						// end the generator's own delay cannot be told from
+						// the server's.
+						cutoff := end.Add(-notSentSlack)
+						if s.Before(cutoff) {
+							w.record(codeNotSent, time.Since(s), live)
 						}
+						// The later slots due before the cutoff were not sent
+						// either: count them at once, not one by one (at a
+						// very high rate that would go on for minutes after
+						// the run), and skip those after it.
+						w.notSentUntil(&nextSlot, due, r.cfg.Rate, t0, cutoff, live)
+						skipUntil(&nextSlot, int64(math.Ceil(end.Sub(t0).Seconds()*r.cfg.Rate)))
 						continue // count what else was scheduled
 					}
 					start = s // latency counts from the scheduled time
@@ -414,6 +424,41 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 	}
 	wg.Wait()
 	return workers
+}
+
+// notSentUntil takes every slot not yet taken that is due before until and
+// counts it as NOT_SENT, with the time it waited (in at most 1024 steps of
+// the histogram).
+func (w *worker) notSentUntil(next *atomic.Int64, due func(int64) time.Time, rate float64, t0, until time.Time, live *atomic.Int64) {
+	limit := int64(math.Ceil(until.Sub(t0).Seconds() * rate)) // the first slot due at or after until
+	first := next.Load()
+	for first < limit && !next.CompareAndSwap(first, limit) {
+		first = next.Load()
+	}
+	if first >= limit {
+		return
+	}
+	n := limit - first
+	now := time.Now()
+	steps := min(n, 1024)
+	for k := range steps {
+		lo, hi := first+k*n/steps, first+(k+1)*n/steps
+		w.hist.RecordN(now.Sub(due((lo+hi)/2)), hi-lo)
+	}
+	w.n += n
+	w.errs += n
+	w.codes[codeNotSent] += n
+	live.Add(n)
+}
+
+// skipUntil moves the next slot to limit if it is before it.
+func skipUntil(next *atomic.Int64, limit int64) {
+	for {
+		cur := next.Load()
+		if cur >= limit || next.CompareAndSwap(cur, limit) {
+			return
+		}
+	}
 }
 
 // record counts one request with its latency and, if it failed, its code.

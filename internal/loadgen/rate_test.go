@@ -79,3 +79,27 @@ func TestOpenLoopCountsEverySlot(t *testing.T) {
 		t.Fatalf("%d requests, errors %v; want about the %d scheduled, nearly all NOT_SENT", res.Requests, res.ErrorsByCode, scheduled)
 	}
 }
+
+// At a rate no server meets, the slots never sent are counted in bulk:
+// a billion of them, and the run still ends with the second it lasted.
+func TestOpenLoopCountsABillionSlots(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	const rate, dur = 1e9, time.Second
+	r, err := New(Config{Server: srv.URL, Scenario: ScenarioTrivial, Rate: rate, Concurrency: 2, Duration: dur, unfinishedGrace: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := int64(rate * (dur - notSentSlack).Seconds())
+	if got := res.ErrorsByCode[codeNotSent]; got < want*99/100 || got > int64(rate*dur.Seconds()) {
+		t.Fatalf("NOT_SENT = %d; want about %d", got, want)
+	}
+}

@@ -35,7 +35,8 @@ type op struct {
 	// request alone.
 	act *store.ActivateOp
 	// deadline is the request's (zero if none): the transaction carrying
-	// the op gives up by then, so the request is answered in its time and
+	// the op gives up once every op in it is past its deadline, so a
+	// request stuck behind a lock is answered about in its time, and
 	// nothing commits after it was told the store was unavailable.
 	deadline time.Time
 	err      error
@@ -215,9 +216,18 @@ func (s *Store) runOnce(batch []*op) error {
 	for _, o := range batch {
 		o.err, o.changes, o.audit = nil, nil, nil
 	}
-	deadline := time.Now().Add(s.cfg.WriteTimeout)
+	// The transaction ends when the last of its requests' time runs out
+	// (or the store's own write timeout): a request stuck behind a lock is
+	// answered about when its time is up, and one request near its end
+	// does not cut the others' transaction short.
+	limit := time.Now().Add(s.cfg.WriteTimeout)
+	var deadline time.Time
 	for _, o := range batch {
-		if !o.deadline.IsZero() && o.deadline.Before(deadline) {
+		if o.deadline.IsZero() || o.deadline.After(limit) {
+			deadline = limit
+			break
+		}
+		if o.deadline.After(deadline) {
 			deadline = o.deadline
 		}
 	}
