@@ -105,7 +105,7 @@ type Tokens struct {
 	// that a valid token stays exempt while caches are off.
 	recent map[[32]byte]time.Time
 	gen    uint64 // bumped by Invalidate: a read from before it is not kept
-	off   bool   // Bypass
+	off    bool   // Bypass
 }
 
 type cached struct {
