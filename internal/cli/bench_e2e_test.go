@@ -17,7 +17,7 @@ func TestBenchAgainstFreshServer(t *testing.T) {
 			args = append(args, "--baseline")
 		}
 		if scenario == "activate" {
-			args = append(args, "--rate", "300") // open loop
+			args = append(args, "--rate", "100") // open loop
 		}
 		r := clitest.Run(t, s, nil, args...)
 		if r.Code != 0 {
@@ -44,7 +44,10 @@ func TestBenchAgainstFreshServer(t *testing.T) {
 		if out.Scenario != scenario || out.Requests == 0 || out.RPS <= 0 || out.Latency.P50 <= 0 || out.Latency.Max < out.Latency.P99 || out.Latency.P99 < out.Latency.P50 {
 			t.Fatalf("bench %s = %+v", scenario, out)
 		}
-		if scenario != "public-check" && out.Errors != 0 {
+		// An open-loop run on a box busy with other tests (the race
+		// detector slows the server several times) may fall behind its
+		// schedule: NOT_SENT is then the right answer, not a failure.
+		if scenario != "public-check" && out.Errors != out.ByCode["NOT_SENT"] {
 			t.Fatalf("bench %s: %d errors: %v", scenario, out.Errors, out.ByCode)
 		}
 		if scenario == "validate" && (out.Baseline == nil || out.Baseline.Trivial <= 0 || out.Baseline.Sign <= 0 || out.RatioTrivial <= 0 || out.RatioSign <= 0) {
