@@ -343,15 +343,21 @@ func blocked(reason string) *problem.Error {
 }
 
 func (s *Service) sameDevice(ctx context.Context, a store.Activation, hw hardware.Profile) bool {
+	return s.match(ctx, a, hw).Same
+}
+
+// match compares hw with an activation's stored profile under its SKU's
+// tolerance; a profile that cannot be read matches nothing.
+func (s *Service) match(ctx context.Context, a store.Activation, hw hardware.Profile) hardware.Verdict {
 	var p hardware.Profile
 	if json.Unmarshal(a.Profile, &p) != nil {
-		return false
+		return hardware.Verdict{}
 	}
 	tol := catalog.DefaultTolerance
 	if sku, err := s.catalog.SKU(ctx, a.SKUID); err == nil {
 		tol = sku.Policy.Tolerance
 	}
-	return hardware.Match(p, hw, tol).Same
+	return hardware.Match(p, hw, tol)
 }
 
 // releaseReplacements ends activations on this device made with another
@@ -396,14 +402,14 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 	var expired, thin bool
 	for i := range cands {
 		c := cands[i]
-		if !s.sameDevice(ctx, c, r.Hardware) {
+		m := s.match(ctx, c, r.Hardware)
+		if !m.Same {
 			continue
 		}
 		// Without the key, the device must show more than one value that
 		// others may know (its MAC address, say): the license it gets is
 		// enough to deactivate the activation and to get genuine tickets.
-		var stored hardware.Profile
-		if json.Unmarshal(c.Profile, &stored) != nil || hardware.Evidence(stored, r.Hardware) < hardware.MinKeylessEvidence {
+		if m.Identifying < hardware.MinKeylessEvidence {
 			thin = true
 			continue
 		}

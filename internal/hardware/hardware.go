@@ -440,38 +440,11 @@ var Weights = map[string]int{
 // MinMatch is the least matched weight for two profiles to be one device.
 const MinMatch = 3
 
-// MinKeylessEvidence is the least identifying weight (see Evidence) a
+// MinKeylessEvidence is the least identifying weight (Verdict.Identifying) a
 // device must show to claim its digital license without its key: more than
 // one network card's or system UUID's worth, since others may know one
 // such value (a MAC is seen on the local network) and the salt is public.
 const MinKeylessEvidence = 5
-
-// Evidence is the weight of the identifying components (system UUID, board
-// serial, disks, network cards, OS install id) present in both profiles and
-// equal: what current shows of being the stored device beyond what many
-// devices share (CPU model, memory size).
-func Evidence(stored, current Profile) int {
-	w := 0
-	one := func(kind, a, b string) {
-		if a != "" && a == b {
-			w += Weights[kind]
-		}
-	}
-	many := func(kind string, a, b []string) {
-		for _, x := range a {
-			if slices.Contains(b, x) {
-				w += Weights[kind]
-				return
-			}
-		}
-	}
-	one(KindSystemUUID, stored.SystemUUID, current.SystemUUID)
-	one(KindBoardSerial, stored.BoardSerial, current.BoardSerial)
-	many(KindDisk, stored.Disks, current.Disks)
-	many(KindMAC, stored.MACs, current.MACs)
-	one(KindOSInstall, stored.OSInstallID, current.OSInstallID)
-	return w
-}
 
 // Verdict is the outcome of Match.
 type Verdict struct {
@@ -479,9 +452,14 @@ type Verdict struct {
 	// Why is set when Same is false: "board_changed", "too_many_changes"
 	// or "too_little_in_common".
 	Why     string
-	Matched int      // weight of components present in both and equal
-	Changed int      // weight of components present in both and different
-	Kinds   []string // kinds that changed
+	Matched int // weight of components present in both and equal
+	// Identifying is the part of Matched that identifies a device (system
+	// UUID, board serial, disks, network cards, OS install id): what
+	// current shows of being the stored device beyond what many devices
+	// share (CPU model, memory size).
+	Identifying int
+	Changed     int      // weight of components present in both and different
+	Kinds       []string // kinds that changed
 }
 
 // SameBoard reports whether current is the stored device after any number
@@ -506,7 +484,6 @@ func SameBoard(stored, current Profile) bool {
 // identifying component matches.
 func Match(stored, current Profile, tolerance int) Verdict {
 	var v Verdict
-	identity := false
 	one := func(kind, a, b string) {
 		if a == "" || b == "" {
 			return
@@ -514,7 +491,7 @@ func Match(stored, current Profile, tolerance int) Verdict {
 		if a == b {
 			v.Matched += Weights[kind]
 			if kind != KindCPU && kind != KindMemory {
-				identity = true
+				v.Identifying += Weights[kind]
 			}
 			return
 		}
@@ -528,7 +505,7 @@ func Match(stored, current Profile, tolerance int) Verdict {
 		for _, x := range a {
 			if slices.Contains(b, x) {
 				v.Matched += Weights[kind]
-				identity = true
+				v.Identifying += Weights[kind]
 				return
 			}
 		}
@@ -548,7 +525,7 @@ func Match(stored, current Profile, tolerance int) Verdict {
 		v.Why = "board_changed"
 	case v.Changed > tolerance:
 		v.Why = "too_many_changes"
-	case v.Matched < MinMatch || !identity:
+	case v.Matched < MinMatch || v.Identifying == 0:
 		v.Why = "too_little_in_common"
 	default:
 		v.Same = true
