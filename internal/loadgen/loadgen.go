@@ -355,6 +355,9 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 	due := func(i int64) time.Time {
 		return t0.Add(time.Duration(float64(i) * float64(time.Second) / r.cfg.Rate))
 	}
+	firstDueAt := func(t time.Time) int64 { // the first slot due at or after t
+		return int64(math.Ceil(t.Sub(t0).Seconds() * r.cfg.Rate))
+	}
 	var endOnce sync.Once
 	var end time.Time
 	runEnd := func() time.Time {
@@ -400,8 +403,9 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 						// either: count them at once, not one by one (at a
 						// very high rate that would go on for minutes after
 						// the run), and skip those after it.
-						w.notSentUntil(&nextSlot, due, r.cfg.Rate, t0, cutoff, live)
-						skipUntil(&nextSlot, int64(math.Ceil(end.Sub(t0).Seconds()*r.cfg.Rate)))
+						limit := firstDueAt(cutoff)
+						w.notSent(advanceTo(&nextSlot, limit), limit, due, live)
+						advanceTo(&nextSlot, firstDueAt(end))
 						continue // count what else was scheduled
 					}
 					start = s // latency counts from the scheduled time
@@ -426,15 +430,9 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 	return workers
 }
 
-// notSentUntil takes every slot not yet taken that is due before until and
-// counts it as NOT_SENT, with the time it waited (in at most 1024 steps of
-// the histogram).
-func (w *worker) notSentUntil(next *atomic.Int64, due func(int64) time.Time, rate float64, t0, until time.Time, live *atomic.Int64) {
-	limit := int64(math.Ceil(until.Sub(t0).Seconds() * rate)) // the first slot due at or after until
-	first := next.Load()
-	for first < limit && !next.CompareAndSwap(first, limit) {
-		first = next.Load()
-	}
+// notSent counts the slots first up to limit (excluded) as NOT_SENT, with
+// the time each waited (in at most 1024 steps of the histogram).
+func (w *worker) notSent(first, limit int64, due func(int64) time.Time, live *atomic.Int64) {
 	if first >= limit {
 		return
 	}
@@ -451,12 +449,13 @@ func (w *worker) notSentUntil(next *atomic.Int64, due func(int64) time.Time, rat
 	live.Add(n)
 }
 
-// skipUntil moves the next slot to limit if it is before it.
-func skipUntil(next *atomic.Int64, limit int64) {
+// advanceTo moves the next slot to limit if it is before it, and returns
+// where it was: the slots from there to limit are this caller's.
+func advanceTo(next *atomic.Int64, limit int64) int64 {
 	for {
 		cur := next.Load()
 		if cur >= limit || next.CompareAndSwap(cur, limit) {
-			return
+			return cur
 		}
 	}
 }
