@@ -15,9 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/echt-dev/echt/internal/cache"
 	"github.com/echt-dev/echt/internal/ident"
 	"github.com/echt-dev/echt/internal/store"
 	"github.com/echt-dev/echt/internal/text"
@@ -96,21 +96,13 @@ type Store interface {
 
 // Tokens issues and verifies tokens.
 type Tokens struct {
-	st    Store
-	ttl   time.Duration
-	mu    sync.Mutex
-	cache map[[32]byte]cached
-	// recent holds the tokens verified valid lately, until when, for the
-	// rate-limit exemption only (Known): Invalidate and Bypass keep it, so
-	// that a valid token stays exempt while caches are off.
-	recent map[[32]byte]time.Time
-	gen    uint64 // bumped by Invalidate: a read from before it is not kept
-	off    bool   // Bypass
-}
-
-type cached struct {
-	p   Principal
-	exp time.Time
+	st Store
+	// cache holds verified tokens' principals by the token's SHA-256.
+	cache *cache.Cache[[32]byte, Principal]
+	// recent holds the tokens verified valid lately, for the rate-limit
+	// exemption only (Known): Invalidate and Bypass keep it, so that a
+	// valid token stays exempt while caches are off.
+	recent *cache.Cache[[32]byte, struct{}]
 }
 
 // NewTokens returns a token service; verified tokens are cached for ttl
@@ -119,7 +111,7 @@ func NewTokens(st Store, ttl time.Duration) *Tokens {
 	if ttl <= 0 {
 		ttl = 30 * time.Second
 	}
-	return &Tokens{st: st, ttl: ttl, cache: map[[32]byte]cached{}, recent: map[[32]byte]time.Time{}}
+	return &Tokens{st: st, cache: cache.New[[32]byte, Principal](10000, ttl), recent: cache.New[[32]byte, struct{}](10000, recentFor)}
 }
 
 // Mint makes a new token string and its store record (not yet stored).
@@ -148,14 +140,10 @@ var ErrBadToken = problem.New(problem.Unauthorized, "a valid API token is requir
 // Verify returns the principal of a token.
 func (t *Tokens) Verify(ctx context.Context, token string) (Principal, error) {
 	h := sha256.Sum256([]byte(token))
-	now := time.Now()
-	t.mu.Lock()
-	if c, ok := t.cache[h]; ok && now.Before(c.exp) {
-		t.mu.Unlock()
-		return c.p, nil
+	if p, ok := t.cache.Get(h); ok {
+		return p, nil
 	}
-	gen := t.gen
-	t.mu.Unlock()
+	gen := t.cache.Generation()
 	id, ok := parse(token)
 	if !ok {
 		return Principal{}, ErrBadToken
@@ -171,18 +159,8 @@ func (t *Tokens) Verify(ctx context.Context, token string) (Principal, error) {
 		return Principal{}, ErrBadToken
 	}
 	p := Principal{TokenID: rec.ID, Role: Role(rec.Role)}
-	t.mu.Lock()
-	if len(t.cache) > 10000 {
-		clear(t.cache)
-	}
-	if gen == t.gen && !t.off {
-		t.cache[h] = cached{p: p, exp: now.Add(t.ttl)}
-	}
-	if len(t.recent) > 10000 {
-		clear(t.recent)
-	}
-	t.recent[h] = now.Add(recentFor)
-	t.mu.Unlock()
+	t.cache.Put(gen, h, p)
+	t.recent.Put(t.recent.Generation(), h, struct{}{})
 	return p, nil
 }
 
@@ -193,30 +171,16 @@ const recentFor = 10 * time.Minute
 // such a token is verified without a rate limit on its look-up. Verify
 // still decides whether it is valid now.
 func (t *Tokens) Known(token string) bool {
-	h := sha256.Sum256([]byte(token))
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	until, ok := t.recent[h]
-	return ok && time.Now().Before(until)
+	_, ok := t.recent.Get(sha256.Sum256([]byte(token)))
+	return ok
 }
 
 // Invalidate drops cached verifications (call it on a token change).
-func (t *Tokens) Invalidate() {
-	t.mu.Lock()
-	clear(t.cache)
-	t.gen++
-	t.mu.Unlock()
-}
+func (t *Tokens) Invalidate() { t.cache.Clear() }
 
 // Bypass drops cached verifications and, while on, keeps none: for when
 // token changes cannot be heard.
-func (t *Tokens) Bypass(on bool) {
-	t.mu.Lock()
-	clear(t.cache)
-	t.gen++
-	t.off = on
-	t.mu.Unlock()
-}
+func (t *Tokens) Bypass(on bool) { t.cache.Bypass(on) }
 
 // Create makes and stores a token, returning the token string once.
 func (t *Tokens) Create(ctx context.Context, by Principal, requestID string, role Role, description string) (string, store.Token, error) {
