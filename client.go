@@ -487,7 +487,7 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 	// trust): no concurrent check writes an older state over this one.
 	err = ls.locked(func(cur files) error {
 		st := &state{Product: product, FirstSeen: now}
-		if cur.st != nil && !cur.stateCorrupt {
+		if cur.st != nil {
 			cp := *cur.st
 			st = &cp
 		}
@@ -549,7 +549,7 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 			return nil // replaced meanwhile by another activation: keep that one
 		}
 		st := *f.st
-		if cur.st != nil && !cur.stateCorrupt {
+		if cur.st != nil {
 			st = *cur.st
 		}
 		st.DeactivatedAt = c.now().UTC()

@@ -98,7 +98,7 @@ type localStore struct {
 // files is what the store holds, and how intact it is.
 type files struct {
 	license      []byte // nil: no license file
-	st           *state // nil: no state file
+	st           *state // nil: no state file, or a damaged one (stateCorrupt)
 	stateCorrupt bool
 }
 
@@ -157,7 +157,7 @@ func (ls localStore) locked(fn func(cur files) error) error {
 // sameLicense reports whether two readings of the store hold the same
 // license, named by their states.
 func sameLicense(a, b files) bool {
-	return bytes.Equal(a.license, b.license) && a.st != nil && b.st != nil && a.st.LicenseSHA256 == b.st.LicenseSHA256 && !a.stateCorrupt && !b.stateCorrupt
+	return bytes.Equal(a.license, b.license) && a.st != nil && b.st != nil && a.st.LicenseSHA256 == b.st.LicenseSHA256
 }
 
 // sameState reports whether two readings of the store are the same.

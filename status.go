@@ -220,7 +220,7 @@ func (c *Client) remember(product string, ll *loadedLicense, s *Status, now time
 			if s.Status == StatusGenuine {
 				st.NotGenuineSince = time.Time{}
 			}
-		case cur.st != nil && !cur.stateCorrupt && now.After(cur.st.LastSeen):
+		case cur.st != nil && now.After(cur.st.LastSeen):
 			cp := *cur.st
 			cp.LastSeen = now
 			st = &cp
