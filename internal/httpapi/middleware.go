@@ -504,9 +504,8 @@ func duplicateMember(b []byte) (string, bool) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	type frame struct {
-		names  map[string]bool
-		object bool
-		key    bool // the next string token is a member name
+		names map[string]bool // nil in an array
+		key   bool            // in an object: the next string token is a member name
 	}
 	var stack []frame
 	for {
@@ -519,13 +518,13 @@ func duplicateMember(b []byte) (string, bool) {
 		case json.Delim:
 			switch v {
 			case '{':
-				if top >= 0 && stack[top].object {
+				if top >= 0 && stack[top].names != nil {
 					stack[top].key = true // the object was a member's value
 				}
-				stack = append(stack, frame{names: map[string]bool{}, object: true, key: true})
+				stack = append(stack, frame{names: map[string]bool{}, key: true})
 				continue
 			case '[':
-				if top >= 0 && stack[top].object {
+				if top >= 0 && stack[top].names != nil {
 					stack[top].key = true
 				}
 				stack = append(stack, frame{})
@@ -535,7 +534,7 @@ func duplicateMember(b []byte) (string, bool) {
 				continue
 			}
 		case string:
-			if top >= 0 && stack[top].object && stack[top].key {
+			if top >= 0 && stack[top].names != nil && stack[top].key {
 				// encoding/json matches names in any case.
 				folded := strings.ToLower(v)
 				if stack[top].names[folded] {
@@ -546,7 +545,7 @@ func duplicateMember(b []byte) (string, bool) {
 				continue
 			}
 		}
-		if top >= 0 && stack[top].object {
+		if top >= 0 && stack[top].names != nil {
 			stack[top].key = true // a member's value
 		}
 	}
