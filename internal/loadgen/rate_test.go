@@ -55,17 +55,17 @@ func TestOpenLoopCountsAStall(t *testing.T) {
 	}
 }
 
-// However far the schedule runs ahead of a slow server, every slot due in
-// the run is counted: there is no backlog limit.
-func TestOpenLoopCountsEverySlot(t *testing.T) {
+// runBehindSchedule runs one second of an open loop at rate with two
+// workers against a server taking 20 ms per request: far behind.
+func runBehindSchedule(t *testing.T, rate float64) Result {
+	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(20 * time.Millisecond)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{}`))
 	}))
 	defer srv.Close()
-	const rate, dur = 100000.0, time.Second
-	r, err := New(Config{Server: srv.URL, Scenario: ScenarioTrivial, Rate: rate, Concurrency: 2, Duration: dur, unfinishedGrace: 200 * time.Millisecond})
+	r, err := New(Config{Server: srv.URL, Scenario: ScenarioTrivial, Rate: rate, Concurrency: 2, Duration: time.Second, unfinishedGrace: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +73,14 @@ func TestOpenLoopCountsEverySlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+// However far the schedule runs ahead of a slow server, every slot due in
+// the run is counted: there is no backlog limit.
+func TestOpenLoopCountsEverySlot(t *testing.T) {
+	const rate, dur = 100000.0, time.Second
+	res := runBehindSchedule(t, rate)
 	// Slots due in the last notSentSlack before the end are not counted.
 	scheduled := int64(rate * (dur - notSentSlack).Seconds())
 	if res.Requests < scheduled*95/100 || res.Requests > int64(rate*dur.Seconds()) || res.ErrorsByCode[codeNotSent] < scheduled*9/10 {
@@ -83,21 +91,8 @@ func TestOpenLoopCountsEverySlot(t *testing.T) {
 // At a rate no server meets, the slots never sent are counted in bulk:
 // a billion of them, and the run still ends with the second it lasted.
 func TestOpenLoopCountsABillionSlots(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(20 * time.Millisecond)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{}`))
-	}))
-	defer srv.Close()
 	const rate, dur = 1e9, time.Second
-	r, err := New(Config{Server: srv.URL, Scenario: ScenarioTrivial, Rate: rate, Concurrency: 2, Duration: dur, unfinishedGrace: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := r.Run(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runBehindSchedule(t, rate)
 	want := int64(rate * (dur - notSentSlack).Seconds())
 	if got := res.ErrorsByCode[codeNotSent]; got < want*99/100 || got > int64(rate*dur.Seconds()) {
 		t.Fatalf("NOT_SENT = %d; want about %d", got, want)
