@@ -449,15 +449,7 @@ func TestExpireActivationsLock(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	other, err := pgx.Connect(c, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(c)
-	tx, err := other.Begin(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := otherTx(c, t, url)
 	const lockSweep = 0x65636874_00000005 // as in postgres.go
 	var got bool
 	if err := tx.QueryRow(c, `SELECT pg_try_advisory_xact_lock($1)`, int64(lockSweep)).Scan(&got); err != nil || !got {
@@ -560,15 +552,7 @@ func TestWriteGivesUpWithItsRequest(t *testing.T) {
 		})
 		return err
 	}
-	other, err := pgx.Connect(c, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close(c)
-	tx, err := other.Begin(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx := otherTx(c, t, url)
 	if _, err := tx.Exec(c, "LOCK TABLE product_keys IN EXCLUSIVE MODE"); err != nil {
 		t.Fatal(err)
 	}
@@ -600,4 +584,21 @@ func TestWriteGivesUpWithItsRequest(t *testing.T) {
 	if err := activate(c, s, "act_now"); err != nil {
 		t.Fatalf("activation after the lock is gone: %v", err)
 	}
+}
+
+// otherTx begins a transaction on a connection of its own to url, as
+// another node or a person at psql would; the connection closes with the
+// test.
+func otherTx(c context.Context, t *testing.T, url string) pgx.Tx {
+	t.Helper()
+	other, err := pgx.Connect(c, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close(context.Background()) })
+	tx, err := other.Begin(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
 }
