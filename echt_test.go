@@ -642,8 +642,8 @@ func TestLicenseOfAnotherProductRefused(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "other", name), b, 0o600)
 	}
 	st, err := c.StatusProduct(ctx, "other")
-	if err != nil || st.Genuine() || st.Reason != problem.LicenseTampered {
-		t.Fatalf("another product's license: %+v, %v; want LICENSE_TAMPERED", st, err)
+	if err != nil || st.Genuine() || st.Status != echt.StatusNotGenuine || st.Reason != problem.ProductMismatch {
+		t.Fatalf("another product's license: %+v, %v; want NOT_GENUINE, PRODUCT_MISMATCH", st, err)
 	}
 }
 

@@ -303,7 +303,7 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		}
 	}
 	if l.Product != product {
-		return bad(problem.LicenseTampered, fmt.Sprintf("the license is for %s, not %s", l.Product, product))
+		return bad(problem.ProductMismatch, fmt.Sprintf("the license is for %s, not %s", l.Product, product))
 	}
 	if back := clockBack(); back != nil {
 		return back

@@ -28,7 +28,7 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 		return nil, err
 	}
 	switch offline.Reason {
-	case problem.LicenseMissing, problem.LicenseTampered, problem.GracePeriod:
+	case problem.LicenseMissing, problem.LicenseTampered, problem.ProductMismatch, problem.GracePeriod:
 		return offline, nil
 	case problem.NotActivated:
 		if offline.VerdictID == "" {

@@ -529,7 +529,7 @@ const statusUnknown = "UNKNOWN"
 func failureStatus(code problem.Code) string {
 	switch code {
 	case problem.KeyBlocked, problem.ActivationRevoked, problem.KeyInUseElsewhere, problem.LicenseExpired, problem.HardwareChanged,
-		problem.LicenseTampered, problem.LicenseMissing, problem.ClockTampered, problem.ReactivatedWithOtherKey:
+		problem.LicenseTampered, problem.ProductMismatch, problem.LicenseMissing, problem.ClockTampered, problem.ReactivatedWithOtherKey:
 		return echt.StatusNotGenuine
 	case problem.NotActivated, problem.NoDigitalLicense, problem.ActivationNotFound:
 		return echt.StatusNotActivated
