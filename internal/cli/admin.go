@@ -721,7 +721,13 @@ func (e *env) activationsCmd(g *adminFlags, client func() *apiClient) *cobra.Com
 			if err := client().do(c.Context(), "POST", "/v1/admin/activations/"+url.PathEscape(args[0])+"/revoke", map[string]string{"reason": reason}, &a); err != nil {
 				return err
 			}
-			return e.printActivation(g, a)
+			if err := e.printActivation(g, a); err != nil || g.json {
+				return err
+			}
+			if a.Status != "revoked" || a.EndReason != reason {
+				fmt.Fprintf(e.stdout, "nothing changed: the activation had already ended (%s); its seat was already free\n", a.Status)
+			}
+			return nil
 		},
 	}
 	revoke.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")

@@ -178,8 +178,13 @@ func TestValidationReasons(t *testing.T) {
 	t.Run("revoked", func(t *testing.T) {
 		d := newDevice(t, s, "g", pcB())
 		o := d.activate(keys[5])
-		mustRun(t, s, "admin", "activations", "revoke", o.ActivationID, "--reason", "refunded")
+		if out := mustRun(t, s, "admin", "activations", "revoke", o.ActivationID, "--reason", "refunded").Stdout; strings.Contains(out, "nothing changed") {
+			t.Fatalf("first revocation: %s", out)
+		}
 		d.check(nil, "NOT_GENUINE", problem.ActivationRevoked, "validate")
+		if out := mustRun(t, s, "admin", "activations", "revoke", o.ActivationID, "--reason", "abuse").Stdout; !strings.Contains(out, "nothing changed") || !strings.Contains(out, "refunded") {
+			t.Fatalf("second revocation: %s", out)
+		}
 	})
 }
 
