@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -155,8 +156,15 @@ func badAddress(u *url.URL) error {
 		return problem.New(problem.NotFound, "no resource at this address: it has an empty, . or .. segment")
 	case strings.ContainsRune(p, 0):
 		return problem.New(problem.NotFound, "no resource has a NUL character in its address")
+	case !utf8.ValidString(p):
+		return problem.New(problem.NotFound, "no resource has an address that is not UTF-8")
 	case strings.Contains(u.RawQuery, "%00"):
 		return problem.New(problem.InvalidRequest, "the query may not contain the NUL character (%00)")
+	}
+	for k, vs := range u.Query() {
+		if !utf8.ValidString(k) || slices.ContainsFunc(vs, func(v string) bool { return !utf8.ValidString(v) }) {
+			return problem.New(problem.InvalidRequest, "the query must be UTF-8 (percent-encoded UTF-8 bytes)")
+		}
 	}
 	return nil
 }

@@ -14,7 +14,8 @@ import (
 	"github.com/echt-dev/echt/problem"
 )
 
-// TestNULIsRefused: no text with a NUL character gets in, on either store.
+// TestNULIsRefused: no text with a NUL character, and no address that is
+// not UTF-8, gets in, on either store.
 // PostgreSQL's text cannot hold one (it answered 500), and an SQLite
 // installation holding one could not be copied to PostgreSQL.
 func TestNULIsRefused(t *testing.T) {
@@ -48,6 +49,11 @@ func TestNULIsRefused(t *testing.T) {
 				{"GET", "/v1/admin/skus/a%00b", "", true, 404, problem.NotFound},
 				{"GET", "/v1/admin/activations/act%00x", "", true, 404, problem.NotFound},
 				{"GET", "/v1/admin/audit?action=a%00b", "", true, 400, problem.InvalidRequest},
+				{"GET", "/v1/products/%ff", "", false, 404, problem.NotFound},
+				{"GET", "/v1/admin/activations/act%c3", "", true, 404, problem.NotFound},
+				{"POST", "/v1/admin/tokens/%ff/revoke", "", true, 404, problem.NotFound},
+				{"GET", "/v1/admin/audit?action=%ff", "", true, 400, problem.InvalidRequest},
+				{"GET", "/v1/admin/audit?%fe=1", "", true, 400, problem.InvalidRequest},
 				{"GET", "/v1/admin/products/../products", "", true, 404, problem.NotFound},
 				{"GET", "/v1/admin//products", "", true, 404, problem.NotFound},
 			} {

@@ -94,6 +94,7 @@ func TestAuditAppendOnly(t *testing.T) {
 		"DELETE FROM audit_log",
 		"DELETE FROM audit_log WHERE false",
 		"TRUNCATE audit_log",
+		"INSERT INTO audit_log (seq, at, actor, action) OVERRIDING SYSTEM VALUE SELECT seq, at, 'b', 'y' FROM audit_log ON CONFLICT (seq) DO UPDATE SET actor = 'b'",
 	} {
 		if _, err := conn.Exec(c, q); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s = %v, want append-only error", q, err)

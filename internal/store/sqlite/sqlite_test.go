@@ -37,7 +37,13 @@ func TestAuditAppendOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	for _, q := range []string{"UPDATE audit_log SET actor = 'b'", "DELETE FROM audit_log"} {
+	for _, q := range []string{
+		"UPDATE audit_log SET actor = 'b'",
+		"DELETE FROM audit_log",
+		"REPLACE INTO audit_log (seq, at, actor, action) VALUES (1, 0, 'b', 'y')",
+		"INSERT OR REPLACE INTO audit_log (seq, at, actor, action) VALUES (1, 0, 'b', 'y')",
+		"INSERT INTO audit_log (seq, at, actor, action) VALUES (1, 0, 'b', 'y') ON CONFLICT (seq) DO UPDATE SET actor = 'b'",
+	} {
 		if _, err := db.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s = %v, want append-only error", q, err)
 		}
