@@ -12,8 +12,15 @@ import (
 )
 
 // listenIdle is how long Watch waits for a notification before it pings its
-// connection, so that a silently dead connection is noticed.
-const listenIdle = 30 * time.Second
+// connection, and listenPing how long that ping may take, so that a
+// connection that hangs (a network path that drops packets, no reset) is
+// noticed within about a second: until then the node's caches may answer
+// from data another node has changed. A ping is one round trip; a false
+// alarm costs only the caches' contents.
+const (
+	listenIdle = 500 * time.Millisecond
+	listenPing = 750 * time.Millisecond
+)
 
 // Watch implements store.Store with LISTEN on a dedicated connection. It
 // reports ChangeWatchDown first and whenever the connection is lost, while
@@ -38,10 +45,8 @@ func (s *Store) Watch(ctx context.Context, fn func(store.Change)) error {
 	fn(store.Change{Kind: store.ChangeWatchDown})
 	for {
 		listening := s.listen(ctx, fn, missed)
-		if listening {
-			fn(store.Change{Kind: store.ChangeWatchDown})
-		}
 		if ctx.Err() != nil {
+			// Closing, not an outage: nothing to report.
 			if parent.Err() != nil {
 				return parent.Err()
 			}
@@ -49,6 +54,7 @@ func (s *Store) Watch(ctx context.Context, fn func(store.Change)) error {
 		}
 		missed = true
 		if listening {
+			fn(store.Change{Kind: store.ChangeWatchDown})
 			backoff = 100 * time.Millisecond
 		}
 		select {
@@ -87,7 +93,7 @@ func (s *Store) listen(ctx context.Context, fn func(store.Change), missed bool) 
 		case ctx.Err() != nil:
 			return true
 		case idle:
-			pctx, cancel := context.WithTimeout(ctx, s.pool.Config().ConnConfig.ConnectTimeout)
+			pctx, cancel := context.WithTimeout(ctx, listenPing)
 			err := conn.Ping(pctx)
 			cancel()
 			if err != nil {
