@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/echt-dev/echt/internal/catalog"
@@ -324,6 +325,17 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 	return store.Decision{New: fresh(prior), Release: release}, nil
 }
 
+// cmpBool orders false before true.
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
 // newer orders activations by creation; ids are time-ordered too.
 func newer(a, b store.Activation) bool {
 	if !a.CreatedAt.Equal(b.CreatedAt) {
@@ -398,10 +410,14 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 		return Result{}, err
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
-	var found *store.Activation
+	type candidate struct {
+		act   store.Activation
+		sku   store.SKU
+		trial bool
+	}
+	var matched []candidate
 	var expired, thin bool
-	for i := range cands {
-		c := cands[i]
+	for _, c := range cands {
 		m := s.match(ctx, c, r.Hardware)
 		if !m.Same {
 			continue
@@ -417,13 +433,52 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 			expired = true
 			continue
 		}
-		// Prefer the device's original activation over a repair made with
-		// another key, and of those the newest (the latest upgrade).
-		if found == nil || (found.PriorID != "" && c.PriorID == "") || (found.PriorID == "") == (c.PriorID == "") && newer(c, *found) {
-			found = &c
+		sku, err := s.catalog.SKU(ctx, c.SKUID)
+		if err != nil {
+			return Result{}, err
 		}
+		matched = append(matched, candidate{act: c, sku: sku, trial: catalog.Channel(sku.Channel) == catalog.Trial})
+	}
+	// Prefer a purchase over a trial, then the device's original
+	// activation over a repair made with another key, and of those the
+	// newest (the latest upgrade). A blocked key's activation is passed
+	// over for the next: a device that holds a genuine key's activation
+	// besides a counterfeit one gets the genuine one back.
+	slices.SortFunc(matched, func(a, b candidate) int {
+		if a.trial != b.trial {
+			return cmpBool(a.trial, b.trial)
+		}
+		if ar, br := a.act.PriorID != "", b.act.PriorID != ""; ar != br {
+			return cmpBool(ar, br)
+		}
+		switch {
+		case newer(a.act, b.act):
+			return -1
+		case newer(b.act, a.act):
+			return 1
+		}
+		return 0
+	})
+	var found *candidate
+	var blockedErr error
+	for i := range matched {
+		key, err := s.st.Key(ctx, matched[i].act.KeyHash)
+		if err != nil {
+			return Result{}, fmt.Errorf("digital license key: %w", err)
+		}
+		if key.Blocked {
+			if blockedErr == nil {
+				blockedErr = blocked(key.BlockReason)
+			}
+			continue
+		}
+		found = &matched[i]
+		break
 	}
 	if found == nil {
+		if blockedErr != nil {
+			return Result{}, blockedErr
+		}
 		if expired {
 			return Result{}, problem.New(problem.LicenseExpired, "this device's license of the product has expired: renew it or enter a new product key")
 		}
@@ -432,22 +487,11 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 		}
 		return Result{}, problem.Newf(problem.NoDigitalLicense, "this device holds no digital license for %s: enter a product key", r.Product)
 	}
-	key, err := s.st.Key(ctx, found.KeyHash)
-	if err != nil {
-		return Result{}, fmt.Errorf("digital license key: %w", err)
-	}
-	if key.Blocked {
-		return Result{}, blocked(key.BlockReason)
-	}
-	sku, err := s.catalog.SKU(ctx, found.SKUID)
+	lic, err := s.sign(ctx, product, found.sku, found.act, nil, r, now)
 	if err != nil {
 		return Result{}, err
 	}
-	lic, err := s.sign(ctx, product, sku, *found, nil, r, now)
-	if err != nil {
-		return Result{}, err
-	}
-	return Result{Reason: problem.DigitalLicense, Activation: *found, SKU: sku, License: lic}, nil
+	return Result{Reason: problem.DigitalLicense, Activation: found.act, SKU: found.sku, License: lic}, nil
 }
 
 // sign signs the license of act. stored is the device's stored profile when

@@ -257,6 +257,51 @@ func TestRepairStory(t *testing.T) {
 	}
 }
 
+// Not every other key before this one makes a repair: a key blocked as
+// counterfeit, or a trial, is no original to go back to. A customer who
+// bought a genuine key and reinstalled is genuine, and the device's
+// digital license is the purchase's.
+func TestNoRepairAfterABlockedKeyOrATrial(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	mustRun(t, s, "admin", "sku", "create", "photoedit-trial", "--product", "photoedit", "--edition", "Trial", "--channel", "trial", "--valid-days", "30")
+	keys := genKeys(t, s, "photoedit-pro", "3")
+	trial := genKeys(t, s, "photoedit-trial", "1")[0]
+
+	for _, tc := range []struct {
+		name   string
+		first  string
+		before func()
+	}{
+		{"blocked", keys[0], func() { mustRun(t, s, "admin", "keys", "block", keys[0], "--reason", "counterfeit") }},
+		{"trial", trial, func() {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hw := pcA()
+			hw.SystemUUID, hw.BoardSerial = "5ee0c0de-0000-4000-8000-00000000"+map[string]string{"blocked": "0001", "trial": "0002"}[tc.name], "BOARD-"+tc.name
+			first := newDevice(t, s, tc.name+"-1", hw)
+			if o := first.activate(tc.first); o.Reason != "ACTIVATED" {
+				t.Fatalf("first key = %+v", o)
+			}
+			tc.before()
+			// Reinstall (an empty store), then a genuine key.
+			bought := newDevice(t, s, tc.name+"-2", hw)
+			key := map[string]string{"blocked": keys[1], "trial": keys[2]}[tc.name]
+			o := bought.activate(key)
+			if o.Reason != "ACTIVATED" {
+				t.Fatalf("genuine key = %+v", o)
+			}
+			bought.check(nil, "GENUINE", problem.Genuine, "validate")
+			// Another reinstall: the digital license is the purchase.
+			again := newDevice(t, s, tc.name+"-3", hw)
+			if d := again.activate("--product", "photoedit"); d.Reason != "DIGITAL_LICENSE" || d.ActivationID != o.ActivationID {
+				t.Fatalf("digital license = %+v, want the purchase %s", d, o.ActivationID)
+			}
+			again.check(nil, "GENUINE", problem.Genuine, "validate")
+		})
+	}
+}
+
 func TestHelpPagesAndFeedback(t *testing.T) {
 	s := clitest.StartServer(t, "", nil)
 	for _, code := range []string{"GENUINE", "NOT_ACTIVATED", "GRACE_PERIOD", "KEY_INVALID", "KEY_TYPO", "KEY_BLOCKED", "KEY_IN_USE_ELSEWHERE", "HARDWARE_CHANGED", "LICENSE_TAMPERED", "LICENSE_MISSING", "LICENSE_EXPIRED", "ACTIVATION_REVOKED", "CLOCK_TAMPERED", "REACTIVATED_WITH_OTHER_KEY", "ACTIVATION_LIMIT_REACHED", "SKU_MISMATCH", "NO_DIGITAL_LICENSE", "SERVER_UNREACHABLE"} {

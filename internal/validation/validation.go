@@ -254,7 +254,13 @@ func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if err == nil && prior.act.Status == store.StatusActive {
+		stands := false
+		if err == nil {
+			if stands, err = s.original(ctx, prior.act, now); err != nil {
+				return err
+			}
+		}
+		if stands {
 			verdictOf(v, NotGenuine, problem.ReactivatedWithOtherKey)
 			lang := reasons.Negotiate(r.Lang, "")
 			v.Remedy = api.Remedy{
@@ -264,6 +270,29 @@ func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time
 		}
 	}
 	return nil
+}
+
+// original reports whether the activation a later one on the same device
+// was made after (its PriorID) still is the device's original, so that the
+// later one, made with another key, is the repair case: it is active and
+// unexpired, its key is not blocked (a customer who bought a genuine key
+// after a counterfeit one was blocked is not asked to enter the blocked
+// key), and it is not a trial (a purchase after a trial is no repair).
+func (s *Service) original(ctx context.Context, a store.Activation, now time.Time) (bool, error) {
+	if a.Status != store.StatusActive || !a.NotAfter.IsZero() && !now.Before(a.NotAfter) {
+		return false, nil
+	}
+	if sku, err := s.cat.SKU(ctx, a.SKUID); err == nil && catalog.Channel(sku.Channel) == catalog.Trial {
+		return false, nil
+	}
+	k, err := s.key(ctx, a.KeyHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !k.Blocked, nil
 }
 
 func (s *Service) activation(ctx context.Context, id string) (*cachedActivation, error) {
