@@ -62,9 +62,16 @@ const (
 	MaxMaxDevices          = 1_000_000
 )
 
-// Defaults fills the zero fields of p for channel c and validates the
-// result. Negative numbers are refused.
-func Defaults(c Channel, p store.Policy) (store.Policy, error) {
+// ZeroOnPurpose names the policy fields given as 0 on purpose, whose zero
+// is a setting and not "the default": tolerance 0 (any change of a
+// component makes another device) and grace days 0 (no grace period).
+type ZeroOnPurpose struct {
+	GraceDays, Tolerance bool
+}
+
+// Defaults fills the zero fields of p for channel c, except those zero on
+// purpose, and validates the result. Negative numbers are refused.
+func Defaults(c Channel, p store.Policy, zero ZeroOnPurpose) (store.Policy, error) {
 	if !c.Valid() {
 		return p, problem.Newf(problem.InvalidPolicy, "unknown channel %q: use one of retail, oem, volume-mak, volume-host, subscription, trial", c)
 	}
@@ -100,13 +107,13 @@ func Defaults(c Channel, p store.Policy) (store.Policy, error) {
 	if p.ValidDays > 100*365 {
 		return p, problem.New(problem.InvalidPolicy, "valid days must be at most 36500")
 	}
-	if p.GraceDays == 0 && c != Trial {
+	if p.GraceDays == 0 && c != Trial && !zero.GraceDays {
 		p.GraceDays = DefaultGraceDays
 	}
 	if p.GraceDays > 365 {
 		return p, problem.New(problem.InvalidPolicy, "grace days must be at most 365")
 	}
-	if p.Tolerance == 0 {
+	if p.Tolerance == 0 && !zero.Tolerance {
 		p.Tolerance = DefaultTolerance
 	}
 	if p.Tolerance > 20 {
@@ -224,6 +231,7 @@ type SKUSpec struct {
 	Edition      string
 	Channel      Channel
 	Policy       store.Policy
+	Zero         ZeroOnPurpose
 	Entitlements []string
 }
 
@@ -249,7 +257,7 @@ func (s *Service) CreateSKU(ctx context.Context, by Actor, spec SKUSpec) (store.
 			return store.SKU{}, problem.Newf(problem.InvalidRequest, "entitlement %q: use lower-case letters, digits, '.', '_' or '-'", e)
 		}
 	}
-	policy, err := Defaults(spec.Channel, spec.Policy)
+	policy, err := Defaults(spec.Channel, spec.Policy, spec.Zero)
 	if err != nil {
 		return store.SKU{}, err
 	}

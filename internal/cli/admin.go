@@ -154,15 +154,24 @@ func (e *env) skuCmd(g *adminFlags, client func() *apiClient) *cobra.Command {
 		Short: "Create a SKU",
 		Long: `Create a SKU. Channels: retail (1 licence = 1 PC, transferable), oem (bound
 to the first device), volume-mak (N one-time activations), volume-host,
-subscription (expires), trial (grace period). Zero policy values take the
-channel's defaults (see docs/api.md).`,
+subscription (expires), trial (grace period). Policy flags left out take the
+channel's defaults (see docs/api.md); --tolerance 0 and --grace-days 0 are
+zero on purpose.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if product == "" || edition == "" || channel == "" {
 				return usagef("sku create needs --product ID, --edition NAME and --channel CHANNEL")
 			}
 			var out httpapi.SKUView
-			req := map[string]any{"id": args[0], "product": product, "edition": edition, "channel": channel, "policy": p, "entitlements": ents}
+			// Only the flags given: a tolerance or grace period given as 0
+			// is zero on purpose, a flag left out takes the default.
+			policy := map[string]int{}
+			for flag, v := range map[string]int{"max-devices": p.MaxDevices, "valid-days": p.ValidDays, "grace-days": p.GraceDays, "tolerance": p.Tolerance, "revalidate-hours": p.RevalidateHours, "reminder-minutes": p.ReminderMinutes, "escalate-days": p.EscalateDays} {
+				if c.Flags().Changed(flag) {
+					policy[strings.ReplaceAll(flag, "-", "_")] = v
+				}
+			}
+			req := map[string]any{"id": args[0], "product": product, "edition": edition, "channel": channel, "policy": policy, "entitlements": ents}
 			if err := client().do(c.Context(), "POST", "/v1/admin/skus", req, &out); err != nil {
 				return err
 			}
@@ -179,8 +188,8 @@ channel's defaults (see docs/api.md).`,
 	fl.StringVar(&channel, "channel", "", "retail, oem, volume-mak, volume-host, subscription or trial")
 	fl.IntVar(&p.MaxDevices, "max-devices", 0, "devices one key may activate at once (volume-mak: activations)")
 	fl.IntVar(&p.ValidDays, "valid-days", 0, "days an activation is valid; 0 = perpetual (subscription: 365, trial: 30)")
-	fl.IntVar(&p.GraceDays, "grace-days", 0, "the grace period the publisher states before activation (default 30; trial: 0); the device counts its own, see docs/sdk.md GraceDays")
-	fl.IntVar(&p.Tolerance, "tolerance", 0, "hardware change points tolerated before a device counts as changed (default 4)")
+	fl.IntVar(&p.GraceDays, "grace-days", 0, "the grace period the publisher states before activation (default 30; trial: 0; 0 given = none); the device counts its own, see docs/sdk.md GraceDays")
+	fl.IntVar(&p.Tolerance, "tolerance", 0, "hardware change points tolerated before a device counts as changed (default 4; 0 given = any change of a component makes another device)")
 	fl.IntVar(&p.RevalidateHours, "revalidate-hours", 0, "hours between online validations (default 24)")
 	fl.IntVar(&p.ReminderMinutes, "reminder-minutes", 0, "minutes between not-genuine reminders (default 60)")
 	fl.IntVar(&p.EscalateDays, "escalate-days", 0, "days after which reminders escalate (default 14)")

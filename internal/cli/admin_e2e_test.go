@@ -299,3 +299,39 @@ func TestAdminChoicesCheckedLocally(t *testing.T) {
 		}
 	}
 }
+
+// --tolerance 0 and --grace-days 0 are settings, not "the default": a
+// strict SKU counts a RAM upgrade as another device. Flags left out take
+// the defaults.
+func TestZeroToleranceOnPurpose(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-strict", "retail", "--tolerance", "0", "--grace-days", "0")
+	setupProduct(t, s, "photoedit-pro", "retail")
+	var skus []struct {
+		ID     string `json:"id"`
+		Policy struct {
+			GraceDays int `json:"grace_days"`
+			Tolerance int `json:"tolerance"`
+		} `json:"policy"`
+	}
+	mustRun(t, s, "admin", "sku", "list", "--json").JSON(t, &skus)
+	got := map[string][2]int{}
+	for _, k := range skus {
+		got[k.ID] = [2]int{k.Policy.Tolerance, k.Policy.GraceDays}
+	}
+	if got["photoedit-strict"] != [2]int{0, 0} || got["photoedit-pro"] != [2]int{4, 30} {
+		t.Fatalf("tolerance, grace days = %v; want strict 0 0, pro 4 30", got)
+	}
+
+	strict := genKeys(t, s, "photoedit-strict", "1")[0]
+	pc := newDevice(t, s, "pc", pcA())
+	if o := pc.activate(strict); o.Reason != "ACTIVATED" {
+		t.Fatalf("activate = %+v", o)
+	}
+	pc.check(nil, "GENUINE", problem.Genuine, "status")
+	upgraded := pcA()
+	upgraded.MemoryGB = 32
+	os.WriteFile(pc.hw, mustJSON(upgraded), 0o600)
+	pc.check(nil, "NOT_GENUINE", problem.HardwareChanged, "status")
+	pc.check(nil, "NOT_GENUINE", problem.HardwareChanged, "validate")
+}
