@@ -136,10 +136,10 @@ func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createSKU(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		ID           string     `json:"id"`
-		Product      string     `json:"product"`
-		Edition      string     `json:"edition"`
-		Channel      string     `json:"channel"`
+		ID           string        `json:"id"`
+		Product      string        `json:"product"`
+		Edition      string        `json:"edition"`
+		Channel      string        `json:"channel"`
 		Policy       policyRequest `json:"policy"`
 		Entitlements []string      `json:"entitlements"`
 	}
