@@ -537,7 +537,7 @@ func (s *Service) Deactivate(ctx context.Context, licenseFile []byte, hw hardwar
 		// board may not.
 		var p hardware.Profile
 		if json.Unmarshal(a.Profile, &p) == nil && !hardware.Match(p, hw, sku.Policy.Tolerance).Same && !hardware.SameBoard(p, hw) {
-			return problem.New(problem.HardwareChanged, "this is not the device that holds the activation (another system board): deactivate from that device, or ask the publisher's support to release the activation")
+			return problem.New(problem.HardwareChanged, "this is not the device that holds the activation (another system board): deactivate from that device, or ask the publisher's support to release the activation").With("hint", "deactivate from the device that holds the activation, or ask the publisher's support to release it")
 		}
 		return nil
 	}, nil)

@@ -87,6 +87,14 @@ func TestActivationStory(t *testing.T) {
 	if r.Code != 0 || st["status"] != "GENUINE" || st["reason"] != "GENUINE" || st["product"] != "photoedit" || st["edition"] != "Pro" || st["partial_key"] != a1.PartialKey {
 		t.Fatalf("status = %v (exit %d)", st, r.Code)
 	}
+	// PC-A's license files on PC-B cannot deactivate PC-A, and the answer
+	// says what to do instead.
+	var refused map[string]string
+	r = clitest.Run(t, s, nil, "deactivate", "--json", "--hardware", hwB, "--store", storeA)
+	r.JSON(t, &refused)
+	if r.Code != problem.HardwareChanged.ExitCode() || refused["reason"] != "HARDWARE_CHANGED" || !strings.Contains(refused["remedy"], "deactivate from the device that holds the activation") {
+		t.Fatalf("deactivate with another device's license = %v (exit %d)", refused, r.Code)
+	}
 	// PC-A deactivates; PC-B activates.
 	if r := clitest.Run(t, s, nil, "deactivate", "--hardware", hwA, "--store", storeA); r.Code != 0 {
 		t.Fatalf("deactivate = %d %s", r.Code, r.Stderr)

@@ -317,6 +317,14 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 	}
 	lang := e.language(f)
 	remedy := agentRemedy(code, lang, f.product)
+	if pe != nil {
+		// The server's own advice for this failure (problem member
+		// "hint"); its errors reach here only with the publisher's
+		// signature verified.
+		if h, ok := pe.Extra["hint"].(string); ok && h != "" {
+			remedy = h
+		}
+	}
 	if h := echt.Hint(err); h != "" {
 		remedy = h
 	}
