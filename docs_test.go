@@ -3,7 +3,9 @@ package echt_test
 import (
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -115,5 +117,41 @@ func TestAPIDocMentionsEveryRoute(t *testing.T) {
 				t.Errorf("docs/api.md does not mention the operation %s", op)
 			}
 		}
+	}
+}
+
+// Every fuzz target has a seed corpus in its package's testdata/fuzz, as
+// docs/security.md says.
+func TestEveryFuzzTargetHasASeedCorpus(t *testing.T) {
+	target := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
+	n := 0
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && path != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range target.FindAllStringSubmatch(string(b), -1) {
+			n++
+			seeds, _ := os.ReadDir(filepath.Join(filepath.Dir(path), "testdata", "fuzz", m[1]))
+			if len(seeds) == 0 {
+				t.Errorf("%s (%s) has no seed corpus in %s", m[1], path, filepath.Join(filepath.Dir(path), "testdata", "fuzz", m[1]))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 10 {
+		t.Fatalf("found only %d fuzz targets", n)
 	}
 }
