@@ -64,6 +64,10 @@ reason's exit code, as JSON with --json.`,
 					return usagef("%s must be positive", v.flag)
 				}
 			}
+			// Every key and device is stored on the server for good.
+			if cfg.Keys > loadgen.MaxPrepared || cfg.Devices > loadgen.MaxPrepared {
+				return usagef("--keys and --devices may be at most %d: each one is issued or activated on the server for good (for more keys, generate them once with echt admin keys generate and pass --keys-file)", loadgen.MaxPrepared)
+			}
 			if cfg.Rate > 0 && cfg.Baseline {
 				return usagef("--baseline measures what the server does at most (closed loop), which a --rate run cannot be compared with: drop --rate, or --baseline")
 			}
@@ -130,8 +134,8 @@ reason's exit code, as JSON with --json.`,
 	fl.Float64Var(&cfg.Rate, "rate", 0, "requests per second (open loop); 0 means closed loop with --concurrency workers")
 	fl.IntVar(&cfg.Concurrency, "concurrency", 64, "workers, or the most requests in flight with --rate")
 	fl.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measured duration (each baseline runs as long)")
-	fl.IntVar(&cfg.Keys, "keys", 100, "keys to spread activations over")
-	fl.IntVar(&cfg.Devices, "devices", 1000, "devices activated up front for validate and mixed")
+	fl.IntVar(&cfg.Keys, "keys", 100, "keys to spread activations over (at most 1000000, issued on the server for good)")
+	fl.IntVar(&cfg.Devices, "devices", 1000, "devices activated up front for validate and mixed (at most 1000000)")
 	fl.StringVar(&keysFile, "keys-file", "", "use these keys (one per line, or the CSV of keys generate) instead of preparing new ones; activate spends their seats for good (use volume keys)")
 	fl.StringVar(&cfg.Product, "product", "", "the product of --keys-file")
 	fl.BoolVar(&cfg.Baseline, "baseline", false, "also measure the trivial and sign baselines and report ratios")

@@ -57,9 +57,27 @@ func TestBenchAgainstFreshServer(t *testing.T) {
 }
 
 // Flags that cannot go together are refused before anything is sent.
-func TestBenchRefusesRateWithBaseline(t *testing.T) {
+func TestBenchRefusesBadFlags(t *testing.T) {
 	r := clitest.Run(t, nil, nil, "bench", "--server", "http://127.0.0.1:9", "--rate", "100", "--baseline", "--duration", "1s")
 	if r.Code != 2 || !strings.Contains(r.Stderr, "--baseline") || !strings.Contains(r.Stderr, "--rate") {
 		t.Fatalf("bench --rate --baseline = %d %q; want exit 2 naming both flags", r.Code, r.Stderr)
+	}
+	r = clitest.Run(t, nil, nil, "bench", "--server", "http://127.0.0.1:9", "--keys", "1000001", "--duration", "1s")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "--keys") || !strings.Contains(r.Stderr, "--keys-file") {
+		t.Fatalf("bench --keys 1000001 = %d %q; want exit 2 with what to do instead", r.Code, r.Stderr)
+	}
+}
+
+// Without --json, a run shows what it prepares, then a line per second.
+func TestBenchShowsProgress(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	r := clitest.Run(t, s, nil, "bench", "--scenario", "validate", "--duration", "1500ms", "--concurrency", "4", "--keys", "5", "--devices", "20")
+	if r.Code != 0 {
+		t.Fatalf("bench: exit %d: %s", r.Code, r.Stderr)
+	}
+	for _, want := range []string{"preparing: product bench-", "5 keys", "preparing: activating 20 devices", "requests"} {
+		if !strings.Contains(r.Stderr+r.Stdout, want) {
+			t.Fatalf("bench output lacks %q:\nstdout: %s\nstderr: %s", want, r.Stdout, r.Stderr)
+		}
 	}
 }

@@ -245,7 +245,7 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 		reqCtx, cancelReq = context.WithTimeout(ctx, r.cfg.Duration+r.grace())
 		defer cancelReq()
 	}
-	var live atomic.Int64
+	var live liveCount
 	stopProgress := r.progress(scenario, &live)
 	workers := r.loopCounting(runCtx, reqCtx, do, &live)
 	elapsed := time.Since(start)
@@ -277,7 +277,17 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 	return res, nil
 }
 
-func (r *Runner) progress(scenario string, live *atomic.Int64) func() {
+// MaxPrepared is the most keys or devices a run prepares on the server.
+const MaxPrepared = 1_000_000
+
+// liveCount is what the progress lines show: requests answered (or
+// failed) and, in an open loop, slots never sent because every worker was
+// waiting; those are counted in bulk, so they get their own column.
+type liveCount struct {
+	done, notSent atomic.Int64
+}
+
+func (r *Runner) progress(scenario string, live *liveCount) func() {
 	if r.cfg.Progress == nil {
 		return func() {}
 	}
@@ -294,8 +304,12 @@ func (r *Runner) progress(scenario string, live *atomic.Int64) func() {
 			case <-done:
 				return
 			case now := <-t.C:
-				n := live.Load()
-				fmt.Fprintf(r.cfg.Progress, "%-12s %5.0fs  %9d requests  %8.0f/s\n", scenario, now.Sub(start).Seconds(), n, float64(n-last))
+				n := live.done.Load()
+				line := fmt.Sprintf("%-12s %5.0fs  %9d requests  %8.0f/s", scenario, now.Sub(start).Seconds(), n, float64(n-last))
+				if ns := live.notSent.Load(); ns > 0 {
+					line += fmt.Sprintf("  %9d not sent (every worker busy)", ns)
+				}
+				fmt.Fprintln(r.cfg.Progress, line)
 				last = n
 			}
 		}
@@ -304,7 +318,7 @@ func (r *Runner) progress(scenario string, live *atomic.Int64) func() {
 }
 
 func (r *Runner) loop(ctx context.Context, do func(ctx context.Context, i int64) string) {
-	var live atomic.Int64
+	var live liveCount
 	r.loopCounting(ctx, ctx, do, &live)
 }
 
@@ -340,7 +354,7 @@ const notSentSlack = 100 * time.Millisecond
 // start: those in flight get grace to finish, and those never sent or not
 // finished by then count as errors (NOT_SENT, UNFINISHED) with the time
 // they waited, so a server that stalls cannot hide it.
-func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.Context, i int64) string, live *atomic.Int64) []*worker {
+func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.Context, i int64) string, live *liveCount) []*worker {
 	n := r.cfg.Concurrency
 	workers := make([]*worker, n)
 	var seq atomic.Int64
@@ -432,7 +446,7 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 
 // notSent counts the slots first up to limit (excluded) as NOT_SENT, with
 // the time each waited (in at most 1024 steps of the histogram).
-func (w *worker) notSent(first, limit int64, due func(int64) time.Time, live *atomic.Int64) {
+func (w *worker) notSent(first, limit int64, due func(int64) time.Time, live *liveCount) {
 	if first >= limit {
 		return
 	}
@@ -446,7 +460,7 @@ func (w *worker) notSent(first, limit int64, due func(int64) time.Time, live *at
 	w.n += n
 	w.errs += n
 	w.codes[codeNotSent] += n
-	live.Add(n)
+	live.notSent.Add(n)
 }
 
 // advanceTo moves the next slot to limit if it is before it, and returns
@@ -461,10 +475,10 @@ func advanceTo(next *atomic.Int64, limit int64) int64 {
 }
 
 // record counts one request with its latency and, if it failed, its code.
-func (w *worker) record(code string, d time.Duration, live *atomic.Int64) {
+func (w *worker) record(code string, d time.Duration, live *liveCount) {
 	w.hist.Record(d)
 	w.n++
-	live.Add(1)
+	live.done.Add(1)
 	if code != "" {
 		w.errs++
 		w.codes[code]++
@@ -607,6 +621,13 @@ func benchProblem(code, detail, hint string) error {
 	return pe
 }
 
+// note writes a line of progress, if progress is shown.
+func (r *Runner) note(format string, a ...any) {
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, format+"\n", a...)
+	}
+}
+
 func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
 	if len(r.cfg.GivenKeys) > 0 {
 		if r.cfg.Product == "" {
@@ -638,6 +659,7 @@ func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
 	if err := r.admin(ctx, "POST", "/v1/admin/skus", map[string]any{"id": id, "product": id, "edition": "Bench", "channel": "volume-mak", "policy": policy}, nil); err != nil {
 		return nil, err
 	}
+	r.note("preparing: product %s, a volume SKU, %d keys", id, r.cfg.Keys)
 	for len(f.keys) < r.cfg.Keys {
 		n := min(r.cfg.Keys-len(f.keys), 50000)
 		var b struct {
@@ -647,6 +669,9 @@ func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
 			return nil, err
 		}
 		f.keys = append(f.keys, b.Keys...)
+		if r.cfg.Keys > 50000 {
+			r.note("preparing: %d of %d keys issued", len(f.keys), r.cfg.Keys)
+		}
 	}
 	if r.cfg.Scenario == ScenarioValidate || r.cfg.Scenario == ScenarioMixed {
 		if err := r.activateDevices(ctx, f); err != nil {
@@ -658,6 +683,7 @@ func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
 
 // activateDevices activates cfg.Devices devices for the validate scenario.
 func (r *Runner) activateDevices(ctx context.Context, f *fixture) error {
+	r.note("preparing: activating %d devices to validate", r.cfg.Devices)
 	f.licenses = make([]json.RawMessage, r.cfg.Devices)
 	f.profiles = make([]hardware.Profile, r.cfg.Devices)
 	var next atomic.Int64
