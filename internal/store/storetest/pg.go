@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // DefaultPostgres is the server PostgresURL uses when ECHT_TEST_POSTGRES is
@@ -23,7 +25,10 @@ const DefaultPostgres = "postgres://postgres@127.0.0.1:5432/postgres"
 // is named echt_test_<random hex>.
 //
 // If the server cannot be reached, the test is skipped, unless
-// ECHT_REQUIRE_POSTGRES=1, in which case it fails.
+// ECHT_REQUIRE_POSTGRES=1, in which case it fails. A server that was named
+// on purpose (ECHT_TEST_POSTGRES) and answers with an error (no such
+// database or role, a refused password), or a URL that cannot be parsed,
+// fails the test: that is a mistake to fix, not a missing PostgreSQL.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
 	server := os.Getenv("ECHT_TEST_POSTGRES")
@@ -32,8 +37,16 @@ func PostgresURL(t testing.TB) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	named := os.Getenv("ECHT_TEST_POSTGRES") != ""
+	if _, err := pgx.ParseConfig(server); err != nil && named {
+		t.Fatalf("ECHT_TEST_POSTGRES is not a PostgreSQL URL: %v", err)
+	}
 	conn, err := pgx.Connect(ctx, server)
 	if err != nil {
+		var pgErr *pgconn.PgError
+		if named && errors.As(err, &pgErr) {
+			t.Fatalf("ECHT_TEST_POSTGRES=%s: the server answered with an error (%v): fix the URL (user, password, database), or unset it to use %s", redacted(server), err, DefaultPostgres)
+		}
 		if os.Getenv("ECHT_REQUIRE_POSTGRES") == "1" {
 			t.Fatalf("PostgreSQL unreachable and ECHT_REQUIRE_POSTGRES=1: %v", err)
 		}
@@ -63,6 +76,16 @@ func PostgresURL(t testing.TB) string {
 		}
 	})
 	return withDatabase(t, server, name)
+}
+
+// redacted is server without its password, for messages.
+func redacted(server string) string {
+	if u, err := url.Parse(server); err == nil && u.User != nil {
+		if _, has := u.User.Password(); has {
+			return u.Redacted()
+		}
+	}
+	return server
 }
 
 // withDatabase returns the connection string server with its database
