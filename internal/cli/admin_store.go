@@ -109,8 +109,8 @@ func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error 
 		return fmt.Errorf("verification failed: the copy differs from the source (see the tables marked MISMATCH); nothing was kept, the target is still empty")
 	case errors.Is(err, storecopy.ErrTargetNotEmpty):
 		return problem.Wrap(problem.Conflict, "refusing to copy: "+err.Error(), err).With("hint", "copy into a new, empty database (createdb NAME), or drop the tables there first")
-	case err != nil && strings.HasPrefix(err.Error(), "open target"):
-		return fmt.Errorf("copy: %w (check --to: PostgreSQL must run there and the database exist, for example made with createdb NAME)", err)
+	case err != nil && strings.HasPrefix(err.Error(), "open target") && postgresOpenHint(err, "--to") != "":
+		return fmt.Errorf("copy: %w (%s)", err, postgresOpenHint(err, "--to"))
 	case err != nil:
 		return fmt.Errorf("copy: %w", err)
 	}

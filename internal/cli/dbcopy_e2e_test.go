@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,6 +196,28 @@ func TestCopyNamesWhatIsWrong(t *testing.T) {
 		r := clitest.Run(t, nil, nil, "admin", "db", "copy", "--from", tc.from, "--to", tc.to)
 		if r.Code != tc.code || !strings.Contains(r.Stderr, tc.want) {
 			t.Errorf("db copy --from %s = %d %q; want exit %d saying %q", tc.from, r.Code, r.Stderr, tc.code, tc.want)
+		}
+	}
+}
+
+// A target PostgreSQL refuses says what to fix about --to, and only that.
+func TestCopyTargetErrorsSayWhatToFix(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	u, err := url.Parse(storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDB, noRole := *u, *u
+	noDB.Path = "/echt_no_such_database"
+	noRole.User = url.User("echt_no_such_role")
+	for _, tc := range []struct{ to, want string }{
+		{noDB.String(), "create the database first"},
+		{noRole.String(), "check the user and password in --to"},
+		{"postgres://postgres@127.0.0.1:notaport/x", "cannot be read"},
+	} {
+		r := clitest.Run(t, s, nil, "admin", "db", "copy", "--from", s.Data, "--to", tc.to)
+		if r.Code == 0 || !strings.Contains(r.Stderr, tc.want) || strings.Contains(r.Stderr, "must run there") {
+			t.Errorf("db copy --to %s = %d %q; want a failure saying %q", tc.to, r.Code, r.Stderr, tc.want)
 		}
 	}
 }

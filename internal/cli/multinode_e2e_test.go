@@ -308,6 +308,7 @@ func TestServeRefusesABadDatabaseURLAtOnce(t *testing.T) {
 	for _, tc := range []struct{ url, want string }{
 		{dbURL + sep + "no_such_setting=1", "check the URL in --db"},
 		{u.String(), "create the database first"},
+		{"postgres://postgres@127.0.0.1:notaport/x", "cannot be read"},
 	} {
 		start := time.Now()
 		r := clitest.Run(t, nil, nil, "serve", "--db", tc.url, "--master-key-file", masterKeyFile(t), "--data", t.TempDir(), "--addr", "127.0.0.1:0")

@@ -212,13 +212,12 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 		if err == nil {
 			return st, nil
 		}
+		if permanentOpenError(err) {
+			return nil, fmt.Errorf("open PostgreSQL: %w (%s)", err, postgresOpenHint(err, "--db / ECHT_DB"))
+		}
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) {
 			switch pe.Code {
-			case "3D000": // invalid_catalog_name: waiting will not create it
-				return nil, fmt.Errorf("open PostgreSQL: %w (create the database first, for example with createdb, or fix the name in --db)", err)
-			case "28000", "28P01": // the server refused who we are
-				return nil, fmt.Errorf("open PostgreSQL: %w (check the user and password in --db / ECHT_DB, and pg_hba.conf)", err)
 			case "55000", // the database does not allow connections (yet)
 				"25006",                   // a read-only standby, as during a failover
 				"55P03", "57014", "25P03", // lock, statement and idle time limits
@@ -233,9 +232,6 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 				}
 			}
 		}
-		if tlsTrouble(err) {
-			return nil, fmt.Errorf("open PostgreSQL: %w (a TLS problem, which waiting will not change: check sslmode, sslrootcert and the host name in --db / ECHT_DB)", err)
-		}
 		if !errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
 			return nil, fmt.Errorf("open PostgreSQL: %w", err)
 		}
@@ -249,6 +245,36 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// permanentOpenError reports a failure to open PostgreSQL that waiting
+// will not change: a URL that cannot be read, a database that does not
+// exist, a user refused, TLS.
+func permanentOpenError(err error) bool {
+	var parse *pgconn.ParseConfigError
+	var pe *pgconn.PgError
+	return errors.As(err, &parse) || tlsTrouble(err) ||
+		errors.As(err, &pe) && (pe.Code == "3D000" || pe.Code == "28000" || pe.Code == "28P01")
+}
+
+// postgresOpenHint says what to do about a failure to open the PostgreSQL
+// database that flag names, or "" when there is nothing particular to say.
+func postgresOpenHint(err error, flag string) string {
+	var parse *pgconn.ParseConfigError
+	var pe *pgconn.PgError
+	switch {
+	case errors.As(err, &parse):
+		return "the URL in " + flag + " cannot be read: write it as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=...]"
+	case errors.As(err, &pe) && pe.Code == "3D000": // invalid_catalog_name
+		return "create the database first, for example with createdb NAME, or fix its name in " + flag
+	case errors.As(err, &pe) && (pe.Code == "28000" || pe.Code == "28P01"): // who we are was refused
+		return "check the user and password in " + flag + ", and pg_hba.conf"
+	case tlsTrouble(err):
+		return "a TLS problem: check sslmode, sslrootcert and the host name in " + flag
+	case errors.Is(err, store.ErrUnavailable):
+		return "check that PostgreSQL runs and that " + flag + " names its host and port"
+	}
+	return ""
 }
 
 // tlsTrouble reports a connection that failed on TLS itself (a certificate

@@ -176,6 +176,12 @@ func Copy(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	defer src.Close()
+	// Before the target is migrated: a database holding something else
+	// stays as it was. (Where this look cannot connect, opening the store
+	// below says why.)
+	if foreign, err := foreignTables(ctx, cfg.Target); err == nil && len(foreign) > 0 {
+		return Report{}, fmt.Errorf("%w: it holds tables echt does not know (%s)", ErrTargetNotEmpty, strings.Join(foreign, ", "))
+	}
 	dst, err := postgres.Open(ctx, postgres.Config{URL: cfg.Target})
 	if err != nil {
 		return Report{}, fmt.Errorf("open target: %w", err)
@@ -286,6 +292,22 @@ func sourceSchema(ctx context.Context, tx *sql.Tx) (int64, error) {
 		return 0, err
 	}
 	return version.Int64, nil
+}
+
+// foreignTables lists the tables of the target's schema that are neither
+// echt's nor its migrations'.
+func foreignTables(ctx context.Context, target string) ([]string, error) {
+	conn, err := pgx.Connect(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	rows, err := conn.Query(ctx, `SELECT table_name::text FROM information_schema.tables
+		WHERE table_schema = current_schema() AND NOT (table_name = ANY($1)) ORDER BY table_name`, append(Tables(), "goose_db_version"))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // targetSchema checks the target's tables and columns and returns its

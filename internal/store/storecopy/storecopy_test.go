@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -293,6 +294,30 @@ func TestCopyRefusesNonEmptyTarget(t *testing.T) {
 	}
 	if p, err := dst.Products(ctx); err != nil || len(p) != 0 {
 		t.Fatalf("target products after a refused copy = %v, %v; want none", p, err)
+	}
+}
+
+// A database that holds another application's tables is refused before
+// echt's tables are made there: it is left as it was.
+func TestCopyLeavesAForeignDatabaseAlone(t *testing.T) {
+	inst := makeInstallation(t, 3)
+	target := storetest.PostgresURL(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE foo (x int)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Copy(ctx, Config{Source: inst.path, Target: target})
+	if !errors.Is(err, ErrTargetNotEmpty) || !strings.Contains(err.Error(), "foo") {
+		t.Fatalf("Copy into a database with a table foo = %v, want ErrTargetNotEmpty naming foo", err)
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("tables in the target after a refused copy = %d, %v; want only foo", n, err)
 	}
 }
 
