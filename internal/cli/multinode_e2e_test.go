@@ -317,3 +317,23 @@ func TestServeRefusesABadDatabaseURLAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A PostgreSQL node started on the data directory of a SQLite installation
+// with an empty database refuses, naming the copy step: it would otherwise
+// make a new installation the activated devices do not trust. Once the
+// database is initialised, the same directory is fine.
+func TestServeRefusesToStartOverASQLiteInstallation(t *testing.T) {
+	dbURL := storetest.PostgresURL(t)
+	data := t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "echt.db"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mk := masterKeyFile(t)
+	r := clitest.Run(t, nil, nil, "serve", "--db", dbURL, "--master-key-file", mk, "--data", data, "--addr", "127.0.0.1:0")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "echt admin db copy") {
+		t.Fatalf("serve over a SQLite installation: exit %d, stderr %q; want a refusal naming echt admin db copy", r.Code, r.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(data, "admin-token")); err == nil {
+		t.Fatalf("the refused start wrote an admin token")
+	}
+}

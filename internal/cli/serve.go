@@ -163,6 +163,11 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	}
 	defer st.Close()
 
+	if isPG {
+		if err := notOverASQLiteInstallation(ctx, st, f.data); err != nil {
+			return err
+		}
+	}
 	kr, err := e.bootstrap(ctx, st, master, f.data, logger)
 	if err != nil {
 		return err
@@ -372,6 +377,21 @@ func (e *env) loadMasterKey(f serveFlags, isPG bool) (*keyring.MasterKey, error)
 		return nil, usagef("master key file %s: %v", path, err)
 	}
 	return mk, nil
+}
+
+// notOverASQLiteInstallation refuses to make a new installation in an
+// empty PostgreSQL database from a data directory that holds a SQLite one:
+// that is the step "echt admin db copy" was skipped, and the new signing
+// keys would not be the ones the activated devices trust.
+func notOverASQLiteInstallation(ctx context.Context, st store.Store, data string) error {
+	db := filepath.Join(data, sqlite.FileName)
+	if _, err := os.Stat(db); err != nil {
+		return nil
+	}
+	if _, err := st.Secret(ctx, keyring.SecretProductKey); !errors.Is(err, store.ErrNotFound) {
+		return nil // initialised (or unreadable: bootstrap says why)
+	}
+	return fmt.Errorf("the data directory %s holds a SQLite installation (%s) and this PostgreSQL database is empty: starting here would make a new installation with new signing keys, which the devices activated on the SQLite one do not trust. To move that installation, stop its server and run echt admin db copy --from %s --to <this --db URL> first; to start a new installation, give another --data directory", data, db, data)
 }
 
 // bootstrap initialises an empty database (keyring and first admin token)
