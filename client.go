@@ -258,11 +258,11 @@ func (c *Client) checkServerRoot(ctx context.Context, v *signing.Verifier) error
 	}
 	err = problem.Newf(problem.ServerUntrusted, "the server at %s signs for another publisher (root key %s) than the one this device trusts (%s), so nothing was activated", c.cfg.Server, kid, strings.Join(v.Roots(), ", "))
 	if c.cfg.RootKey != nil {
-		return withHint(err, "check the server address (--server) and the publisher's root key (--root-key)")
+		return withHint(err, "check the server address (Config.Server; --server in the echt agent) and the publisher's root key (Config.RootKey; --root-key)")
 	}
 	path := filepath.Join(c.store, trustFile)
-	return withHint(err, "check the server address (--server). This device pinned the root key of the first server it activated with in "+path+
-		"; if the publisher really changed its root key, or this is a test installation, use another store (--store) or delete that file")
+	return withHint(err, "check the server address (Config.Server; --server in the echt agent). This device pinned the root key of the first server it activated with in "+path+
+		"; if the publisher really changed its root key, or this is a test installation, use another store (Config.StoreDir; --store) or delete that file")
 }
 
 const trustFile = "trusted-root.json"
@@ -276,7 +276,7 @@ func readPinnedRoot(dir string) (ed25519.PublicKey, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the pinned root key in "+dir+": the license store must be a directory this user can read (--store DIR)", err)
+		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the pinned root key in "+dir+": the license store must be a directory this user can read (Config.StoreDir; --store DIR in the echt agent)", err)
 	}
 	var t struct {
 		Root string `json:"root_key"`
@@ -295,7 +295,7 @@ func readPinnedRoot(dir string) (ed25519.PublicKey, error) {
 	if err != nil {
 		path := filepath.Join(dir, trustFile)
 		return nil, withHint(problem.Wrap(problem.LicenseTampered, "the pinned root key file "+path+" is damaged", err),
-			"delete "+path+", then run echt activate again: the publisher's root key is pinned anew from the server")
+			"delete "+path+", then activate again (Client.Activate; echt activate): the publisher's root key is pinned anew from the server")
 	}
 	return k, nil
 }
