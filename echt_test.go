@@ -948,8 +948,28 @@ func TestWatchRemindsAndEscalates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got[0].Status.Status != echt.StatusNotActivated || got[0].Escalated || got[0].Count != 1 || !got[19].Escalated || got[19].Count != 20 {
+	if got[0].Status.Status != echt.StatusNotActivated || got[0].Count != 1 || !got[19].Escalated || got[19].Count != 20 {
 		t.Fatalf("reminders: first %+v, last %+v", got[0], got[19])
+	}
+	// Escalation counts from the end of the grace period (30 days ago),
+	// not from the start of each watch: an application restarted more
+	// often than the escalation period still escalates.
+	for _, tc := range []struct {
+		later     time.Duration
+		escalated bool
+	}{{0, false}, {15 * 24 * time.Hour, true}} {
+		clock.Add(int64(tc.later))
+		ctx, cancel := context.WithCancel(context.Background())
+		var first echt.Reminder
+		if err := c.Watch(ctx, "photoedit", echt.WatchOptions{Interval: time.Millisecond, EscalateAfter: 40 * 24 * time.Hour}, func(r echt.Reminder) {
+			first = r
+			cancel()
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if first.Count != 1 || first.Escalated != tc.escalated {
+			t.Fatalf("%v later: first reminder %+v, want escalated %v", tc.later, first, tc.escalated)
+		}
 	}
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel2()

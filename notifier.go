@@ -89,9 +89,14 @@ func (c *Client) Watch(ctx context.Context, product string, opts WatchOptions, r
 			if firstBad.IsZero() {
 				firstBad = c.now()
 			}
-			// NOT_ACTIVATED has no recorded start: count from the first
-			// reminder of this watch.
+			// NOT_ACTIVATED counts from the end of its grace period, which
+			// the device records (it survives restarts of the
+			// application); without either, from the first reminder of
+			// this watch.
 			since := st.NotGenuineSince
+			if since.IsZero() && st.Status == StatusNotActivated {
+				since = st.GraceUntil
+			}
 			if since.IsZero() || firstBad.Before(since) {
 				since = firstBad
 			}

@@ -813,5 +813,8 @@ func notifyDesktop(title, body string, urgent bool) {
 	if urgent {
 		urgency = "critical"
 	}
-	_ = exec.Command(path, "--app-name=echt", "--urgency="+urgency, title, body).Run()
+	// A notification service that hangs must not stall the reminders.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = exec.CommandContext(ctx, path, "--app-name=echt", "--urgency="+urgency, title, body).Run()
 }
