@@ -1405,3 +1405,46 @@ func TestHardwareReadAgain(t *testing.T) {
 		t.Fatalf("validate after the board changed, same Client: %+v, %v; want not genuine, no ticket", st, err)
 	}
 }
+
+// Deleting both license files does not start a fresh grace period on a
+// device the server knows: online validation finds the device's digital
+// license. A blocked key's copy stays NOT_GENUINE; a good one gets its
+// license back. A device the server does not know keeps its grace period.
+func TestValidateWithoutFilesAsksForTheDigitalLicense(t *testing.T) {
+	f := newFixture(t, "retail", 1, 2, nil)
+	ctx := context.Background()
+	for i, blocked := range []bool{false, true} {
+		dir := t.TempDir()
+		c := f.client(t, device(40+i), dir)
+		if _, err := c.Activate(ctx, f.keys[i]); err != nil {
+			t.Fatal(err)
+		}
+		if blocked {
+			adminCall(t, f.srv, "POST", "/v1/admin/keys/block", map[string]string{"key": f.keys[i], "reason": "counterfeit"}, nil)
+		}
+		for _, name := range []string{"license.json", "state.json"} {
+			if err := os.Remove(filepath.Join(dir, "photoedit", name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if st, err := c.Status(ctx); err != nil || st.Status != echt.StatusGrace {
+			t.Fatalf("offline without files = %+v, %v; want GRACE (nothing local to go by)", st, err)
+		}
+		st, err := c.Validate(ctx)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case blocked && (st.Status != echt.StatusNotGenuine || st.Reason != problem.KeyBlocked || !st.Online):
+			t.Fatalf("blocked copy without files = %+v; want NOT_GENUINE KEY_BLOCKED online", st)
+		case !blocked && (!st.Genuine() || !st.Online):
+			t.Fatalf("good copy without files = %+v; want GENUINE online", st)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "photoedit", "license.json")); (err == nil) == blocked {
+			t.Fatalf("blocked %v: license file restored = %v", blocked, err == nil)
+		}
+	}
+	stranger := f.client(t, device(49), t.TempDir())
+	if st, err := stranger.Validate(ctx); err != nil || st.Status != echt.StatusGrace {
+		t.Fatalf("a device the server does not know = %+v, %v; want GRACE", st, err)
+	}
+}
