@@ -456,7 +456,27 @@ func relocalize(st *echt.Status, lang string) {
 	if st.Detail == st.Remedy.Text {
 		st.Detail = ""
 	}
-	st.Remedy = &echt.Remedy{ID: st.Remedy.ID, Text: agentRemedy(st.Reason, lang, st.Product)}
+	st.Remedy = &echt.Remedy{ID: st.Remedy.ID, Text: agentRemedy(st.Reason, lang, st.Product) + keyOfRemedy(st.Remedy.Text)}
+}
+
+// keyOfRemedy is the partial key a server's remedy ends with, as
+// " (XXXXX-…-TQ3Y8)" (REACTIVATED_WITH_OTHER_KEY names the original key
+// to enter), or "".
+func keyOfRemedy(text string) string {
+	if i := strings.LastIndex(text, " (XXXXX-"); i >= 0 && strings.HasSuffix(text, ")") {
+		return text[i:]
+	}
+	return ""
+}
+
+// remedyOf is a status's remedy in lang: the server's, relocalised.
+func remedyOf(st *echt.Status, lang string) string {
+	cp := *st
+	relocalize(&cp, lang)
+	if cp.Remedy != nil && cp.Remedy.Text != "" {
+		return cp.Remedy.Text
+	}
+	return agentRemedy(st.Reason, lang, st.Product)
 }
 
 // sentence starts s with a capital letter and ends it with a full stop.
@@ -773,7 +793,8 @@ escalated, status, reason, remedy, results_url, at).`,
 			return c.Watch(ctx, product, echt.WatchOptions{Interval: interval, EscalateAfter: escalate}, func(r echt.Reminder) {
 				entry, _ := reasons.Lookup(r.Status.Reason, lang)
 				title := tr(lang, "agent_not_genuine", firstNonEmpty(r.Status.ProductName, r.Status.Product))
-				body := firstNonEmpty(entry.Title, string(r.Status.Reason)) + ". " + reasons.Remedy(r.Status.Reason, lang)
+				remedy := remedyOf(r.Status, lang)
+				body := firstNonEmpty(entry.Title, string(r.Status.Reason)) + ". " + remedy
 				if r.Status.ResultsURL != "" {
 					body += " " + r.Status.ResultsURL
 				}
@@ -781,7 +802,7 @@ escalated, status, reason, remedy, results_url, at).`,
 					// A stream: one object per line (JSON Lines).
 					enc := json.NewEncoder(e.stdout)
 					enc.SetEscapeHTML(false)
-					_ = enc.Encode(map[string]any{"reminder": r.Count, "escalated": r.Escalated, "status": r.Status.Status, "reason": r.Status.Reason, "remedy": reasons.Remedy(r.Status.Reason, lang), "results_url": r.Status.ResultsURL, "at": time.Now().UTC()})
+					_ = enc.Encode(map[string]any{"reminder": r.Count, "escalated": r.Escalated, "status": r.Status.Status, "reason": r.Status.Reason, "remedy": remedy, "results_url": r.Status.ResultsURL, "at": time.Now().UTC()})
 					return
 				}
 				prefix := tr(lang, "agent_reminder")

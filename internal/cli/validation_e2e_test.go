@@ -243,6 +243,12 @@ func TestRepairStory(t *testing.T) {
 	if !strings.Contains(v.Remedy.Text, keyA[24:]) {
 		t.Fatalf("remedy does not name the original key (…%s): %q", keyA[24:], v.Remedy.Text)
 	}
+	// The stored verdict, read offline, still names it (in either language).
+	for _, lang := range []string{"en", "nl"} {
+		if v := repaired.check(nil, "NOT_GENUINE", problem.ReactivatedWithOtherKey, "status", "--lang", lang); !strings.Contains(v.Remedy.Text, keyA[24:]) {
+			t.Fatalf("status --lang %s: remedy does not name the original key (…%s): %q", lang, keyA[24:], v.Remedy.Text)
+		}
+	}
 	// The user re-enters the original key: the original license returns.
 	back := repaired.activate(keyA)
 	if back.Reason != "ALREADY_ACTIVATED" || back.ActivationID != orig.ActivationID {
