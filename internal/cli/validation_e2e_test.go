@@ -104,6 +104,17 @@ func TestValidationReasons(t *testing.T) {
 		if !strings.Contains(page, "This copy is genuine") {
 			t.Fatalf("results page: %s", page)
 		}
+		// A link changed by one character shows no verdict at all.
+		dot := strings.LastIndex(v.ResultsURL, ".") + 1 // the MAC's first character
+		bad, err := http.Get(v.ResultsURL[:dot] + string(otherChar(v.ResultsURL[dot])) + v.ResultsURL[dot+1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(bad.Body)
+		bad.Body.Close()
+		if bad.StatusCode != http.StatusNotFound || strings.Contains(string(body), "<dl>") {
+			t.Fatalf("tampered results link = %d %s", bad.StatusCode, body)
+		}
 	})
 
 	t.Run("typo and invalid key", func(t *testing.T) {
@@ -321,6 +332,16 @@ func TestHelpPagesAndFeedback(t *testing.T) {
 				t.Fatalf("%s %s (nl) incomplete", kind, code)
 			}
 		}
+	}
+	// An unknown code's page says so in its heading, then lists the codes.
+	nope, err := http.Get(s.URL + "/help/reasons/NOPE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(nope.Body)
+	nope.Body.Close()
+	if nope.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "<h1>There is no help page for this code.</h1>") || !strings.Contains(string(body), "KEY_TYPO") {
+		t.Fatalf("unknown code's help page = %d %s", nope.StatusCode, body)
 	}
 	resp, err := http.PostForm(s.URL+"/help/feedback", map[string][]string{"page": {"/help/reasons/KEY_TYPO"}, "helpful": {"no"}, "lang": {"nl"}})
 	if err != nil || resp.StatusCode != 200 {

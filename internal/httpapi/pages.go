@@ -24,6 +24,9 @@ type pageData struct {
 	Langs []string
 	Title string
 	T     map[string]string
+	// NotFound: the page asked for does not exist (the index is shown
+	// instead, under a heading that says so).
+	NotFound bool
 }
 
 func (s *Server) pageBase(r *http.Request, title string) pageData {
@@ -61,7 +64,7 @@ func (s *Server) helpPage(kind string) http.HandlerFunc {
 		base := s.pageBase(r, "")
 		entry, ok := reasons.Lookup(code, base.Lang)
 		if !ok {
-			base.Title = base.T["not_found"]
+			base.Title, base.NotFound = base.T["not_found"], true
 			s.render(w, r, http.StatusNotFound, "index.html", struct {
 				pageData
 				Entries []reasons.Entry
@@ -140,7 +143,7 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	p, err := s.validation.ParsePageToken(r.PathValue("id"))
 	base := s.pageBase(r, "")
 	if err != nil {
-		base.Title = base.T["unknown_verdict"]
+		base.Title, base.NotFound = base.T["unknown_verdict"], true
 		s.render(w, r, http.StatusNotFound, "results.html", struct {
 			pageData
 			Headline, Class, Checked string
