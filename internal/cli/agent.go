@@ -497,7 +497,7 @@ func sentence(s string) string {
 // commands.
 func agentRemedy(code problem.Code, lang, product string) string {
 	if code == problem.ProductNotFound {
-		return "Check the product id (--product): the publisher's instructions name it; or activate with your product key alone."
+		return tr(lang, "agent_check_product")
 	}
 	r := reasons.Remedy(code, lang)
 	if product != "" {
