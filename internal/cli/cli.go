@@ -227,6 +227,12 @@ var envNames = map[string]string{
 	"hardware":         "ECHT_HARDWARE_FILE",
 	"product":          "ECHT_PRODUCT",
 	"root-key":         "ECHT_ROOT_KEY",
+	"max-body":         "ECHT_MAX_BODY",
+	"request-timeout":  "ECHT_REQUEST_TIMEOUT",
+	"shutdown-grace":   "ECHT_SHUTDOWN_GRACE",
+	"debug-addr":       "ECHT_DEBUG_ADDR",
+	"expiry-sweep":     "ECHT_EXPIRY_SWEEP",
+	"ticket-ttl":       "ECHT_TICKET_TTL",
 }
 
 // Version is the echt version, set at build time with -ldflags.
