@@ -25,6 +25,7 @@ import (
 	"github.com/echt-dev/echt/internal/auth"
 	"github.com/echt-dev/echt/internal/httpapi"
 	"github.com/echt-dev/echt/internal/keys"
+	"github.com/echt-dev/echt/internal/productkey"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -253,6 +254,9 @@ stored on the server. A progress bar is shown when stderr is a terminal.`,
 			if batch <= 0 || batch > keys.MaxBatch {
 				return usagef("--batch must be between 1 and %d", keys.MaxBatch)
 			}
+			if g.json && format == "csv" && out == "" {
+				return usagef("--json and --format csv both decide what goes to stdout: give one, or write the CSV to a file with --out (--json then prints a summary)")
+			}
 			return e.generateKeys(c.Context(), client(), g, sku, count, batch, out, format, force)
 		},
 	}
@@ -342,6 +346,10 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 	if err := c.do(ctx, "GET", "/v1/admin/skus/"+url.PathEscape(sku), nil, &info); err != nil {
 		return err
 	}
+	if left := int64(productkey.MaxSerial) + 1 - int64(info.KeysIssued); int64(count) > left {
+		return problem.Newf(problem.InvalidRequest, "SKU %s can issue %d more keys (a SKU has %d serials), not %d: nothing was issued", sku, left, productkey.MaxSerial+1, count).
+			With("hint", "give a smaller --count, or create another SKU for more keys")
+	}
 	var w io.Writer = e.stdout
 	var f *os.File
 	if out != "" {
@@ -358,6 +366,12 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 			return fmt.Errorf("open --out file: %w", err)
 		}
 		defer f.Close()
+		if force {
+			// A replaced file keeps its mode: keys are for this user only.
+			if err := f.Chmod(0o600); err != nil {
+				return fmt.Errorf("open --out file: %w", err)
+			}
+		}
 		w = f
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
@@ -456,12 +470,28 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 		if asJSON {
 			// Keep stdout one parsable object: the keys already made, and why
 			// the rest were not.
-			msg, _ := json.Marshal(firstErr.Error())
-			fmt.Fprintf(bw, "\n], \"count\": %d, \"error\": %s}\n", done, msg)
+			code, detail := problem.CodeOf(firstErr), firstErr.Error()
+			var pe *problem.Error
+			if errors.As(firstErr, &pe) {
+				detail = firstNonEmpty(pe.Detail, code.Title())
+			}
+			reason, _ := json.Marshal(string(code))
+			msg, _ := json.Marshal(detail)
+			fmt.Fprintf(bw, "\n], \"count\": %d, \"reason\": %s, \"error\": %s}\n", done, reason, msg)
 			_ = bw.Flush()
 		}
-		if done > 0 {
-			fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error\n", done)
+		switch problem.CodeOf(firstErr) {
+		case problem.ServerUnreachable, problem.Unavailable, problem.StoreUnavailable, problem.Internal:
+			fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error; a batch in flight when it came may have been issued without being written (the audit log's keys.generate entries list every batch issued; see docs/operations.md)\n", done)
+		default:
+			if done > 0 {
+				fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error\n", done)
+			}
+		}
+		if asJSON {
+			// stdout already holds the one object; only the exit code is left.
+			fmt.Fprintf(e.stderr, "echt: %s\n", firstErr)
+			return exitError{code: problem.CodeOf(firstErr).ExitCode()}
 		}
 		return firstErr
 	}

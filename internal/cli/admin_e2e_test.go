@@ -335,3 +335,32 @@ func TestZeroToleranceOnPurpose(t *testing.T) {
 	pc.check(nil, "NOT_GENUINE", problem.HardwareChanged, "status")
 	pc.check(nil, "NOT_GENUINE", problem.HardwareChanged, "validate")
 }
+
+// keys generate: a count beyond the SKU's serials is refused before
+// anything is issued; --json with CSV on stdout is refused; --force gives
+// the replaced file mode 0600.
+func TestKeysGenerateGuards(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	r := clitest.Run(t, s, nil, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "99999999999")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "more keys") {
+		t.Fatalf("--count 99999999999 = %d %q; want a refusal saying how many are left", r.Code, r.Stderr)
+	}
+	var sku []map[string]any
+	mustRun(t, s, "admin", "sku", "list", "--json").JSON(t, &sku)
+	if sku[0]["keys_issued"] != float64(0) {
+		t.Fatalf("keys issued after a refused run: %v", sku[0]["keys_issued"])
+	}
+	if r := clitest.Run(t, s, nil, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "2", "--format", "csv", "--json"); r.Code != 2 {
+		t.Fatalf("--format csv --json to stdout = %d %q; want a usage error", r.Code, r.Stderr)
+	}
+	out := filepath.Join(t.TempDir(), "keys.txt")
+	if err := os.WriteFile(out, []byte("old\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(out, 0o666)
+	mustRun(t, s, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "3", "--out", out, "--force")
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("--force output mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+}
