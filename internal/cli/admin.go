@@ -318,6 +318,9 @@ func (e *env) printKeyInfo(g *adminFlags, inf keys.Info) error {
 		return e.printJSON(inf)
 	}
 	w := e.stdout
+	if inf.Unchanged {
+		fmt.Fprintf(w, "nothing changed: the key already was %s\n", map[bool]string{true: "blocked for this reason", false: "not blocked"}[inf.Status == "blocked"])
+	}
 	fmt.Fprintf(w, "key:          %s\n", inf.PartialKey)
 	status := inf.Status
 	if inf.BlockReason != "" {

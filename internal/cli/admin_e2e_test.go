@@ -88,6 +88,18 @@ func TestAdminWalkthrough(t *testing.T) {
 	if info["status"] != "active" {
 		t.Fatalf("keys unblock = %v", info)
 	}
+	// Unblocking again, or blocking twice for one reason, changes nothing
+	// and says so; the audit log holds one entry per change.
+	if out := mustRun(t, s, "admin", "keys", "unblock", keys[0]).Stdout; !strings.Contains(out, "nothing changed") {
+		t.Fatalf("second unblock: %s", out)
+	}
+	mustRun(t, s, "admin", "keys", "block", keys[0], "--reason", "leaked")
+	info = nil
+	mustRun(t, s, "admin", "keys", "block", keys[0], "--reason", "leaked", "--json").JSON(t, &info)
+	if info["unchanged"] != true || info["status"] != "blocked" {
+		t.Fatalf("second block = %v", info)
+	}
+	mustRun(t, s, "admin", "keys", "unblock", keys[0]) // the audit log below holds one entry per change
 	// A typo and a forgery are told apart, with their exit codes.
 	typo := keys[1][:6] + string(otherChar(keys[1][6])) + keys[1][7:]
 	if r := clitest.Run(t, s, nil, "admin", "keys", "show", typo); r.Code != problem.KeyTypo.ExitCode() || !strings.Contains(r.Stderr, "KEY_TYPO") {
@@ -119,7 +131,7 @@ func TestAdminWalkthrough(t *testing.T) {
 	for _, a := range audit {
 		actions = append(actions, a["action"].(string))
 	}
-	want := "bootstrap product.create sku.create keys.generate key.block key.unblock token.create token.revoke"
+	want := "bootstrap product.create sku.create keys.generate key.block key.unblock key.block key.unblock token.create token.revoke"
 	if strings.Join(actions, " ") != want {
 		t.Fatalf("audit = %v, want %s", actions, want)
 	}

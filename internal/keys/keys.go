@@ -138,6 +138,10 @@ type Info struct {
 	Activations       int              `json:"activations_total"`
 	CreatedAt         time.Time        `json:"created_at"`
 	ActivationList    []ActivationInfo `json:"activations"`
+	// Unchanged is set by block and unblock when the key already was so
+	// (blocked for the same reason, or not blocked): nothing was written,
+	// nor added to the audit log.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // ActivationInfo is an activation as support sees it.
@@ -191,6 +195,11 @@ func (s *Service) SetBlocked(ctx context.Context, by Actor, raw string, blocked 
 	k, rec, err := s.Resolve(ctx, raw)
 	if err != nil {
 		return Info{}, err
+	}
+	if rec.Blocked == blocked && (!blocked || rec.BlockReason == reason) {
+		inf, err := s.describe(ctx, rec)
+		inf.Unchanged = true
+		return inf, err
 	}
 	action, detail := "key.unblock", map[string]any{}
 	if blocked {
