@@ -288,6 +288,11 @@ func TestProblemsAndLimits(t *testing.T) {
 	if r := call(t, srv, "POST", "/v1/admin/products", srv.AdminToken, big); r.status != 413 || r.problem(t).Code != problem.RequestTooLarge {
 		t.Fatalf("big body = %d %s", r.status, r.body)
 	}
+	// Counted like every other answer (route unmatched: refused before
+	// routing).
+	if r := call(t, srv, "GET", "/metrics", "", nil); !strings.Contains(string(r.body), `echt_http_requests_total{route="unmatched",status="413"} 1`) {
+		t.Fatalf("413 not counted in /metrics")
+	}
 	if r := call(t, srv, "POST", "/v1/admin/products", srv.AdminToken, `{"id":`); r.status != 400 || r.problem(t).Code != problem.InvalidRequest {
 		t.Fatalf("bad JSON = %d %s", r.status, r.body)
 	}

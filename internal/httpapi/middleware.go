@@ -99,10 +99,6 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), keyInfo, ri), s.cfg.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
-		if r.ContentLength > s.cfg.MaxBodyBytes {
-			s.fail(w, r, problem.Newf(problem.RequestTooLarge, "request bodies are limited to %d bytes", s.cfg.MaxBodyBytes))
-			return
-		}
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
@@ -136,6 +132,12 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				s.log.LogAttrs(context.Background(), level, "request", attrs...)
 			}
 		}()
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			// Refused before a byte is read, and logged and counted as
+			// every other answer.
+			s.fail(sw, r, problem.Newf(problem.RequestTooLarge, "request bodies are limited to %d bytes", s.cfg.MaxBodyBytes))
+			return
+		}
 		if err := badAddress(r.URL); err != nil {
 			s.fail(sw, r, err)
 			return
