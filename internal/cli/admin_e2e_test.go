@@ -376,3 +376,28 @@ func TestKeysGenerateGuards(t *testing.T) {
 		t.Fatalf("--force output mode = %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
 }
+
+// Bad serve settings are refused at once, from flags and from the
+// environment alike; the server's request id reaches the CLI's errors.
+func TestServeRefusesBadSettings(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"--max-body", "0"}, "--max-body"},
+		{[]string{"ECHT_MAX_BODY=-1"}, nil, "--max-body"},
+		{[]string{"ECHT_MAX_BODY=abc"}, nil, "ECHT_MAX_BODY"},
+		{[]string{"ECHT_REQUEST_TIMEOUT=soon"}, nil, "ECHT_REQUEST_TIMEOUT"},
+	} {
+		r := clitest.Run(t, nil, tc.env, append([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, tc.args...)...)
+		if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) {
+			t.Errorf("serve %v %v = %d %q; want exit 2 naming %s", tc.env, tc.args, r.Code, r.Stderr, tc.want)
+		}
+	}
+	s := clitest.StartServer(t, "", nil)
+	r := clitest.Run(t, s, nil, "admin", "sku", "create", "x", "--product", "nope", "--edition", "E", "--channel", "retail")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "request id: ") {
+		t.Fatalf("admin error = %d %q; want the request id", r.Code, r.Stderr)
+	}
+}

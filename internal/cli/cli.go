@@ -88,12 +88,21 @@ func (e *env) report(err error) int {
 	}
 	var pe *problem.Error
 	if errors.As(err, &pe) {
+		// The server's request id, which its logs carry: what support asks for.
+		rid, _ := pe.Extra["request_id"].(string)
 		if e.wantJSON {
-			_ = e.printJSON(map[string]string{"reason": string(pe.Code), "detail": firstNonEmpty(pe.Detail, pe.Code.Title()), "remedy": hintFor(pe)})
+			out := map[string]string{"reason": string(pe.Code), "detail": firstNonEmpty(pe.Detail, pe.Code.Title()), "remedy": hintFor(pe)}
+			if rid != "" {
+				out["request_id"] = rid
+			}
+			_ = e.printJSON(out)
 		}
 		fmt.Fprintf(e.stderr, "echt: %s: %s\n", pe.Code, firstNonEmpty(pe.Detail, pe.Code.Title()))
 		if hint := hintFor(pe); hint != "" {
 			fmt.Fprintf(e.stderr, "  what to do: %s\n", hint)
+		}
+		if rid != "" {
+			fmt.Fprintf(e.stderr, "  request id: %s\n", rid)
 		}
 		return pe.Code.ExitCode()
 	}

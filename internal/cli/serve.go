@@ -115,6 +115,9 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.maxBody <= 0 {
+		return usagef("--max-body %d: give the largest request body to accept, in bytes (at least 1; the default is 1048576)", f.maxBody)
+	}
 	// The server's live heap is small (caches, in-flight requests); collect
 	// garbage less often than Go's default unless GOGC says otherwise.
 	if os.Getenv("GOGC") == "" {
