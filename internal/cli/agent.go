@@ -589,7 +589,10 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 		fmt.Fprintf(e.stdout, "%s: %s (%s; %s)\n", strings.TrimSpace(name+" "+st.Edition), st.Status, st.Reason, where)
 		if entry.Title != "" && st.Status != echt.StatusGenuine {
 			fmt.Fprintf(e.stdout, "  %s.", entry.Title)
-			if st.Detail != "" && (st.Remedy == nil || st.Detail != st.Remedy.Text) {
+			// A grace period's detail is its end, shown below in the
+			// reader's language.
+			graceEnd := st.Status == echt.StatusGrace && !st.GraceUntil.IsZero()
+			if st.Detail != "" && (st.Remedy == nil || st.Detail != st.Remedy.Text) && !graceEnd {
 				fmt.Fprintf(e.stdout, " %s", sentence(st.Detail))
 			}
 			fmt.Fprintln(e.stdout)
