@@ -400,4 +400,8 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, "request id: ") {
 		t.Fatalf("admin error = %d %q; want the request id", r.Code, r.Stderr)
 	}
+	// A filter naming no product is a typo, not an empty list.
+	if r := clitest.Run(t, s, nil, "admin", "sku", "list", "--product", "nope"); r.Code != problem.ProductNotFound.ExitCode() {
+		t.Fatalf("sku list --product nope = %d %q; want PRODUCT_NOT_FOUND", r.Code, r.Stderr)
+	}
 }

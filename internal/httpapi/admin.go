@@ -167,6 +167,13 @@ func (s *Server) listSKUs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	product := r.URL.Query().Get("product")
+	if product != "" {
+		// A product that does not exist is a typo, not an empty list.
+		if _, err := s.catalog.Product(r.Context(), product); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	out := make([]SKUView, 0, len(ks))
 	for _, k := range ks {
 		if product == "" || k.ProductID == product {
