@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/echt-dev/echt/internal/store"
@@ -196,6 +197,9 @@ func (s *Service) CreateProduct(ctx context.Context, by Actor, id, name string) 
 	if name == "" {
 		name = id
 	}
+	if strings.TrimSpace(name) == "" {
+		return store.Product{}, problem.New(problem.InvalidRequest, "a product name of only spaces: give its name (--name NAME), or leave it out to use the id")
+	}
 	if err := text.Check("product name", name, 200); err != nil {
 		return store.Product{}, err
 	}
@@ -243,8 +247,8 @@ func (s *Service) CreateSKU(ctx context.Context, by Actor, spec SKUSpec) (store.
 	if spec.ProductID == "" {
 		return store.SKU{}, problem.New(problem.InvalidRequest, "a SKU needs its product (--product ID)")
 	}
-	if spec.Edition == "" {
-		return store.SKU{}, problem.New(problem.InvalidRequest, "a SKU needs an edition name (--edition NAME)")
+	if strings.TrimSpace(spec.Edition) == "" {
+		return store.SKU{}, problem.New(problem.InvalidRequest, "a SKU needs an edition name (--edition NAME), not only spaces")
 	}
 	if err := text.Check("edition", spec.Edition, 100); err != nil {
 		return store.SKU{}, err

@@ -378,8 +378,9 @@ func TestKeysGenerateGuards(t *testing.T) {
 }
 
 // Bad serve settings are refused at once, from flags and from the
-// environment alike; the server's request id reaches the CLI's errors.
-func TestServeRefusesBadSettings(t *testing.T) {
+// environment alike; the server's request id reaches the CLI's errors;
+// blank names and unknown filters are refused.
+func TestBadSettingsAndNamesRefused(t *testing.T) {
 	for _, tc := range []struct {
 		env  []string
 		args []string
@@ -399,6 +400,14 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	r := clitest.Run(t, s, nil, "admin", "sku", "create", "x", "--product", "nope", "--edition", "E", "--channel", "retail")
 	if r.Code == 0 || !strings.Contains(r.Stderr, "request id: ") {
 		t.Fatalf("admin error = %d %q; want the request id", r.Code, r.Stderr)
+	}
+	// Names of only spaces are no names.
+	if r := clitest.Run(t, s, nil, "admin", "product", "create", "blank", "--name", "   "); r.Code == 0 || !strings.Contains(r.Stderr, "only spaces") {
+		t.Fatalf("product with a blank name = %d %q", r.Code, r.Stderr)
+	}
+	mustRun(t, s, "admin", "product", "create", "p1", "--name", "P")
+	if r := clitest.Run(t, s, nil, "admin", "sku", "create", "s1", "--product", "p1", "--edition", "  ", "--channel", "retail"); r.Code == 0 || !strings.Contains(r.Stderr, "only spaces") {
+		t.Fatalf("SKU with a blank edition = %d %q", r.Code, r.Stderr)
 	}
 	// A filter naming no product is a typo, not an empty list.
 	if r := clitest.Run(t, s, nil, "admin", "sku", "list", "--product", "nope"); r.Code != problem.ProductNotFound.ExitCode() {
