@@ -37,7 +37,7 @@ func (c *Client) digitalCheck(ctx context.Context, product string, offline *Stat
 	_, err := c.activate(ctx, "", product)
 	switch code := problem.CodeOf(err); {
 	case err == nil:
-		st, err := c.validate(ctx, product, false)
+		st, err := c.ValidateProduct(ctx, product)
 		if err == nil && st.Genuine() && st.Detail == "" {
 			st.Detail = "the license was restored from this device's digital license"
 		}
@@ -71,13 +71,6 @@ func (c *Client) trustsAPublisher() bool {
 
 // ValidateProduct is Validate for a given product.
 func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, error) {
-	return c.validate(ctx, product, true)
-}
-
-// validate is ValidateProduct; digital says whether a device without a
-// license may ask for its digital license (once: not again after it was
-// restored).
-func (c *Client) validate(ctx context.Context, product string, digital bool) (*Status, error) {
 	offline, err := c.StatusProduct(ctx, product)
 	if err != nil {
 		return nil, err
@@ -86,17 +79,11 @@ func (c *Client) validate(ctx context.Context, product string, digital bool) (*S
 	case problem.LicenseMissing, problem.LicenseTampered, problem.ProductMismatch:
 		return offline, nil
 	case problem.GracePeriod:
-		if !digital {
-			return offline, nil
-		}
 		return c.digitalCheck(ctx, product, offline)
 	case problem.NotActivated:
 		if offline.VerdictID == "" {
 			// No license to ask about (never activated, released, or
 			// both files deleted).
-			if !digital {
-				return offline, nil
-			}
 			return c.digitalCheck(ctx, product, offline)
 		}
 		// The server said so of the license still here: ask again, the
