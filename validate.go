@@ -21,54 +21,6 @@ func (c *Client) Validate(ctx context.Context) (*Status, error) {
 	return c.ValidateProduct(ctx, c.cfg.Product)
 }
 
-// digitalCheck asks the server, for a device without a license of the
-// product, whether the device holds an activation of it all the same (its
-// digital license: the files were deleted, or the product reinstalled).
-// If it does, the license is restored and the copy validated as usual; if
-// that activation's key is blocked, or it was revoked or expired, the copy
-// is not genuine, as it was before its files went. Otherwise, or when the
-// server cannot be asked, the offline status stands. The device asks only
-// a server whose publisher it already trusts (Config.RootKey, or a root
-// key pinned at an earlier activation): a check never pins one.
-func (c *Client) digitalCheck(ctx context.Context, product string, offline *Status) (*Status, error) {
-	if c.cfg.Server == "" || !c.trustsAPublisher() {
-		return offline, nil
-	}
-	_, err := c.activate(ctx, "", product)
-	switch code := problem.CodeOf(err); {
-	case err == nil:
-		st, err := c.ValidateProduct(ctx, product)
-		if err == nil && st.Genuine() && st.Detail == "" {
-			st.Detail = "the license was restored from this device's digital license"
-		}
-		return st, err
-	case code == problem.KeyBlocked || code == problem.ActivationRevoked || code == problem.LicenseExpired:
-		var pe *problem.Error
-		detail := code.Title()
-		if errors.As(err, &pe) && pe.Detail != "" {
-			detail = pe.Detail
-		}
-		return &Status{Status: StatusNotGenuine, Reason: code, Detail: detail, Product: product, CheckedAt: offline.CheckedAt,
-			GraceUntil: offline.GraceUntil, NotGenuineSince: offline.CheckedAt, Online: true}, nil
-	case code == problem.ServerUntrusted:
-		return nil, err
-	}
-	return offline, nil
-}
-
-// trustsAPublisher reports whether the client knows whose signatures to
-// trust without asking a server: Config.RootKey, or a pinned root key.
-func (c *Client) trustsAPublisher() bool {
-	c.mu.Lock()
-	v := c.verifier
-	c.mu.Unlock()
-	if v != nil {
-		return true
-	}
-	root, err := readPinnedRoot(c.store)
-	return err == nil && root != nil
-}
-
 // ValidateProduct is Validate for a given product.
 func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, error) {
 	offline, err := c.StatusProduct(ctx, product)
@@ -76,15 +28,12 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 		return nil, err
 	}
 	switch offline.Reason {
-	case problem.LicenseMissing, problem.LicenseTampered, problem.ProductMismatch:
+	case problem.LicenseMissing, problem.LicenseTampered, problem.ProductMismatch, problem.GracePeriod:
 		return offline, nil
-	case problem.GracePeriod:
-		return c.digitalCheck(ctx, product, offline)
 	case problem.NotActivated:
 		if offline.VerdictID == "" {
-			// No license to ask about (never activated, released, or
-			// both files deleted).
-			return c.digitalCheck(ctx, product, offline)
+			// No license to ask about (never activated, or released).
+			return offline, nil
 		}
 		// The server said so of the license still here: ask again, the
 		// answer may have changed (the key now in use elsewhere, say).
