@@ -172,7 +172,13 @@ zero on purpose.`,
 					policy[strings.ReplaceAll(flag, "-", "_")] = v
 				}
 			}
-			req := map[string]any{"id": args[0], "product": product, "edition": edition, "channel": channel, "policy": policy, "entitlements": ents}
+			zero := []string{}
+			for _, flag := range []string{"tolerance", "grace-days"} {
+				if c.Flags().Changed(flag) && policy[strings.ReplaceAll(flag, "-", "_")] == 0 {
+					zero = append(zero, strings.ReplaceAll(flag, "-", "_"))
+				}
+			}
+			req := map[string]any{"id": args[0], "product": product, "edition": edition, "channel": channel, "policy": policy, "zero_on_purpose": zero, "entitlements": ents}
 			if err := client().do(c.Context(), "POST", "/v1/admin/skus", req, &out); err != nil {
 				return err
 			}

@@ -3,6 +3,8 @@ package cli_test
 import (
 	"bufio"
 	"database/sql"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -333,6 +335,28 @@ func TestZeroToleranceOnPurpose(t *testing.T) {
 	}
 	if got["photoedit-strict"] != [2]int{0, 0} || got["photoedit-pro"] != [2]int{4, 30} {
 		t.Fatalf("tolerance, grace days = %v; want strict 0 0, pro 4 30", got)
+	}
+	// Through the API, a 0 not named in zero_on_purpose still means the
+	// default: a client that sends every field, zeros included, keeps the
+	// meaning it always had.
+	body := `{"id":"photoedit-typed","product":"photoedit","edition":"T","channel":"retail","policy":{"max_devices":0,"valid_days":0,"grace_days":0,"tolerance":0,"revalidate_hours":0,"reminder_minutes":0,"escalate_days":0}}`
+	req, _ := http.NewRequest("POST", s.URL+"/v1/admin/skus", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var typed struct {
+		Policy struct {
+			GraceDays int `json:"grace_days"`
+			Tolerance int `json:"tolerance"`
+		} `json:"policy"`
+	}
+	json.NewDecoder(resp.Body).Decode(&typed)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || typed.Policy.Tolerance != 4 || typed.Policy.GraceDays != 30 {
+		t.Fatalf("SKU with zeros, none on purpose = %d %+v; want the defaults 4 and 30", resp.StatusCode, typed.Policy)
 	}
 
 	strict := genKeys(t, s, "photoedit-strict", "1")[0]

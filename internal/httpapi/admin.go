@@ -52,26 +52,6 @@ type PolicyView struct {
 	EscalateDays    int `json:"escalate_days"`
 }
 
-// policyRequest is a SKU policy in a create request. A field left out, or
-// 0, takes the channel's default; tolerance and grace_days given as 0 are
-// zero on purpose (catalog.ZeroOnPurpose).
-type policyRequest struct {
-	MaxDevices      int  `json:"max_devices"`
-	ValidDays       int  `json:"valid_days"`
-	GraceDays       *int `json:"grace_days"`
-	Tolerance       *int `json:"tolerance"`
-	RevalidateHours int  `json:"revalidate_hours"`
-	ReminderMinutes int  `json:"reminder_minutes"`
-	EscalateDays    int  `json:"escalate_days"`
-}
-
-func deref(p *int) int {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
 // SKUView is a SKU in API responses.
 type SKUView struct {
 	ID           string     `json:"id"`
@@ -140,18 +120,33 @@ func (s *Server) createSKU(w http.ResponseWriter, r *http.Request) {
 		Product      string        `json:"product"`
 		Edition      string        `json:"edition"`
 		Channel      string        `json:"channel"`
-		Policy       policyRequest `json:"policy"`
-		Entitlements []string      `json:"entitlements"`
+		Policy       PolicyView `json:"policy"`
+		// ZeroOnPurpose names policy fields whose 0 is meant as it is
+		// ("tolerance", "grace_days"), not as the channel's default.
+		ZeroOnPurpose []string `json:"zero_on_purpose"`
+		Entitlements  []string `json:"entitlements"`
 	}
 	if err := s.decode(r, &req, true); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	p := req.Policy
+	var zero catalog.ZeroOnPurpose
+	for _, f := range req.ZeroOnPurpose {
+		switch f {
+		case "tolerance":
+			zero.Tolerance = p.Tolerance == 0
+		case "grace_days":
+			zero.GraceDays = p.GraceDays == 0
+		default:
+			s.fail(w, r, problem.Newf(problem.InvalidRequest, "zero_on_purpose: %q may not be zero on purpose: name tolerance or grace_days", f))
+			return
+		}
+	}
 	sku, err := s.catalog.CreateSKU(r.Context(), s.catalogActor(r), catalog.SKUSpec{
 		ID: req.ID, ProductID: req.Product, Edition: req.Edition, Channel: catalog.Channel(req.Channel), Entitlements: req.Entitlements,
-		Policy: store.Policy{MaxDevices: p.MaxDevices, ValidDays: p.ValidDays, GraceDays: deref(p.GraceDays), Tolerance: deref(p.Tolerance), RevalidateHours: p.RevalidateHours, ReminderMinutes: p.ReminderMinutes, EscalateDays: p.EscalateDays},
-		Zero:   catalog.ZeroOnPurpose{GraceDays: p.GraceDays != nil && *p.GraceDays == 0, Tolerance: p.Tolerance != nil && *p.Tolerance == 0},
+		Policy: store.Policy{MaxDevices: p.MaxDevices, ValidDays: p.ValidDays, GraceDays: p.GraceDays, Tolerance: p.Tolerance, RevalidateHours: p.RevalidateHours, ReminderMinutes: p.ReminderMinutes, EscalateDays: p.EscalateDays},
+		Zero:   zero,
 	})
 	if err != nil {
 		s.fail(w, r, err)
