@@ -116,11 +116,11 @@ func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) createSKU(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		ID           string        `json:"id"`
-		Product      string        `json:"product"`
-		Edition      string        `json:"edition"`
-		Channel      string        `json:"channel"`
-		Policy       PolicyView `json:"policy"`
+		ID      string     `json:"id"`
+		Product string     `json:"product"`
+		Edition string     `json:"edition"`
+		Channel string     `json:"channel"`
+		Policy  PolicyView `json:"policy"`
 		// ZeroOnPurpose names policy fields whose 0 is meant as it is
 		// ("tolerance", "grace_days"), not as the channel's default.
 		ZeroOnPurpose []string `json:"zero_on_purpose"`
