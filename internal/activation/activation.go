@@ -559,20 +559,27 @@ func (s *Service) verifyOwn(data []byte) (license.License, error) {
 
 // Revoke ends an activation on the publisher's decision (refund, abuse);
 // the device learns it at its next online validation.
-func (s *Service) Revoke(ctx context.Context, actor, requestID, id, reason string) (store.Activation, error) {
+// It reports whether the activation was revoked now: one that had already
+// ended is returned as it is.
+func (s *Service) Revoke(ctx context.Context, actor, requestID, id, reason string) (store.Activation, bool, error) {
 	if reason == "" {
-		return store.Activation{}, problem.New(problem.InvalidRequest, "a revocation needs a reason")
+		return store.Activation{}, false, problem.New(problem.InvalidRequest, "a revocation needs a reason")
 	}
 	if err := text.Check("reason", reason, 200); err != nil {
-		return store.Activation{}, err
+		return store.Activation{}, false, err
 	}
 	d, _ := json.Marshal(map[string]string{"reason": reason})
-	a := store.AuditEntry{At: s.now().UTC(), Actor: actor, Action: "activation.revoke", Target: id, Detail: string(d), RequestID: requestID}
-	act, err := s.st.EndActivation(ctx, id, store.StatusRevoked, reason, s.now().UTC(), nil, &a)
+	now := s.now().UTC()
+	a := store.AuditEntry{At: now, Actor: actor, Action: "activation.revoke", Target: id, Detail: string(d), RequestID: requestID}
+	wasActive := false
+	act, err := s.st.EndActivation(ctx, id, store.StatusRevoked, reason, now, func(a store.Activation) error {
+		wasActive = a.Status == store.StatusActive
+		return nil
+	}, &a)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Activation{}, problem.Newf(problem.ActivationNotFound, "no activation %q", id)
+		return store.Activation{}, false, problem.Newf(problem.ActivationNotFound, "no activation %q", id)
 	}
-	return act, err
+	return act, wasActive && err == nil, err
 }
 
 // Get returns an activation.

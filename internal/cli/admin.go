@@ -772,7 +772,7 @@ func (e *env) activationsCmd(g *adminFlags, client func() *apiClient) *cobra.Com
 			if err := e.printActivation(g, a); err != nil || g.json {
 				return err
 			}
-			if a.Status != "revoked" || a.EndReason != reason {
+			if a.Unchanged {
 				fmt.Fprintf(e.stdout, "nothing changed: the activation had already ended (%s); its seat was already free\n", a.Status)
 			}
 			return nil

@@ -317,10 +317,10 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 	}
 	lang := e.language(f)
 	remedy := agentRemedy(code, lang, f.product)
-	if pe != nil {
+	if pe != nil && lang == reasons.DefaultLang {
 		// The server's own advice for this failure (problem member
-		// "hint"); its errors reach here only with the publisher's
-		// signature verified.
+		// "hint", in English); its errors reach here only with the
+		// publisher's signature verified.
 		if h, ok := pe.Extra["hint"].(string); ok && h != "" {
 			remedy = h
 		}

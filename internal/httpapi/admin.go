@@ -391,6 +391,9 @@ type ActivationView struct {
 	EndedAt    time.Time `json:"ended_at,omitzero"`
 	EndReason  string    `json:"end_reason,omitempty"`
 	PriorID    string    `json:"prior_activation_id,omitempty"`
+	// Unchanged is set by revoke when the activation had already ended:
+	// nothing was written, nor added to the audit log.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 func activationView(a store.Activation) ActivationView {
@@ -414,10 +417,12 @@ func (s *Server) revokeActivation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	a, err := s.activation.Revoke(r.Context(), s.principal(r).TokenID, RequestID(r), r.PathValue("id"), req.Reason)
+	a, revoked, err := s.activation.Revoke(r.Context(), s.principal(r).TokenID, RequestID(r), r.PathValue("id"), req.Reason)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	reply(w, http.StatusOK, activationView(a))
+	v := activationView(a)
+	v.Unchanged = !revoked
+	reply(w, http.StatusOK, v)
 }

@@ -282,8 +282,13 @@ func (s *Service) original(ctx context.Context, a store.Activation, now time.Tim
 	if a.Status != store.StatusActive || !a.NotAfter.IsZero() && !now.Before(a.NotAfter) {
 		return false, nil
 	}
-	if sku, err := s.cat.SKU(ctx, a.SKUID); err == nil && catalog.Channel(sku.Channel) == catalog.Trial {
+	sku, err := s.cat.SKU(ctx, a.SKUID)
+	switch {
+	case err == nil && catalog.Channel(sku.Channel) == catalog.Trial:
 		return false, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound) && problem.CodeOf(err) != problem.SKUNotFound:
+		// No verdict on a guess: the store's trouble is a 503.
+		return false, err
 	}
 	k, err := s.key(ctx, a.KeyHash)
 	if errors.Is(err, store.ErrNotFound) {

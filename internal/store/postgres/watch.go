@@ -14,12 +14,13 @@ import (
 // listenIdle is how long Watch waits for a notification before it pings its
 // connection, and listenPing how long that ping may take, so that a
 // connection that hangs (a network path that drops packets, no reset) is
-// noticed within about a second: until then the node's caches may answer
-// from data another node has changed. A ping is one round trip; a false
-// alarm costs only the caches' contents.
+// noticed within a few seconds: until then the node's caches may answer
+// from data another node has changed. A ping is one round trip. A false
+// alarm is not free (every cache is emptied and the keyring reloaded), so
+// the ping gets far longer than a healthy database needs.
 const (
 	listenIdle = 500 * time.Millisecond
-	listenPing = 750 * time.Millisecond
+	listenPing = 2 * time.Second
 )
 
 // Watch implements store.Store with LISTEN on a dedicated connection. It
