@@ -489,18 +489,13 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 			fmt.Fprintf(bw, "\n], \"count\": %d, \"reason\": %s, \"error\": %s}\n", done, reason, msg)
 			_ = bw.Flush()
 		}
-		switch problem.CodeOf(firstErr) {
-		case problem.ServerUnreachable, problem.Unavailable, problem.StoreUnavailable, problem.Internal:
-			fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error; a batch in flight when it came may have been issued without being written (the audit log's keys.generate entries list every batch issued; see docs/operations.md)\n", done)
-		default:
-			if done > 0 {
-				fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error\n", done)
-			}
-		}
+		// Two batches are in flight: the other one may have been issued
+		// whatever this error was.
+		fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error; a batch in flight when it came may have been issued without being written (the audit log's keys.generate entries list every batch issued; see docs/operations.md)\n", done)
 		if asJSON {
-			// stdout already holds the one object; only the exit code is left.
-			fmt.Fprintf(e.stderr, "echt: %s\n", firstErr)
-			return exitError{code: problem.CodeOf(firstErr).ExitCode()}
+			// stdout already holds the one object: the error goes to
+			// stderr alone.
+			e.wantJSON = false
 		}
 		return firstErr
 	}

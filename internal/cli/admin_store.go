@@ -107,6 +107,8 @@ func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error 
 		return exitError{code: exitFailure} // the report above says which tables
 	case errors.Is(err, storecopy.ErrMismatch):
 		return fmt.Errorf("verification failed: the copy differs from the source (see the tables marked MISMATCH); nothing was kept, the target is still empty")
+	case errors.Is(err, storecopy.ErrTargetForeign):
+		return problem.Wrap(problem.Conflict, "refusing to copy: "+err.Error(), err).With("hint", "copy into a new database made for echt (createdb NAME), not one another application uses")
 	case errors.Is(err, storecopy.ErrTargetNotEmpty):
 		return problem.Wrap(problem.Conflict, "refusing to copy: "+err.Error(), err).With("hint", "copy into a new, empty database (createdb NAME), or drop the tables there first")
 	case err != nil && strings.HasPrefix(err.Error(), "open target") && postgresOpenHint(err, "--to") != "":

@@ -39,6 +39,9 @@ import (
 var (
 	// ErrTargetNotEmpty means the PostgreSQL database already holds data.
 	ErrTargetNotEmpty = errors.New("the target database is not empty")
+	// ErrTargetForeign means the target holds tables that are not echt's
+	// (another application's database): nothing was done there.
+	ErrTargetForeign = errors.New("the target database holds another application's tables")
 	// ErrMismatch means the copy read back differs from the source; the
 	// copy was rolled back.
 	ErrMismatch = errors.New("the copy does not match the source")
@@ -180,7 +183,7 @@ func Copy(ctx context.Context, cfg Config) (Report, error) {
 	// stays as it was. (Where this look cannot connect, opening the store
 	// below says why.)
 	if foreign, err := foreignTables(ctx, cfg.Target); err == nil && len(foreign) > 0 {
-		return Report{}, fmt.Errorf("%w: it holds tables echt does not know (%s)", ErrTargetNotEmpty, strings.Join(foreign, ", "))
+		return Report{}, fmt.Errorf("%w (%s): nothing was changed there", ErrTargetForeign, strings.Join(foreign, ", "))
 	}
 	dst, err := postgres.Open(ctx, postgres.Config{URL: cfg.Target})
 	if err != nil {

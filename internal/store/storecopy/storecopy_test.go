@@ -312,8 +312,8 @@ func TestCopyLeavesAForeignDatabaseAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Copy(ctx, Config{Source: inst.path, Target: target})
-	if !errors.Is(err, ErrTargetNotEmpty) || !strings.Contains(err.Error(), "foo") {
-		t.Fatalf("Copy into a database with a table foo = %v, want ErrTargetNotEmpty naming foo", err)
+	if !errors.Is(err, ErrTargetForeign) || !strings.Contains(err.Error(), "foo") {
+		t.Fatalf("Copy into a database with a table foo = %v, want ErrTargetForeign naming foo", err)
 	}
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()").Scan(&n); err != nil || n != 1 {
