@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -80,13 +81,21 @@ func PostgresURL(t testing.TB) string {
 
 // redacted is server without its password, for messages.
 func redacted(server string) string {
+	if !strings.HasPrefix(server, "postgres://") && !strings.HasPrefix(server, "postgresql://") {
+		return kvPassword.ReplaceAllString(server, "password=REDACTED") // libpq key=value form
+	}
 	if u, err := url.Parse(server); err == nil && u.User != nil {
 		if _, has := u.User.Password(); has {
 			return u.Redacted()
 		}
 	}
+	if strings.Contains(strings.ToLower(server), "password") {
+		return "(a URL with a password)"
+	}
 	return server
 }
+
+var kvPassword = regexp.MustCompile(`(?i)password\s*=\s*('(\\.|[^'])*'|\S+)`)
 
 // withDatabase returns the connection string server with its database
 // replaced by name.
