@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -347,7 +348,7 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 		}
 		// No link into a server that is unreachable or not trusted.
 		if f.server != "" && code != problem.ServerUnreachable && code != problem.ServerUntrusted {
-			fmt.Fprintf(e.stderr, "  %s%s/help/errors/%s\n", label("agent_more_help"), strings.TrimRight(f.server, "/"), code)
+			fmt.Fprintf(e.stderr, "  %s%s\n", label("agent_more_help"), helpLink(f.server, "errors", code, lang))
 		}
 	}
 	return exitError{code: code.ExitCode()}
@@ -565,6 +566,11 @@ func failureStatus(code problem.Code) string {
 	return statusUnknown
 }
 
+// helpLink is the address of a code's help page on server, in lang.
+func helpLink(server, kind string, code problem.Code, lang string) string {
+	return strings.TrimRight(server, "/") + "/help/" + kind + "/" + string(code) + "?lang=" + url.QueryEscape(lang)
+}
+
 // printStatus prints a status (the JSON of echt status and echt validate
 // is the echt.Status object, a contract) and returns the exit error for
 // anything but GENUINE.
@@ -580,7 +586,7 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 	} else {
 		entry, _ := reasons.Lookup(st.Reason, lang)
 		label := labels(lang, "agent_product_key", "agent_activation_id", "agent_valid_until", "agent_activate_by",
-			"agent_what_to_do", "agent_note", "agent_details", "agent_next_check")
+			"agent_what_to_do", "agent_note", "agent_details", "agent_next_check", "agent_more_help")
 		name := firstNonEmpty(st.ProductName, st.Product)
 		where := tr(lang, "agent_offline_check")
 		if st.Online {
@@ -624,8 +630,13 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 		if st.StoreError != "" {
 			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_note"), tr(lang, "agent_verdict_not_stored", st.StoreError))
 		}
-		if st.ResultsURL != "" {
+		switch {
+		case st.ResultsURL != "":
 			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_details"), st.ResultsURL)
+		case st.Status != echt.StatusGenuine && f.server != "":
+			// A local finding has no results page; its help page says
+			// the same in full.
+			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_more_help"), helpLink(f.server, "reasons", st.Reason, lang))
 		}
 		if !st.NextCheck.IsZero() {
 			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_next_check"), st.NextCheck.Local().Format(time.DateTime))

@@ -157,6 +157,10 @@ func TestValidationReasons(t *testing.T) {
 		os.WriteFile(lic, edited, 0o600)
 		d.check(nil, "NOT_GENUINE", problem.LicenseTampered, "status")
 		d.check(nil, "NOT_GENUINE", problem.LicenseTampered, "validate")
+		// A local finding has no results page: the text links its help page.
+		if r := d.run(nil, "validate", "--lang", "nl"); !strings.Contains(r.Stdout, "/help/reasons/LICENSE_TAMPERED?lang=nl") {
+			t.Fatalf("validate text lacks the help link: %s", r.Stdout)
+		}
 		os.Remove(lic)
 		d.check(nil, "NOT_GENUINE", problem.LicenseMissing, "status")
 		d.check(nil, "NOT_GENUINE", problem.LicenseMissing, "validate")
