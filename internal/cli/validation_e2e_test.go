@@ -255,6 +255,10 @@ func TestRepairStory(t *testing.T) {
 		t.Fatalf("technician's activation = %+v", tech)
 	}
 	v := repaired.check(nil, "NOT_GENUINE", problem.ReactivatedWithOtherKey, "validate")
+	// Its results page gives the remedy in the page's language, with the key.
+	if page := get(t, v.ResultsURL+"?lang=nl"); !strings.Contains(page, "Voer uw oorspronkelijke productcode opnieuw in") || !strings.Contains(page, keyA[24:]) {
+		t.Fatalf("results page in Dutch lacks the Dutch remedy or the key: %s", page)
+	}
 	if !strings.Contains(v.Remedy.Text, keyA[24:]) {
 		t.Fatalf("remedy does not name the original key (…%s): %q", keyA[24:], v.Remedy.Text)
 	}

@@ -167,6 +167,12 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 		headline, class = base.T["grace"], "warn"
 	}
 	base.Title = base.T["results_title"]
+	// The verdict's remedy was written in the verdict's language; in the
+	// page's, keep only what it adds to the catalogue's (the original key
+	// of a repair).
+	if i := strings.LastIndex(p.Remedy, " (XXXXX-"); i >= 0 && strings.HasSuffix(p.Remedy, ")") {
+		p.Remedy = reasons.Remedy(problem.Code(p.Reason), base.Lang) + p.Remedy[i:]
+	}
 	s.render(w, r, http.StatusOK, "results.html", struct {
 		pageData
 		Headline, Class, Checked string
