@@ -586,7 +586,7 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 	} else {
 		entry, _ := reasons.Lookup(st.Reason, lang)
 		label := labels(lang, "agent_product_key", "agent_activation_id", "agent_valid_until", "agent_activate_by",
-			"agent_what_to_do", "agent_note", "agent_details", "agent_next_check", "agent_more_help")
+			"agent_what_to_do", "agent_note", "agent_details", "agent_next_check", "agent_more_help", "agent_detail")
 		name := firstNonEmpty(st.ProductName, st.Product)
 		where := tr(lang, "agent_offline_check")
 		if st.Online {
@@ -598,10 +598,17 @@ func (e *env) printStatus(f *agentFlags, st *echt.Status) error {
 			// A grace period's detail is its end, shown below in the
 			// reader's language.
 			graceEnd := st.Status == echt.StatusGrace && !st.GraceUntil.IsZero()
-			if st.Detail != "" && (st.Remedy == nil || st.Detail != st.Remedy.Text) && !graceEnd {
+			showDetail := st.Detail != "" && (st.Remedy == nil || st.Detail != st.Remedy.Text) && !graceEnd
+			translated := entry.Lang == lang && lang != reasons.DefaultLang
+			if showDetail && !translated {
 				fmt.Fprintf(e.stdout, " %s", sentence(st.Detail))
 			}
 			fmt.Fprintln(e.stdout)
+			if showDetail && translated {
+				// The title in the reader's language; the detail (the
+				// SDK's or the server's, in English) on a line of its own.
+				fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_detail"), st.Detail)
+			}
 		}
 		if st.PartialKey != "" {
 			fmt.Fprintf(e.stdout, "  %s%s\n", label("agent_product_key"), st.PartialKey)
