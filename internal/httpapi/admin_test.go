@@ -313,10 +313,18 @@ func TestProblemsAndLimits(t *testing.T) {
 	if r := call(t, srv, "GET", "/v1/signing-keys", srv.AdminToken, nil); r.status != 200 {
 		t.Fatalf("with token = %d, want exempt", r.status)
 	}
-	for _, p := range []string{"/healthz", "/readyz", "/v1/openapi.json"} {
+	// Health checks are not limited; the API document is, as the other
+	// public endpoints.
+	for _, p := range []string{"/healthz", "/readyz"} {
 		if r := call(t, srv, "GET", p, "", nil); r.status != 200 {
 			t.Errorf("GET %s = %d", p, r.status)
 		}
+	}
+	if r := call(t, srv, "GET", "/v1/openapi.json", "", nil); r.status != 429 {
+		t.Errorf("GET /v1/openapi.json from a limited address = %d, want 429", r.status)
+	}
+	if r := call(t, srv, "GET", "/v1/openapi.json", srv.AdminToken, nil); r.status != 200 {
+		t.Errorf("GET /v1/openapi.json with a token = %d, want 200", r.status)
 	}
 	r := call(t, srv, "GET", "/metrics", "", nil)
 	if r.status != 200 || !strings.Contains(string(r.body), "echt_http_requests_total") {

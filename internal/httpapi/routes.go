@@ -18,7 +18,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	handle("GET /healthz", s.healthz)
 	handle("GET /readyz", s.readyz)
 	handle("GET /metrics", s.metrics.handler().ServeHTTP)
-	handle("GET /v1/openapi.json", s.openapi)
+	handle("GET /v1/openapi.json", s.public(limitClient, s.openapi))
 
 	// Public and client endpoints.
 	handle("GET /v1/signing-keys", s.public(limitClient, s.signingKeys))
