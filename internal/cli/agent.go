@@ -457,17 +457,7 @@ func relocalize(st *echt.Status, lang string) {
 	if st.Detail == st.Remedy.Text {
 		st.Detail = ""
 	}
-	st.Remedy = &echt.Remedy{ID: st.Remedy.ID, Text: agentRemedy(st.Reason, lang, st.Product) + keyOfRemedy(st.Remedy.Text)}
-}
-
-// keyOfRemedy is the partial key a server's remedy ends with, as
-// " (XXXXX-…-TQ3Y8)" (REACTIVATED_WITH_OTHER_KEY names the original key
-// to enter), or "".
-func keyOfRemedy(text string) string {
-	if i := strings.LastIndex(text, " (XXXXX-"); i >= 0 && strings.HasSuffix(text, ")") {
-		return text[i:]
-	}
-	return ""
+	st.Remedy = &echt.Remedy{ID: st.Remedy.ID, Text: agentRemedy(st.Reason, lang, st.Product) + reasons.NamedKey(st.Remedy.Text)}
 }
 
 // remedyOf is a status's remedy in lang: the server's, relocalised.

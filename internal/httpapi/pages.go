@@ -170,8 +170,8 @@ func (s *Server) results(w http.ResponseWriter, r *http.Request) {
 	// The verdict's remedy was written in the verdict's language; in the
 	// page's, keep only what it adds to the catalogue's (the original key
 	// of a repair).
-	if i := strings.LastIndex(p.Remedy, " (XXXXX-"); i >= 0 && strings.HasSuffix(p.Remedy, ")") {
-		p.Remedy = reasons.Remedy(problem.Code(p.Reason), base.Lang) + p.Remedy[i:]
+	if key := reasons.NamedKey(p.Remedy); key != "" {
+		p.Remedy = reasons.Remedy(problem.Code(p.Reason), base.Lang) + key
 	}
 	s.render(w, r, http.StatusOK, "results.html", struct {
 		pageData

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/echt-dev/echt/internal/productkey"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -192,4 +193,18 @@ func Negotiate(explicit, acceptLanguage string) string {
 		}
 	}
 	return DefaultLang
+}
+
+// WithKey is a remedy followed by the partial key it names, as
+// " (XXXXX-XXXXX-XXXXX-XXXXX-TQ3Y8)": REACTIVATED_WITH_OTHER_KEY names the
+// original key to enter.
+func WithKey(remedy, partialKey string) string { return remedy + " (" + partialKey + ")" }
+
+// NamedKey is what WithKey added to a remedy (written in some language),
+// to add it again to the remedy in another; "" when it names no key.
+func NamedKey(remedy string) string {
+	if i := strings.LastIndex(remedy, " ("+productkey.Partial("")); i >= 0 && strings.HasSuffix(remedy, ")") {
+		return remedy[i:]
+	}
+	return ""
 }

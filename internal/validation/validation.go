@@ -265,7 +265,7 @@ func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time
 			lang := reasons.Negotiate(r.Lang, "")
 			v.Remedy = api.Remedy{
 				ID:   reasons.RemedyID(problem.ReactivatedWithOtherKey),
-				Text: reasons.Remedy(problem.ReactivatedWithOtherKey, lang) + " (" + productkey.Partial(prior.act.LastGroup) + ")",
+				Text: reasons.WithKey(reasons.Remedy(problem.ReactivatedWithOtherKey, lang), productkey.Partial(prior.act.LastGroup)),
 			}
 		}
 	}
