@@ -101,6 +101,10 @@ func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error 
 			e.table("TABLE\tSQLITE ROWS\tPOSTGRESQL ROWS\tCHECKSUM\tSHA-256", rows)
 		}
 	}
+	var hint string
+	if err != nil {
+		hint, _ = postgresOpenHint(err, "--to")
+	}
 	switch {
 	case errors.Is(err, storecopy.ErrMismatch) && g.json:
 		fmt.Fprintln(e.stderr, "echt: verification failed: the copy differs from the source; nothing was kept, the target is still empty")
@@ -111,8 +115,8 @@ func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error 
 		return problem.Wrap(problem.Conflict, "refusing to copy: "+err.Error(), err).With("hint", "copy into a new database made for echt (createdb NAME), not one another application uses")
 	case errors.Is(err, storecopy.ErrTargetNotEmpty):
 		return problem.Wrap(problem.Conflict, "refusing to copy: "+err.Error(), err).With("hint", "copy into a new, empty database (createdb NAME), or drop the tables there first")
-	case err != nil && strings.HasPrefix(err.Error(), "open target") && postgresOpenHint(err, "--to") != "":
-		return fmt.Errorf("copy: %w (%s)", err, postgresOpenHint(err, "--to"))
+	case err != nil && strings.HasPrefix(err.Error(), "open target") && hint != "":
+		return fmt.Errorf("copy: %w (%s)", err, hint)
 	case err != nil:
 		return fmt.Errorf("copy: %w", err)
 	}

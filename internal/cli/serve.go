@@ -220,8 +220,8 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 		if err == nil {
 			return st, nil
 		}
-		if permanentOpenError(err) {
-			return nil, fmt.Errorf("open PostgreSQL: %w (%s)", err, postgresOpenHint(err, "--db / ECHT_DB"))
+		if hint, permanent := postgresOpenHint(err, "--db / ECHT_DB"); permanent {
+			return nil, fmt.Errorf("open PostgreSQL: %w (%s)", err, hint)
 		}
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) {
@@ -255,34 +255,26 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 	}
 }
 
-// permanentOpenError reports a failure to open PostgreSQL that waiting
-// will not change: a URL that cannot be read, a database that does not
-// exist, a user refused, TLS.
-func permanentOpenError(err error) bool {
-	var parse *pgconn.ParseConfigError
-	var pe *pgconn.PgError
-	return errors.As(err, &parse) || tlsTrouble(err) ||
-		errors.As(err, &pe) && (pe.Code == "3D000" || pe.Code == "28000" || pe.Code == "28P01")
-}
-
 // postgresOpenHint says what to do about a failure to open the PostgreSQL
-// database that flag names, or "" when there is nothing particular to say.
-func postgresOpenHint(err error, flag string) string {
+// database that flag names ("" when there is nothing particular to say),
+// and whether waiting would not change it: a URL that cannot be read, a
+// database that does not exist, a user refused, TLS.
+func postgresOpenHint(err error, flag string) (hint string, permanent bool) {
 	var parse *pgconn.ParseConfigError
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &parse):
-		return "the URL in " + flag + " cannot be read: write it as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=...]"
+		return "the URL in " + flag + " cannot be read: write it as postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=...]", true
 	case errors.As(err, &pe) && pe.Code == "3D000": // invalid_catalog_name
-		return "create the database first, for example with createdb NAME, or fix its name in " + flag
+		return "create the database first, for example with createdb NAME, or fix its name in " + flag, true
 	case errors.As(err, &pe) && (pe.Code == "28000" || pe.Code == "28P01"): // who we are was refused
-		return "check the user and password in " + flag + ", and pg_hba.conf"
+		return "check the user and password in " + flag + ", and pg_hba.conf", true
 	case tlsTrouble(err):
-		return "a TLS problem: check sslmode, sslrootcert and the host name in " + flag
+		return "a TLS problem: check sslmode, sslrootcert and the host name in " + flag, true
 	case errors.Is(err, store.ErrUnavailable):
-		return "check that PostgreSQL runs and that " + flag + " names its host and port"
+		return "check that PostgreSQL runs and that " + flag + " names its host and port", false
 	}
-	return ""
+	return "", false
 }
 
 // tlsTrouble reports a connection that failed on TLS itself (a certificate
