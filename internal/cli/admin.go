@@ -166,16 +166,15 @@ zero on purpose.`,
 			var out httpapi.SKUView
 			// Only the flags given: a tolerance or grace period given as 0
 			// is zero on purpose, a flag left out takes the default.
-			policy := map[string]int{}
+			policy, zero := map[string]int{}, []string{}
 			for flag, v := range map[string]int{"max-devices": p.MaxDevices, "valid-days": p.ValidDays, "grace-days": p.GraceDays, "tolerance": p.Tolerance, "revalidate-hours": p.RevalidateHours, "reminder-minutes": p.ReminderMinutes, "escalate-days": p.EscalateDays} {
-				if c.Flags().Changed(flag) {
-					policy[strings.ReplaceAll(flag, "-", "_")] = v
+				if !c.Flags().Changed(flag) {
+					continue
 				}
-			}
-			zero := []string{}
-			for _, flag := range []string{"tolerance", "grace-days"} {
-				if c.Flags().Changed(flag) && policy[strings.ReplaceAll(flag, "-", "_")] == 0 {
-					zero = append(zero, strings.ReplaceAll(flag, "-", "_"))
+				field := strings.ReplaceAll(flag, "-", "_")
+				policy[field] = v
+				if v == 0 && (field == "tolerance" || field == "grace_days") {
+					zero = append(zero, field)
 				}
 			}
 			req := map[string]any{"id": args[0], "product": product, "edition": edition, "channel": channel, "policy": policy, "zero_on_purpose": zero, "entitlements": ents}
@@ -479,11 +478,7 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 		if asJSON {
 			// Keep stdout one parsable object: the keys already made, and why
 			// the rest were not.
-			code, detail := problem.CodeOf(firstErr), firstErr.Error()
-			var pe *problem.Error
-			if errors.As(firstErr, &pe) {
-				detail = firstNonEmpty(pe.Detail, code.Title())
-			}
+			code, detail := codeAndDetail(firstErr)
 			reason, _ := json.Marshal(string(code))
 			msg, _ := json.Marshal(detail)
 			fmt.Fprintf(bw, "\n], \"count\": %d, \"reason\": %s, \"error\": %s}\n", done, reason, msg)

@@ -310,12 +310,9 @@ func (e *env) agentFailure(f *agentFlags, err error, jsonOf func(code problem.Co
 		}
 		return err
 	}
-	code := problem.CodeOf(err)
+	code, detail := codeAndDetail(err)
 	var pe *problem.Error
-	detail := err.Error()
-	if errors.As(err, &pe) {
-		detail = firstNonEmpty(pe.Detail, code.Title())
-	}
+	errors.As(err, &pe)
 	lang := e.language(f)
 	remedy := agentRemedy(code, lang, f.product)
 	if pe != nil && lang == reasons.DefaultLang {

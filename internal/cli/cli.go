@@ -154,6 +154,17 @@ func checkServerURL(s string) error {
 	return nil
 }
 
+// codeAndDetail is an error's code and what to show of it: a problem's
+// detail (or its code's title), else the error's text.
+func codeAndDetail(err error) (problem.Code, string) {
+	code := problem.CodeOf(err)
+	var pe *problem.Error
+	if errors.As(err, &pe) {
+		return code, firstNonEmpty(pe.Detail, code.Title())
+	}
+	return code, err.Error()
+}
+
 func firstNonEmpty(s ...string) string {
 	for _, v := range s {
 		if v != "" {
