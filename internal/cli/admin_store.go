@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/echt-dev/echt/internal/store"
 	"github.com/echt-dev/echt/internal/store/sqlite"
 	"github.com/echt-dev/echt/internal/store/storecopy"
 	"github.com/echt-dev/echt/problem"
@@ -55,7 +56,7 @@ Admin tokens keep working.
 				return usagef("db copy needs --from DIR (the SQLite data directory) and --to postgres://... (an empty database)")
 			}
 			if !strings.HasPrefix(to, "postgres://") && !strings.HasPrefix(to, "postgresql://") {
-				return usagef("--to %q: use a postgres:// URL", redactURL(to))
+				return usagef("--to %q: use a postgres:// URL", store.RedactURL(to))
 			}
 			return e.copyDB(c.Context(), g, from, to)
 		},
@@ -80,7 +81,7 @@ func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error 
 	default:
 		dir = filepath.Dir(from)
 	}
-	fmt.Fprintf(e.stderr, "echt: copying %s to %s\n", src, redactURL(to))
+	fmt.Fprintf(e.stderr, "echt: copying %s to %s\n", src, store.RedactURL(to))
 	rep, err := storecopy.Copy(ctx, storecopy.Config{Source: src, Target: to, Progress: func(table string, rows int64) {
 		fmt.Fprintf(e.stderr, "  copied %-20s %d rows\n", table, rows)
 	}})

@@ -14,11 +14,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -133,7 +131,7 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	}
 	isPG := strings.HasPrefix(f.db, "postgres://") || strings.HasPrefix(f.db, "postgresql://")
 	if f.db != "" && !isPG {
-		return usagef("--db %q: use a postgres:// URL, or leave it empty for SQLite in --data", redactURL(f.db))
+		return usagef("--db %q: use a postgres:// URL, or leave it empty for SQLite in --data", store.RedactURL(f.db))
 	}
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory %s: %w", f.data, err)
@@ -154,7 +152,7 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 
 	var st store.Store
 	if isPG {
-		logger.Info("opening PostgreSQL store", "db", redactURL(f.db))
+		logger.Info("opening PostgreSQL store", "db", store.RedactURL(f.db))
 		st, err = openPostgresRetry(ctx, f.db, logger)
 	} else {
 		path := filepath.Join(f.data, sqlite.FileName)
@@ -289,40 +287,6 @@ func tlsTrouble(err error) bool {
 	)
 	return errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
 		strings.Contains(err.Error(), "server refused TLS connection")
-}
-
-// passwordParam matches a password given in a key=value connection string
-// (password=… or password='…', with backslash escapes).
-var passwordParam = regexp.MustCompile(`(?i)\b((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)`)
-
-// redactURL hides the passwords in a database URL or connection string, for
-// logs and error messages: the user info's and any password parameter
-// (whatever its spelling, as the driver decodes it). What cannot be parsed
-// as a URL is treated as key=value pairs.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" || u.Opaque != "" {
-		if i := strings.Index(s, "://"); i >= 0 {
-			// Unparsable as a URL: keep only the scheme.
-			return s[:i+3] + "REDACTED"
-		}
-		return passwordParam.ReplaceAllString(s, "${1}REDACTED")
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "REDACTED")
-	}
-	q := u.Query()
-	changed := false
-	for k := range q {
-		if lk := strings.ToLower(k); lk == "password" || lk == "sslpassword" {
-			q[k] = []string{"REDACTED"}
-			changed = true
-		}
-	}
-	if changed {
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }
 
 // loadMasterKey reads the master key from ECHT_MASTER_KEY, the file, or

@@ -7,13 +7,14 @@ import (
 	"errors"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/echt-dev/echt/internal/store"
 )
 
 // DefaultPostgres is the server PostgresURL uses when ECHT_TEST_POSTGRES is
@@ -46,7 +47,7 @@ func PostgresURL(t testing.TB) string {
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if named && errors.As(err, &pgErr) {
-			t.Fatalf("ECHT_TEST_POSTGRES=%s: the server answered with an error (%v): fix the URL (user, password, database), or unset it to use %s", redacted(server), err, DefaultPostgres)
+			t.Fatalf("ECHT_TEST_POSTGRES=%s: the server answered with an error (%v): fix the URL (user, password, database), or unset it to use %s", store.RedactURL(server), err, DefaultPostgres)
 		}
 		if os.Getenv("ECHT_REQUIRE_POSTGRES") == "1" {
 			t.Fatalf("PostgreSQL unreachable and ECHT_REQUIRE_POSTGRES=1: %v", err)
@@ -78,24 +79,6 @@ func PostgresURL(t testing.TB) string {
 	})
 	return withDatabase(t, server, name)
 }
-
-// redacted is server without its password, for messages.
-func redacted(server string) string {
-	if !strings.HasPrefix(server, "postgres://") && !strings.HasPrefix(server, "postgresql://") {
-		return kvPassword.ReplaceAllString(server, "password=REDACTED") // libpq key=value form
-	}
-	if u, err := url.Parse(server); err == nil && u.User != nil {
-		if _, has := u.User.Password(); has {
-			return u.Redacted()
-		}
-	}
-	if strings.Contains(strings.ToLower(server), "password") {
-		return "(a URL with a password)"
-	}
-	return server
-}
-
-var kvPassword = regexp.MustCompile(`(?i)password\s*=\s*('(\\.|[^'])*'|\S+)`)
 
 // withDatabase returns the connection string server with its database
 // replaced by name.

@@ -1,13 +1,10 @@
-package cli
+package store_test
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
-	"io"
 	"strings"
 	"testing"
+
+	"github.com/echt-dev/echt/internal/store"
 )
 
 // Database passwords never reach logs or error messages, wherever the
@@ -27,32 +24,14 @@ func TestRedactURL(t *testing.T) {
 		{"postgres://app@db/echt", "postgres://app@db/echt"},
 		{"postgres://db/echt?user=app", "postgres://db/echt?user=app"},
 	} {
-		got := redactURL(tc.in)
+		got := store.RedactURL(tc.in)
 		if got != tc.want {
-			t.Errorf("redactURL(%q) = %q, want %q", tc.in, got, tc.want)
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 		for _, secret := range []string{"s3cret", "p2secret", "p3secret", "p4secret", "kvsecret", "kv secret", "ssword5", "secret6", "secret7", "s3%zzcret"} {
 			if strings.Contains(got, secret) {
-				t.Errorf("redactURL(%q) leaks %q: %q", tc.in, secret, got)
+				t.Errorf("RedactURL(%q) leaks %q: %q", tc.in, secret, got)
 			}
-		}
-	}
-}
-
-// A TLS failure is a configuration error (stop at once), an outage is not.
-func TestTLSTrouble(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want bool
-	}{
-		{fmt.Errorf("connect: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), true},
-		{fmt.Errorf("connect: %w", x509.HostnameError{Host: "db"}), true},
-		{errors.New("failed to connect: server refused TLS connection"), true},
-		{fmt.Errorf("connect: %w", io.ErrUnexpectedEOF), false},
-		{errors.New("dial tcp 127.0.0.1:5432: connect: connection refused"), false},
-	} {
-		if got := tlsTrouble(tc.err); got != tc.want {
-			t.Errorf("tlsTrouble(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }
