@@ -280,6 +280,9 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 // MaxPrepared is the most keys or devices a run prepares on the server.
 const MaxPrepared = 1_000_000
 
+// keyBatch is the most keys one admin request issues (the server's limit).
+const keyBatch = 50_000
+
 // liveCount is what the progress lines show: requests answered (or
 // failed) and, in an open loop, slots never sent because every worker was
 // waiting; those are counted in bulk, so they get their own column.
@@ -661,7 +664,7 @@ func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
 	}
 	r.note("preparing: product %s, a volume SKU, %d keys", id, r.cfg.Keys)
 	for len(f.keys) < r.cfg.Keys {
-		n := min(r.cfg.Keys-len(f.keys), 50000)
+		n := min(r.cfg.Keys-len(f.keys), keyBatch)
 		var b struct {
 			Keys []string `json:"keys"`
 		}
@@ -669,7 +672,7 @@ func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
 			return nil, err
 		}
 		f.keys = append(f.keys, b.Keys...)
-		if r.cfg.Keys > 50000 {
+		if r.cfg.Keys > keyBatch {
 			r.note("preparing: %d of %d keys issued", len(f.keys), r.cfg.Keys)
 		}
 	}
