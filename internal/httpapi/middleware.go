@@ -163,6 +163,9 @@ func badAddress(u *url.URL) error {
 	case strings.Contains(u.RawQuery, "%00"):
 		return problem.New(problem.InvalidRequest, "the query may not contain the NUL character (%00)")
 	}
+	if u.RawQuery == "" {
+		return nil // most requests: nothing to parse
+	}
 	for k, vs := range u.Query() {
 		if !utf8.ValidString(k) || slices.ContainsFunc(vs, func(v string) bool { return !utf8.ValidString(v) }) {
 			return problem.New(problem.InvalidRequest, "the query must be UTF-8 (percent-encoded UTF-8 bytes)")
