@@ -188,41 +188,60 @@ func parseSignatureHeader(h string) (kid string, sig []byte, ok bool) {
 
 // trust returns the verifier of the publisher's root key. With
 // TrustOnFirstUse and no configured key, the key pinned in the store (or,
-// the first time, the server's) is used.
+// before anything was activated, the server's: see trustPinning) is used.
 func (c *Client) trust(ctx context.Context) (*signing.Verifier, error) {
 	v, _, err := c.trustPinning(ctx)
 	return v, err
 }
 
-// trustPinning is trust, and reports whether it pinned the server's root
-// key just now.
+// trustPinning is trust, and reports whether the root key came from this
+// client's server and is not pinned yet. Such a key is used, but written
+// to the store only once a license it signed is (pinFresh): contacting a
+// server, or a failed activation there, pins nothing, so a wrong --server
+// tried first does not lock the device out of the right one.
 func (c *Client) trustPinning(ctx context.Context) (*signing.Verifier, bool, error) {
 	c.mu.Lock()
-	v := c.verifier
+	v, fresh := c.verifier, c.unpinned != nil
 	c.mu.Unlock()
 	if v != nil {
-		return v, false, nil
+		return v, fresh, nil
 	}
 	root, err := readPinnedRoot(c.store)
 	if err != nil {
 		return nil, false, err
 	}
-	pinned := false
 	if root == nil {
-		root, err = c.serverRoot(ctx)
-		if err != nil {
+		if root, err = c.serverRoot(ctx); err != nil {
 			return nil, false, err
 		}
-		if err := pinRoot(c.store, root); err != nil {
-			return nil, false, problem.Wrap(problem.StoreCorrupt, "cannot record the publisher's root key", err)
-		}
-		pinned = true
+		fresh = true
 	}
 	v = signing.NewVerifier(root)
 	c.mu.Lock()
 	c.verifier = v
+	if fresh {
+		c.unpinned = root
+	}
 	c.mu.Unlock()
-	return v, pinned, nil
+	return v, fresh, nil
+}
+
+// pinFresh pins the root key trustPinning took from the server, once a
+// license it signed has verified.
+func (c *Client) pinFresh() error {
+	c.mu.Lock()
+	root := c.unpinned
+	c.mu.Unlock()
+	if root == nil {
+		return nil
+	}
+	if err := pinRoot(c.store, root); err != nil {
+		return problem.Wrap(problem.StoreCorrupt, "cannot record the publisher's root key in "+filepath.Join(c.store, trustFile), err)
+	}
+	c.mu.Lock()
+	c.unpinned = nil
+	c.mu.Unlock()
+	return nil
 }
 
 // serverRoot asks the server for its publisher's root public key. The
@@ -305,8 +324,9 @@ func pinRoot(dir string, root ed25519.PublicKey) error {
 	return writeAtomic(dir+string(os.PathSeparator)+trustFile, append(b, '\n'))
 }
 
-// RootKeyID returns the id of the root key the client trusts, fetching and
-// pinning it first with TrustOnFirstUse.
+// RootKeyID returns the id of the root key the client trusts: the
+// configured or pinned one, or with TrustOnFirstUse before anything was
+// activated the server's (fetched, not pinned).
 func (c *Client) RootKeyID(ctx context.Context) (string, error) {
 	v, err := c.trust(ctx)
 	if err != nil {
@@ -415,11 +435,11 @@ func (c *Client) activate(ctx context.Context, key, product string) (*Activation
 }
 
 func (c *Client) activateOnline(ctx context.Context, key, product string) (*Activation, error) {
-	v, pinned, err := c.trustPinning(ctx)
+	v, fresh, err := c.trustPinning(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !pinned { // a root just pinned came from this server
+	if !fresh { // a root not pinned yet came from this server
 		if err := c.checkServerRoot(ctx, v); err != nil {
 			return nil, err
 		}
@@ -481,6 +501,9 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 		return nil, problem.New(problem.ServerUntrusted, "the license the server sent is for another product")
 	case !hardware.Match(l.Hardware, prof, l.Tolerance).Same:
 		return nil, problem.New(problem.ServerUntrusted, "the license the server sent is for another device")
+	}
+	if err := c.pinFresh(); err != nil {
+		return nil, withHint(err, "the server activated this device, but the store "+c.store+" cannot be written: fix it and activate again with the same key, which gives back the same activation without using another seat")
 	}
 	now := c.now().UTC()
 	// Under the store's lock, onto the state it holds now (first use,

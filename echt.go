@@ -56,7 +56,8 @@ type Config struct {
 	// Required unless TrustOnFirstUse.
 	RootKey ed25519.PublicKey
 	// TrustOnFirstUse fetches the root key from Server on first contact
-	// and pins it in the license store. For the echt agent; applications
+	// and pins it in the license store once a license it signed is saved
+	// (a failed activation pins nothing). For the echt agent; applications
 	// should embed RootKey.
 	TrustOnFirstUse bool
 	// StoreDir is the license store directory; empty means
@@ -94,6 +95,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	verifier *signing.Verifier
+	unpinned ed25519.PublicKey         // the server's root key in verifier, not pinned yet (trustPinning)
 	loaded   map[string]*loadedLicense // by product: verified license cache
 }
 

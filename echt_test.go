@@ -396,6 +396,55 @@ func TestOtherPublisherRefusedBeforeActivating(t *testing.T) {
 	}
 }
 
+// Only a license pins the server's root key: a wrong server tried first
+// (a key it does not know, a product it does not have) pins nothing, and
+// the right server then activates.
+func TestFailedActivationPinsNothing(t *testing.T) {
+	ctx := context.Background()
+	right, wrong := newFixture(t, "retail", 1, 1, nil), newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	tofu := func(srv string) *echt.Client {
+		c, err := echt.NewClient(echt.Config{Server: srv, Product: "photoedit", TrustOnFirstUse: true, StoreDir: dir,
+			Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if _, err := tofu(wrong.srv.URL).Activate(ctx, right.keys[0]); problem.CodeOf(err) != problem.KeyInvalid {
+		t.Fatalf("another publisher's key at the wrong server: %v; want KEY_INVALID", err)
+	}
+	c := tofu(wrong.srv.URL)
+	if _, err := c.RootKeyID(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ActivateDigital(ctx); problem.CodeOf(err) != problem.NoDigitalLicense {
+		t.Fatalf("digital license at the wrong server: %v; want NO_DIGITAL_LICENSE", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "trusted-root.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("failed activations pinned a root key: %v", err)
+	}
+	if _, err := tofu(right.srv.URL).Activate(ctx, right.keys[0]); err != nil {
+		t.Fatalf("the right server after a wrong one: %v (hint %q)", err, echt.Hint(err))
+	}
+	if _, err := os.Stat(filepath.Join(dir, "trusted-root.json")); err != nil {
+		t.Fatalf("the activation pinned no root key: %v", err)
+	}
+	if _, err := tofu(wrong.srv.URL).Activate(ctx, wrong.keys[0]); problem.CodeOf(err) != problem.ServerUntrusted {
+		t.Fatalf("another publisher after an activation: %v; want SERVER_UNTRUSTED", err)
+	}
+	// The pin is remade from a license the server's key verifies.
+	if err := os.Remove(filepath.Join(dir, "trusted-root.json")); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := tofu(right.srv.URL).Status(ctx); err != nil || st.Status != echt.StatusGenuine {
+		t.Fatalf("status with the pin deleted: %+v, %v", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "trusted-root.json")); err != nil {
+		t.Fatalf("a verified license did not pin its root key again: %v", err)
+	}
+}
+
 func TestOfflineStatusReasons(t *testing.T) {
 	f := newFixture(t, "subscription", 1, 1, map[string]int{"valid_days": 30})
 	ctx := context.Background()

@@ -139,6 +139,11 @@ func (c *Client) load(ctx context.Context, product string) (*loadedLicense, erro
 			return nil, err
 		}
 		ll.lic, ll.env, ll.verifyOK = license.Verify(v, f.license)
+		if ll.verifyOK == nil {
+			// A license the server's key verifies pins that key (its
+			// file was deleted); a failed pin is tried again next time.
+			_ = c.pinFresh()
+		}
 		if f.st != nil && len(f.st.HardwareSalt) > 0 {
 			if ll.profile, err = c.profile(ctx, f.st.HardwareSalt); err != nil {
 				return nil, err
