@@ -408,14 +408,19 @@ func (c *Client) Activate(ctx context.Context, key string) (*Activation, error) 
 // ActivateProduct is Activate for a product other than Config.Product.
 // An empty key uses the device's digital license of the product.
 func (c *Client) ActivateProduct(ctx context.Context, key, product string) (*Activation, error) {
+	if product != "" || key == "" {
+		if err := checkProduct(product, "ActivateProduct", ""); err != nil {
+			return nil, err
+		}
+	}
 	return c.activate(ctx, key, product)
 }
 
 // ActivateDigital re-activates this device with the digital license it
 // holds for the product (after a reinstall), without a key.
 func (c *Client) ActivateDigital(ctx context.Context) (*Activation, error) {
-	if c.cfg.Product == "" {
-		return nil, errors.New("echt: ActivateDigital needs Config.Product")
+	if err := checkProduct(c.cfg.Product, "ActivateDigital", "ActivateProduct(ctx, \"\", product)"); err != nil {
+		return nil, err
 	}
 	return c.activate(ctx, "", c.cfg.Product)
 }
@@ -540,6 +545,9 @@ func (c *Client) Deactivate(ctx context.Context) error {
 
 // DeactivateProduct is Deactivate for a given product.
 func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
+	if err := checkProduct(product, "Deactivate", "DeactivateProduct(ctx, product)"); err != nil {
+		return err
+	}
 	ls := c.local(product)
 	f, err := ls.read()
 	if err != nil {
@@ -600,6 +608,9 @@ func (c *Client) Server() string { return c.cfg.Server }
 
 // HardwareSalt returns a product's public hardware salt.
 func (c *Client) HardwareSalt(ctx context.Context, product string) ([]byte, error) {
+	if err := checkProduct(product, "HardwareSalt", ""); err != nil {
+		return nil, err
+	}
 	return c.productSalt(ctx, product)
 }
 

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -86,6 +87,26 @@ var productID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
 const defaultGraceDays = 30
 
+// checkProduct refuses a missing or malformed product id before it names
+// a directory in the store or a path on the server. method is the call,
+// other the one to use without Config.Product ("" when the call takes the
+// product already).
+func checkProduct(product, method, other string) error {
+	if product == "" {
+		msg := "echt: " + method + " needs a product: "
+		if other != "" {
+			msg += "set Config.Product, or call " + other
+		} else {
+			msg += "pass the product id"
+		}
+		return problem.New(problem.InvalidRequest, msg+" (--product in the echt agent)")
+	}
+	if !productID.MatchString(product) {
+		return problem.Newf(problem.InvalidRequest, "echt: %q is not a product id (lower-case letters, digits, '.', '_' and '-', starting with a letter or digit; --product in the echt agent)", product)
+	}
+	return nil
+}
+
 // Client activates and checks one device. It is safe for concurrent use.
 type Client struct {
 	cfg   Config
@@ -109,6 +130,11 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.Product != "" && !productID.MatchString(cfg.Product) {
 		return nil, fmt.Errorf("echt: product id %q is not valid", cfg.Product)
+	}
+	if cfg.Server != "" {
+		if u, err := url.Parse(cfg.Server); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("echt: Config.Server %q is not a server address: give its base URL, for example https://activation.example.com", cfg.Server)
+		}
 	}
 	dir := cfg.StoreDir
 	if dir == "" {

@@ -1454,3 +1454,42 @@ func TestHardwareReadAgain(t *testing.T) {
 		t.Fatalf("validate after the board changed, same Client: %+v, %v; want not genuine, no ticket", st, err)
 	}
 }
+
+// A client without Config.Product says which call to use instead, with a
+// stable code, and a malformed product or server is refused up front.
+func TestClientNeedsAProduct(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir,
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := c.Activate(ctx, f.keys[0]) // the key names its product
+	if err != nil || a.Product != "photoedit" {
+		t.Fatalf("activate without Config.Product: %+v, %v", a, err)
+	}
+	calls := map[string]error{}
+	_, calls["Status"] = c.Status(ctx)
+	_, calls["Validate"] = c.Validate(ctx)
+	_, calls["ActivateDigital"] = c.ActivateDigital(ctx)
+	calls["Deactivate"] = c.Deactivate(ctx)
+	_, calls["Ticket"] = c.Ticket(ctx, "")
+	calls["Watch"] = c.Watch(ctx, "", echt.WatchOptions{}, nil)
+	_, calls["StatusProduct ../x"] = c.StatusProduct(ctx, "../x")
+	_, calls["ActivateProduct no key, no product"] = c.ActivateProduct(ctx, "", "")
+	for call, err := range calls {
+		if problem.CodeOf(err) != problem.InvalidRequest || !strings.Contains(err.Error(), "product") {
+			t.Errorf("%s without a product: %v; want INVALID_REQUEST naming the product", call, err)
+		}
+	}
+	if st, err := c.StatusProduct(ctx, "photoedit"); err != nil || st.Status != echt.StatusGenuine {
+		t.Fatalf("StatusProduct: %+v, %v", st, err)
+	}
+	for _, server := range []string{"not a url", "ftp://x", "http://", "https://h/?q=1"} {
+		if _, err := echt.NewClient(echt.Config{Server: server, RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir}); err == nil {
+			t.Errorf("NewClient accepted Server %q", server)
+		}
+	}
+}

@@ -38,6 +38,9 @@ const (
 // the last verdict asks for it (next check due) and offline otherwise; an
 // unreachable server never makes a copy not genuine.
 func (c *Client) Watch(ctx context.Context, product string, opts WatchOptions, remind func(Reminder)) error {
+	if err := checkProduct(product, "Watch", ""); err != nil {
+		return err
+	}
 	if remind == nil {
 		remind = func(Reminder) {}
 	}

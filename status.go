@@ -168,8 +168,8 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 
 // StatusProduct is Status for a given product.
 func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, error) {
-	if product == "" {
-		return nil, errors.New("echt: no product given")
+	if err := checkProduct(product, "Status", "StatusProduct(ctx, product)"); err != nil {
+		return nil, err
 	}
 	ll, err := c.load(ctx, product)
 	if err != nil {

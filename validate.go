@@ -152,6 +152,9 @@ func (c *Client) rememberVerdict(product string, ll *loadedLicense, raw json.Raw
 // Ticket returns the latest genuine ticket stored for a product, if it is
 // still valid: proof of a genuine copy for download and update services.
 func (c *Client) Ticket(ctx context.Context, product string) ([]byte, error) {
+	if err := checkProduct(product, "Ticket", ""); err != nil {
+		return nil, err
+	}
 	ll, err := c.load(ctx, product)
 	if err != nil {
 		return nil, err
