@@ -9,6 +9,8 @@ package httpapi
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 
 	"errors"
 	"fmt"
@@ -85,7 +87,10 @@ type Server struct {
 	cfg Config
 	st  store.Store
 	kr  *keyring.Keyring
-	log *slog.Logger
+	// benchKey signs for the sign baseline (benchSign): a throwaway key,
+	// never the publisher's.
+	benchKey ed25519.PrivateKey
+	log      *slog.Logger
 	// hearing is whether the store's change notifications are heard
 	// (ChangeWatchUp since the last ChangeWatchDown), for the log.
 	hearing    atomic.Bool
@@ -142,6 +147,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 		metrics: newMetrics(),
 	}
 	s.bg, s.stopBG = context.WithCancel(context.Background())
+	var err error
+	if _, s.benchKey, err = ed25519.GenerateKey(rand.Reader); err != nil {
+		return nil, fmt.Errorf("httpapi: bench key: %w", err)
+	}
 	s.signer = signing.NewBatchSigner(d.Keyring.Signer, 2)
 	s.activation = activation.New(d.Store, s.cat, d.Keyring, s.signer, d.Logger)
 	s.validation = validation.New(validation.Config{TicketTTL: cfg.TicketTTL}, d.Store, s.cat, d.Keyring, s.signer, d.Logger)
