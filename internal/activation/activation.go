@@ -318,6 +318,9 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 	}
 	if active >= sku.Policy.MaxDevices {
 		if sku.Policy.MaxDevices == 1 {
+			if !catalog.Channel(sku.Channel).Transferable() {
+				return store.Decision{}, problem.Newf(problem.KeyInUseElsewhere, "this %s key is already in use on another device and cannot be moved from it: buy another licence for this device", sku.Channel)
+			}
 			return store.Decision{}, problem.New(problem.KeyInUseElsewhere, "this key is already in use on another device (1 licence = 1 PC): deactivate it there first, or buy another licence")
 		}
 		return store.Decision{}, problem.Newf(problem.ActivationLimitReached, "this key has reached its limit of %d devices", sku.Policy.MaxDevices)
