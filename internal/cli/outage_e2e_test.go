@@ -268,3 +268,38 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Errorf("/readyz after the outage = %d, want 200", o.status)
 	}
 }
+
+// During an outage a request with an API token the node cannot check is
+// answered 503 STORE_UNAVAILABLE, not rate limited as if anonymous: the
+// publisher's services must see the real cause.
+func TestOutageTokenRequestsAreNotRateLimited(t *testing.T) {
+	dbURL := storetest.PostgresURL(t)
+	admin, db := pgAdmin(t, dbURL)
+	t.Cleanup(func() {
+		_, _ = admin.Exec(context.Background(), fmt.Sprintf("ALTER DATABASE %s ALLOW_CONNECTIONS true", db))
+	})
+	node := startNodes(t, dbURL, masterKeyFile(t), 1, "--rate-limit", "1", "--request-timeout", "3s")[0]
+	setupProduct(t, node, "photoedit-pro", "retail")
+	var tok map[string]any
+	mustRun(t, node, "admin", "token", "create", "--role", "support", "--json").JSON(t, &tok)
+	token := tok["token"].(string)
+	allowConnections(t, admin, db, false)
+	terminateBackends(t, admin, db)
+	c := httpClient()
+	statuses := map[int]int{}
+	for range 15 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		r, err := call(ctx, c, "POST", node.URL+"/v1/keys/product", token, api.KeyCheckRequest{Key: "BCDFG-HJKMP-QRTVW-XY234-6789B"})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		statuses[r.status]++
+		if r.status == http.StatusTooManyRequests {
+			t.Fatalf("a request with a token during the outage = 429 %s; want 503 STORE_UNAVAILABLE (answers so far %v)", r.body, statuses)
+		}
+	}
+	if statuses[http.StatusServiceUnavailable] == 0 {
+		t.Fatalf("no 503 during the outage: %v", statuses)
+	}
+}

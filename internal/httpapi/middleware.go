@@ -367,8 +367,16 @@ func (s *Server) public(c limitClass, h http.HandlerFunc) http.HandlerFunc {
 			// database work without limit. Past that budget the request
 			// is an ordinary one.
 			if s.tokens.Known(token) || s.limits.allowed(limitToken, info(r).clientIP) {
-				if _, err := s.authenticate(r); err == nil {
+				_, err := s.authenticate(r)
+				if err == nil {
 					h(w, r)
+					return
+				}
+				if !errors.Is(err, auth.ErrBadToken) {
+					// The token could not be checked (the store is
+					// unavailable): say so, rather than limit a
+					// publisher's service as if it were anonymous.
+					s.fail(w, r, err)
 					return
 				}
 			}
