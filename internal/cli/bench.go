@@ -1,17 +1,20 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/echt-dev/echt/internal/loadgen"
+	"github.com/echt-dev/echt/internal/productkey"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -56,6 +59,12 @@ reason's exit code, as JSON with --json.`,
 			if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
 				return usagef("--rate %v: give a number of requests per second, or 0 for a closed loop with --concurrency workers", cfg.Rate)
 			}
+			if cfg.Rate > loadgen.MaxRate {
+				return usagef("--rate %v: at most %d requests per second; one load generator sends far fewer (measure with --concurrency first)", cfg.Rate, loadgen.MaxRate)
+			}
+			if cfg.Product != "" && keysFile == "" {
+				return usagef("--product names the product of --keys-file; without --keys-file bench prepares a product of its own: drop --product, or give --keys-file")
+			}
 			for _, v := range []struct {
 				flag string
 				bad  bool
@@ -84,10 +93,16 @@ reason's exit code, as JSON with --json.`,
 				if err != nil {
 					return usagef("--keys-file: %v", err)
 				}
-				for _, line := range strings.Split(string(b), "\n") {
-					if k, _, _ := strings.Cut(strings.TrimSpace(line), ","); k != "" && k != "key" {
-						cfg.GivenKeys = append(cfg.GivenKeys, k)
+				b = bytes.TrimPrefix(b, []byte("\uFEFF")) // a byte order mark, as spreadsheets write
+				for i, line := range strings.Split(string(b), "\n") {
+					k, _, _ := strings.Cut(strings.TrimSpace(line), ",")
+					if k == "" || (i == 0 && k == "key") {
+						continue
 					}
+					if !productkey.Valid(k) {
+						return usagef("--keys-file %s, line %d: %q is not a product key (25 characters in five groups of five; a CSV's key comes first)", keysFile, i+1, k)
+					}
+					cfg.GivenKeys = append(cfg.GivenKeys, k)
 				}
 				if len(cfg.GivenKeys) == 0 || cfg.Product == "" {
 					return usagef("--keys-file needs at least one key and --product ID")
@@ -101,6 +116,10 @@ reason's exit code, as JSON with --json.`,
 			defer stop()
 			res, err := r.Run(ctx)
 			if err != nil {
+				if ctx.Err() != nil {
+					fmt.Fprintln(e.stderr, "echt: bench interrupted before its measured run ended: no result")
+					return exitError{code: exitInterrupted}
+				}
 				return err
 			}
 			if asJSON {
@@ -109,6 +128,10 @@ reason's exit code, as JSON with --json.`,
 				}
 			} else {
 				e.printBench(res)
+			}
+			if res.Interrupted {
+				fmt.Fprintf(e.stderr, "echt: bench interrupted after %.1fs of the measured run: the figures cover only that\n", res.Seconds)
+				return exitError{code: exitInterrupted}
 			}
 			if res.Errors == res.Requests {
 				// Measured, but nothing worked: not a result to build on.
@@ -147,9 +170,13 @@ func (e *env) printBench(r loadgen.Result) {
 	w := e.stdout
 	fmt.Fprintf(w, "scenario:     %s (%d workers", r.Scenario, r.Concurrency)
 	if r.Rate > 0 {
-		fmt.Fprintf(w, ", %.0f req/s scheduled", r.Rate)
+		fmt.Fprintf(w, ", %s req/s scheduled", strconv.FormatFloat(r.Rate, 'g', 6, 64))
 	}
-	fmt.Fprintf(w, ", %.1fs)\n", r.Seconds)
+	fmt.Fprintf(w, ", %.1fs", r.Seconds)
+	if r.Interrupted {
+		fmt.Fprint(w, ", interrupted")
+	}
+	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "requests:     %d (%d errors)\n", r.Requests, r.Errors)
 	fmt.Fprintf(w, "throughput:   %.0f req/s (%.0f req/s without an error)\n", r.RPS, r.OKRPS)
 	l := r.LatencyMS

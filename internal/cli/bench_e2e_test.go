@@ -1,11 +1,15 @@
 package cli_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/echt-dev/echt/internal/cli/clitest"
 )
+
+func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }
 
 // echt bench prepares its own product and keys on a fresh server and
 // reports every field of its JSON contract.
@@ -65,6 +69,50 @@ func TestBenchRefusesBadFlags(t *testing.T) {
 	r = clitest.Run(t, nil, nil, "bench", "--server", "http://127.0.0.1:9", "--keys", "1000001", "--duration", "1s")
 	if r.Code != 2 || !strings.Contains(r.Stderr, "--keys") || !strings.Contains(r.Stderr, "--keys-file") {
 		t.Fatalf("bench --keys 1000001 = %d %q; want exit 2 with what to do instead", r.Code, r.Stderr)
+	}
+	// A rate no schedule can count would never end.
+	r = clitest.Run(t, nil, nil, "bench", "--server", "http://127.0.0.1:9", "--rate", "1e19", "--duration", "1s")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "--rate") {
+		t.Fatalf("bench --rate 1e19 = %d %q; want exit 2", r.Code, r.Stderr)
+	}
+	r = clitest.Run(t, nil, nil, "bench", "--server", "http://127.0.0.1:9", "--product", "photoedit", "--duration", "1s")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "--keys-file") {
+		t.Fatalf("bench --product without --keys-file = %d %q; want exit 2", r.Code, r.Stderr)
+	}
+	// A keys file is checked line by line before anything is sent (a
+	// spreadsheet's byte order mark and the CSV header are no keys).
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "keys.csv")
+	if err := os.WriteFile(bad, []byte("\uFEFFkey,sku\ngarbage,x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = clitest.Run(t, nil, nil, "bench", "--server", "http://127.0.0.1:9", "--keys-file", bad, "--product", "photoedit", "--duration", "1s")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "line 2") || !strings.Contains(r.Stderr, "garbage") {
+		t.Fatalf("bench --keys-file with a line that is no key = %d %q; want exit 2 naming line 2", r.Code, r.Stderr)
+	}
+}
+
+// A refused token stops the run before the baselines spend their time.
+func TestBenchChecksTheTokenFirst(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	keys := filepath.Join(t.TempDir(), "keys.txt")
+	if r := clitest.Run(t, s, nil, "admin", "product", "create", "photoedit", "--name", "PhotoEdit"); r.Code != 0 {
+		t.Fatal(r.Stderr)
+	}
+	if r := clitest.Run(t, s, nil, "admin", "sku", "create", "pe", "--product", "photoedit", "--edition", "Pro", "--channel", "volume-mak", "--max-devices", "100"); r.Code != 0 {
+		t.Fatal(r.Stderr)
+	}
+	if r := clitest.Run(t, s, nil, "admin", "keys", "generate", "--sku", "pe", "--count", "2", "--out", keys); r.Code != 0 {
+		t.Fatal(r.Stderr)
+	}
+	for _, args := range [][]string{
+		{"bench", "--scenario", "validate", "--baseline", "--duration", "30s"},
+		{"bench", "--scenario", "activate", "--keys-file", keys, "--product", "photoedit", "--baseline", "--duration", "30s"},
+	} {
+		r := clitest.Run(t, s, []string{"ECHT_TOKEN=echt_bogus"}, args...)
+		if r.Code != 12 || !strings.Contains(r.Stderr, "UNAUTHORIZED") || strings.Contains(r.Stdout, "baseline") {
+			t.Fatalf("%v with a wrong token = %d\nstdout: %s\nstderr: %s; want UNAUTHORIZED (12) before any measurement", args, r.Code, r.Stdout, r.Stderr)
+		}
 	}
 }
 

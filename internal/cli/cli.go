@@ -27,6 +27,9 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitInterrupted is a run cut short by Ctrl-C (128 + SIGINT, as
+	// shells report it).
+	exitInterrupted = 130
 )
 
 // env is the process environment, swappable in tests.

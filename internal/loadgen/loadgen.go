@@ -21,6 +21,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -114,7 +115,14 @@ type Result struct {
 	Baseline       *Baseline        `json:"baseline,omitempty"`
 	RatioToTrivial float64          `json:"ratio_to_trivial,omitempty"`
 	RatioToSign    float64          `json:"ratio_to_sign,omitempty"`
+	// Interrupted is true when the run was cut short (Ctrl-C): its
+	// figures cover only the time it ran.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
+
+// MaxRate is the highest --rate a run takes: far beyond what one load
+// generator sends, and small enough that a schedule's slots stay countable.
+const MaxRate = 10_000_000
 
 func (c *Config) defaults() error {
 	if c.Server == "" {
@@ -174,6 +182,15 @@ func New(cfg Config) (*Runner, error) {
 
 // Run prepares, optionally measures the baselines, then runs the scenario.
 func (r *Runner) Run(ctx context.Context) (Result, error) {
+	// Prepare first: a refused token or a wrong product fails the run
+	// before the baselines spend their time.
+	if r.cfg.Scenario != ScenarioTrivial && r.cfg.Scenario != ScenarioSign {
+		fix, err := r.prepare(ctx)
+		if err != nil {
+			return Result{}, err
+		}
+		r.fix = fix
+	}
 	var base *Baseline
 	if r.cfg.Baseline {
 		// The baselines measure what the server can do: closed loop, even
@@ -192,13 +209,6 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-	}
-	if r.cfg.Scenario != ScenarioTrivial && r.cfg.Scenario != ScenarioSign {
-		fix, err := r.prepare(ctx)
-		if err != nil {
-			return Result{}, err
-		}
-		r.fix = fix
 	}
 	res, err := r.measure(ctx, r.cfg.Scenario)
 	if err != nil {
@@ -266,6 +276,7 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 			res.ErrorsByCode[k] += v
 		}
 	}
+	res.Interrupted = ctx.Err() != nil
 	res.RPS = float64(res.Requests) / elapsed.Seconds()
 	res.OKRPS = float64(res.Requests-res.Errors) / elapsed.Seconds()
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -288,6 +299,10 @@ const keyBatch = 50_000
 // waiting; those are counted in bulk, so they get their own column.
 type liveCount struct {
 	done, notSent atomic.Int64
+	// In an open loop: the schedule's start (Unix nanoseconds) and the
+	// next slot a worker takes, so the progress line can show the slots
+	// due but not yet taken (every worker busy).
+	t0, slots atomic.Int64
 }
 
 func (r *Runner) progress(scenario string, live *liveCount) func() {
@@ -309,6 +324,12 @@ func (r *Runner) progress(scenario string, live *liveCount) func() {
 			case now := <-t.C:
 				n := live.done.Load()
 				line := fmt.Sprintf("%-12s %5.0fs  %9d requests  %8.0f/s", scenario, now.Sub(start).Seconds(), n, float64(n-last))
+				if t0 := live.t0.Load(); r.cfg.Rate > 0 && t0 != 0 {
+					due := int64(now.Sub(time.Unix(0, t0)).Seconds() * r.cfg.Rate)
+					if behind := due - live.slots.Load(); behind > 0 {
+						line += fmt.Sprintf("  %9d due, not sent yet (every worker busy)", behind)
+					}
+				}
 				if ns := live.notSent.Load(); ns > 0 {
 					line += fmt.Sprintf("  %9d not sent (every worker busy)", ns)
 				}
@@ -368,7 +389,8 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 	// server. When the run ends, the slots due before its end and never
 	// taken are counted as NOT_SENT.
 	t0 := time.Now()
-	var nextSlot atomic.Int64
+	nextSlot := &live.slots
+	live.t0.Store(t0.UnixNano())
 	due := func(i int64) time.Time {
 		return t0.Add(time.Duration(float64(i) * float64(time.Second) / r.cfg.Rate))
 	}
@@ -421,8 +443,8 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 						// very high rate that would go on for minutes after
 						// the run), and skip those after it.
 						limit := firstDueAt(cutoff)
-						w.notSent(advanceTo(&nextSlot, limit), limit, due, live)
-						advanceTo(&nextSlot, firstDueAt(end))
+						w.notSent(advanceTo(nextSlot, limit), limit, due, live)
+						advanceTo(nextSlot, firstDueAt(end))
 						continue // count what else was scheduled
 					}
 					start = s // latency counts from the scheduled time
@@ -637,6 +659,14 @@ func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
 			return nil, errors.New("bench: given keys need their product (--product)")
 		}
 		f := &fixture{product: r.cfg.Product, keys: r.cfg.GivenKeys}
+		// A token exempts the run from per-address rate limits: check it
+		// (and the product) before measuring, or a refused token shows
+		// only as a run of RATE_LIMITED answers.
+		if r.cfg.Token != "" {
+			if err := r.admin(ctx, "GET", "/v1/admin/products/"+url.PathEscape(r.cfg.Product), nil, nil); err != nil {
+				return nil, err
+			}
+		}
 		var p api.ProductInfo
 		if code := r.send(ctx, "GET", "/v1/products/"+r.cfg.Product, nil, &p); code != "" {
 			return nil, benchProblem(code, fmt.Sprintf("bench: product %s: %s", r.cfg.Product, code), "check --product and --server")

@@ -57,6 +57,16 @@ func Binary(t testing.TB) string {
 	return binPath
 }
 
+// Main runs a test package's tests (from its TestMain) and removes the
+// binary Binary built.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	return code
+}
+
 // Server is a running `echt serve` subprocess.
 type Server struct {
 	t     testing.TB
