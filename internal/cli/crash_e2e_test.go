@@ -34,8 +34,7 @@ func TestCrashDuringActivations(t *testing.T) {
 		kills = 3
 	}
 	s := clitest.StartServer(t, "", nil)
-	setupProduct(t, s, "photoedit-mak", "volume-mak", "--max-devices", "5")
-	keys := genKeys(t, s, "photoedit-mak", "3000")
+	setupProduct(t, s, "photoedit-mak", "volume-mak", "--max-devices", fmt.Sprint(crashSeats))
 	var product struct {
 		HardwareSalt []byte `json:"hardware_salt"`
 	}
@@ -43,7 +42,13 @@ func TestCrashDuringActivations(t *testing.T) {
 
 	acked := map[string]bool{}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	idle := 0 // storms that had no activation acknowledged
 	for kill := 1; kill <= kills; kill++ {
+		// Fresh keys for every storm, so that seats never run out and
+		// every kill lands among writes (with a few keys filled to their
+		// limit, so the seat check is under way too).
+		keys := genKeys(t, s, "photoedit-mak", "1000")
+		before := len(acked)
 		ctx, cancel := context.WithCancel(context.Background())
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -78,10 +83,19 @@ func TestCrashDuringActivations(t *testing.T) {
 		cancel()
 		wg.Wait()
 		checkCrashState(t, s.Data, acked, kill)
+		if len(acked) == before {
+			idle++
+		}
 		s.Restart()
 	}
 	t.Logf("%d kills, %d acknowledged activations, all present", kills, len(acked))
+	if idle > kills/4 {
+		t.Fatalf("%d of %d storms had no activation acknowledged before the kill: the test killed an idle server", idle, kills)
+	}
 }
+
+// crashSeats is the seat limit of the crash test's keys.
+const crashSeats = 5
 
 func checkCrashState(t *testing.T, data string, acked map[string]bool, kill int) {
 	t.Helper()
@@ -111,7 +125,7 @@ func checkCrashState(t *testing.T, data string, acked map[string]bool, kill int)
 		}
 	}
 	var over int
-	if err := db.QueryRow(`SELECT count(*) FROM (SELECT key_hash FROM activations WHERE status = 'active' GROUP BY key_hash HAVING count(*) > 5)`).Scan(&over); err != nil || over != 0 {
+	if err := db.QueryRow(`SELECT count(*) FROM (SELECT key_hash FROM activations WHERE status = 'active' GROUP BY key_hash HAVING count(*) > ?)`, crashSeats).Scan(&over); err != nil || over != 0 {
 		t.Fatalf("kill %d: %d keys over their seat limit (%v)", kill, over, err)
 	}
 	var mismatched int
