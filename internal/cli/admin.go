@@ -484,9 +484,14 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 			fmt.Fprintf(bw, "\n], \"count\": %d, \"reason\": %s, \"error\": %s}\n", done, reason, msg)
 			_ = bw.Flush()
 		}
-		// Two batches are in flight: the other one may have been issued
-		// whatever this error was.
-		fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error; a batch in flight when it came may have been issued without being written (the audit log's keys.generate entries list every batch issued; see docs/operations.md)\n", done)
+		// Two batches are in flight: the other one may have been issued,
+		// unless the server refuses every batch of this run alike (the
+		// token, the SKU, the request).
+		switch code, _ := codeAndDetail(firstErr); {
+		case done == 0 && (code == problem.Unauthorized || code == problem.Forbidden || code == problem.SKUNotFound || code == problem.InvalidRequest || code == problem.NotFound):
+		default:
+			fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error; a batch in flight when it came may have been issued without being written (the audit log's keys.generate entries list every batch issued; see docs/operations.md)\n", done)
+		}
 		if asJSON {
 			// stdout already holds the one object: the error goes to
 			// stderr alone.

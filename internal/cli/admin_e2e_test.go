@@ -122,6 +122,12 @@ func TestAdminWalkthrough(t *testing.T) {
 	if r := clitest.Run(t, s, []string{"ECHT_TOKEN=" + support}, "admin", "keys", "show", keys[2]); r.Code != 0 {
 		t.Fatalf("support shows key = %d %s", r.Code, r.Stderr)
 	}
+	// A refusal every batch gets issued nothing: no warning about a batch
+	// in flight.
+	r = clitest.Run(t, s, []string{"ECHT_TOKEN=" + support}, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "5")
+	if r.Code != problem.Forbidden.ExitCode() || strings.Contains(r.Stderr, "in flight") {
+		t.Fatalf("support generates keys = %d %s; want FORBIDDEN alone", r.Code, r.Stderr)
+	}
 	mustRun(t, s, "admin", "token", "revoke", tok["id"].(string))
 	if r := clitest.Run(t, s, []string{"ECHT_TOKEN=" + support}, "admin", "keys", "show", keys[2]); r.Code != problem.Unauthorized.ExitCode() {
 		t.Fatalf("revoked token = %d %s", r.Code, r.Stderr)
