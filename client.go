@@ -553,7 +553,13 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	if err != nil {
 		return storeReadError(ls.dir, err)
 	}
-	if f.license == nil || f.st == nil {
+	restore := fmt.Sprintf("restore this device's license first with its digital license (Client.ActivateProduct(ctx, \"\", %q); echt activate --product %s), which spends no seat, then deactivate", product, product)
+	switch {
+	case f.stateCorrupt || (f.license != nil && f.st == nil):
+		return withHint(problem.New(problem.LicenseTampered, "this device's license state file is missing or damaged, so its license cannot be deactivated"), restore)
+	case f.license == nil && f.st != nil && f.st.LicenseSHA256 != "":
+		return withHint(problem.New(problem.LicenseMissing, "this device's license file was deleted or moved, so it cannot be deactivated"), restore)
+	case f.license == nil || f.st == nil:
 		return problem.New(problem.NotActivated, "this device has no license to deactivate")
 	}
 	prof, err := c.profile(ctx, f.st.HardwareSalt)

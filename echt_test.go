@@ -1493,3 +1493,37 @@ func TestClientNeedsAProduct(t *testing.T) {
 		}
 	}
 }
+
+// Deactivating a device whose license files were damaged names what is
+// wrong and how to restore them (the digital license), and doing so works.
+func TestDeactivateWithDamagedStore(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir,
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		file string
+		code problem.Code
+	}{{"state.json", problem.LicenseTampered}, {"license.json", problem.LicenseMissing}} {
+		if _, err := c.ActivateProduct(ctx, f.keys[0], "photoedit"); err != nil && problem.CodeOf(err) != problem.DigitalLicense {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(dir, "photoedit", tc.file)); err != nil {
+			t.Fatal(err)
+		}
+		err := c.Deactivate(ctx)
+		if problem.CodeOf(err) != tc.code || !strings.Contains(echt.Hint(err), "--product photoedit") {
+			t.Fatalf("deactivate without %s: %v (hint %q); want %s with how to restore", tc.file, err, echt.Hint(err), tc.code)
+		}
+		if _, err := c.ActivateProduct(ctx, "", "photoedit"); err != nil {
+			t.Fatalf("restore with the digital license: %v", err)
+		}
+		if err := c.Deactivate(ctx); err != nil {
+			t.Fatalf("deactivate after the restore: %v", err)
+		}
+	}
+}
