@@ -33,9 +33,18 @@ import (
 	"github.com/echt-dev/echt/problem"
 )
 
-// Hardware is a device's raw component values. Collect reads them from the
-// machine; tests and support tools may fill one in by hand. Raw values are
-// hashed with the product's salt before they leave the device.
+// Hardware is a device's raw component values. CollectHardware reads them
+// from the machine; tests and support tools may fill one in by hand. Raw
+// values are hashed with the product's salt before they leave the device.
+// Its fields, every one optional, are those of a hardware file:
+//
+//	SystemUUID  string   // "system_uuid"
+//	BoardSerial string   // "board_serial"
+//	Disks       []string // "disks": serial numbers
+//	MACs        []string // "macs": permanent MACs of physical network cards
+//	CPU         string   // "cpu"
+//	MemoryGB    float64  // "memory_gb"
+//	OSInstallID string   // "os_install_id"
 type Hardware = hardware.Raw
 
 // Profile is a hashed hardware profile, as the server sees it.
