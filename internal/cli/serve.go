@@ -204,6 +204,20 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	return nil
 }
 
+// maintenanceDB returns the database a PostgreSQL URL names when it is one
+// of PostgreSQL's own (postgres, template0, template1), or "".
+func maintenanceDB(url string) string {
+	cfg, err := pgconn.ParseConfig(url)
+	if err != nil {
+		return ""
+	}
+	switch cfg.Database {
+	case "postgres", "template0", "template1":
+		return cfg.Database
+	}
+	return ""
+}
+
 // startRetry is how long echt serve keeps trying to reach PostgreSQL at
 // start, whether the server refuses connections or never answers.
 const startRetry = 30 * time.Second
@@ -212,6 +226,9 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 	// Bounded by the time spent, not the attempts: an attempt at a server
 	// that never answers takes its connect timeout. A migration in
 	// progress is not cut short.
+	if db := maintenanceDB(url); db != "" {
+		logger.Warn("echt's tables go into PostgreSQL's maintenance database "+db+": give echt a database of its own (createdb echt; --db postgres://…/echt) unless your provider allows no other", "database", db)
+	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		st, err := postgres.Open(ctx, postgres.Config{URL: url, Logger: logger})

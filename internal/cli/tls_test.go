@@ -26,3 +26,16 @@ func TestTLSTrouble(t *testing.T) {
 		}
 	}
 }
+
+func TestMaintenanceDB(t *testing.T) {
+	for url, want := range map[string]string{
+		"postgres://postgres@127.0.0.1:5432/postgres":                   "postgres",
+		"postgres://u@h/template1?sslmode=disable":                      "template1",
+		"postgres://postgres@127.0.0.1:5432/echt":                       "",
+		"postgresql://u:p@db.example.com/echt_prod?sslmode=verify-full": "",
+	} {
+		if got := maintenanceDB(url); got != want {
+			t.Errorf("maintenanceDB(%q) = %q, want %q", url, got, want)
+		}
+	}
+}
