@@ -366,20 +366,25 @@ func TestWrongServerPath(t *testing.T) {
 	}
 }
 
+// tofuClient is the agent's kind of client: no root key configured, the
+// server's pinned on first use, in store dir.
+func tofuClient(t *testing.T, srv, dir string) *echt.Client {
+	t.Helper()
+	c, err := echt.NewClient(echt.Config{Server: srv, Product: "photoedit", TrustOnFirstUse: true, StoreDir: dir,
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // A device that pinned one publisher's root key is refused by a server of
 // another before a seat is spent, with the pinned file named.
 func TestOtherPublisherRefusedBeforeActivating(t *testing.T) {
 	ctx := context.Background()
 	a, b := newFixture(t, "retail", 1, 1, nil), newFixture(t, "retail", 1, 1, nil)
 	dir := t.TempDir()
-	tofu := func(srv string) *echt.Client {
-		c, err := echt.NewClient(echt.Config{Server: srv, Product: "photoedit", TrustOnFirstUse: true, StoreDir: dir,
-			Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	tofu := func(srv string) *echt.Client { return tofuClient(t, srv, dir) }
 	if _, err := tofu(a.srv.URL).Activate(ctx, a.keys[0]); err != nil {
 		t.Fatal(err)
 	}
@@ -403,14 +408,7 @@ func TestFailedActivationPinsNothing(t *testing.T) {
 	ctx := context.Background()
 	right, wrong := newFixture(t, "retail", 1, 1, nil), newFixture(t, "retail", 1, 1, nil)
 	dir := t.TempDir()
-	tofu := func(srv string) *echt.Client {
-		c, err := echt.NewClient(echt.Config{Server: srv, Product: "photoedit", TrustOnFirstUse: true, StoreDir: dir,
-			Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	tofu := func(srv string) *echt.Client { return tofuClient(t, srv, dir) }
 	if _, err := tofu(wrong.srv.URL).Activate(ctx, right.keys[0]); problem.CodeOf(err) != problem.KeyInvalid {
 		t.Fatalf("another publisher's key at the wrong server: %v; want KEY_INVALID", err)
 	}
