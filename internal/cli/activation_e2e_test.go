@@ -92,12 +92,12 @@ func TestActivationStory(t *testing.T) {
 	var refused map[string]string
 	r = clitest.Run(t, s, nil, "deactivate", "--json", "--hardware", hwB, "--store", storeA)
 	r.JSON(t, &refused)
-	if r.Code != problem.HardwareChanged.ExitCode() || refused["reason"] != "HARDWARE_CHANGED" || !strings.Contains(refused["remedy"], "deactivate from the device that holds the activation") {
+	if r.Code != problem.HardwareChanged.ExitCode() || refused["reason"] != "HARDWARE_CHANGED" || !strings.Contains(refused["remedy"], "deactivate from the device that holds the activation") || refused["activation_id"] != a1.ActivationID {
 		t.Fatalf("deactivate with another device's license = %v (exit %d)", refused, r.Code)
 	}
 	// PC-A deactivates; PC-B activates.
-	if r := clitest.Run(t, s, nil, "deactivate", "--hardware", hwA, "--store", storeA); r.Code != 0 {
-		t.Fatalf("deactivate = %d %s", r.Code, r.Stderr)
+	if r := clitest.Run(t, s, nil, "deactivate", "--hardware", hwA, "--store", storeA); r.Code != 0 || !strings.Contains(r.Stdout, "PhotoEdit") {
+		t.Fatalf("deactivate = %d %s %s; want a message naming PhotoEdit", r.Code, r.Stdout, r.Stderr)
 	}
 	b2, r := activate(t, s, hwB, storeB, key)
 	if r.Code != 0 || b2.Reason != "ACTIVATED" || b2.ActivationID == a1.ActivationID {

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -358,10 +360,10 @@ func (e *env) deactivateCmd() *cobra.Command {
 		Short: "Release this device's activation so the key can move to another device",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var product string
+			var product, id string
 			fail := func(err error) error {
 				return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-					return deactivateJSON(product, "", code, detail, remedy)
+					return deactivateJSON(product, id, code, detail, remedy)
 				})
 			}
 			product, err := e.pickProduct(&f)
@@ -374,14 +376,19 @@ func (e *env) deactivateCmd() *cobra.Command {
 				return fail(err)
 			}
 			f.server = c.Server()
-			id := c.ActivationOf(product)
+			id = c.ActivationOf(product)
+			// The product's name, as the license gives it, for the person.
+			name := product
+			if st, err := c.StatusProduct(cmd.Context(), product); err == nil && st.ProductName != "" {
+				name = strings.TrimSpace(st.ProductName + " " + st.Edition)
+			}
 			if err := c.DeactivateProduct(cmd.Context(), product); err != nil {
 				return fail(err)
 			}
 			if f.json {
 				return e.printJSON(deactivateJSON(product, id, "DEACTIVATED", "", ""))
 			}
-			fmt.Fprintln(e.stdout, tr(e.language(&f), "agent_deactivated", product))
+			fmt.Fprintln(e.stdout, tr(e.language(&f), "agent_deactivated", name))
 			return nil
 		},
 	}
@@ -750,7 +757,7 @@ device otherwise.`,
 			show("disks", p.Disks, strings.Join(r.Disks, ", "))
 			show("macs", p.MACs, strings.Join(r.MACs, ", "))
 			show("cpu", one(p.CPU), r.CPU)
-			show("memory", one(p.Memory), fmt.Sprintf("%g GB", r.MemoryGB))
+			show("memory", one(p.Memory), strconv.FormatFloat(math.Round(r.MemoryGB*10)/10, 'f', -1, 64)+" GB")
 			show("os_install_id", one(p.OSInstallID), r.OSInstallID)
 			if err := p.Validate(); err != nil {
 				fmt.Fprintf(e.stdout, "\nwarning: %v\n", err)
