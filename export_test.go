@@ -9,3 +9,6 @@ func SetRereadHardware(d time.Duration) (restore func()) {
 	rereadHardware = d
 	return func() { rereadHardware = old }
 }
+
+// ParseSignatureHeader is parseSignatureHeader, for the fuzz test.
+var ParseSignatureHeader = parseSignatureHeader

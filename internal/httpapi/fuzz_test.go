@@ -26,6 +26,9 @@ var fuzzEndpoints = []struct {
 	{"/v1/admin/keys/lookup", true},
 	{"/v1/admin/keys/block", true},
 	{"/v1/admin/tokens", true},
+	{"/v1/admin/keys/unblock", true},
+	{"/v1/admin/activations/01HZX0000000000000000000/revoke", true},
+	{"/help/feedback", false},
 }
 
 // FuzzRequestBodies sends arbitrary bodies to every endpoint that reads
@@ -63,6 +66,28 @@ func FuzzRequestBodies(f *testing.F) {
 			}
 		} else if rec.Code != http.StatusOK && rec.Code != http.StatusCreated {
 			t.Fatalf("POST %s = %d", ep.path, rec.Code)
+		}
+	})
+}
+
+// FuzzResultsPage requests the results page of arbitrary verdict links
+// (GET /genuine/{id}, anyone can make one up): a page or a 404, never a
+// 500 or a panic.
+func FuzzResultsPage(f *testing.F) {
+	srv := httpapitest.Start(f, httpapitest.Options{})
+	h := srv.API.Handler()
+	f.Add("eyJzIjoiR0VOVUlORSJ9.AAAA")
+	f.Add("")
+	f.Add("a.b.c")
+	f.Add("%ff")
+	f.Fuzz(func(t *testing.T, id string) {
+		req := httptest.NewRequest("GET", "/genuine/x", nil)
+		req.URL.Path = "/genuine/" + id
+		req.URL.RawPath = ""
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("GET /genuine/%q = %d %s", id, rec.Code, rec.Body)
 		}
 	})
 }
