@@ -228,7 +228,9 @@ func (s *Server) tryReload(want uint64) bool {
 	s.kmu.Lock()
 	defer s.kmu.Unlock()
 	if err != nil {
-		s.log.Error("reload keyring; retrying", "error", err)
+		// A reconnect after the database dropped its connections is
+		// routine, and the retry follows: a warning, not an error.
+		s.log.Warn("reload keyring; retrying", "error", err)
 	} else if want > s.keyringLoaded {
 		s.keyringLoaded = want
 	}

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -78,4 +82,70 @@ func TestNewerSchemaRefused(t *testing.T) {
 		}
 		t.Fatalf("Open on a newer schema = %v; want ErrSchemaNewer naming version 999", err)
 	}
+}
+
+// A node waiting for the migration lock says who holds it, and goes on
+// once it is released.
+func TestMigrationLockWaitNamesTheHolder(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.PostgresURL(t)
+	holder, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	var pid int
+	if err := holder.QueryRow(ctx, `SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock($1)) l`, lockMigrate).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		s, err := Open(ctx, Config{URL: url, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err == nil {
+			s.Close()
+		}
+		done <- err
+	}()
+	want := fmt.Sprintf("pid %d", pid)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log naming the lock's holder (%s):\n%s", want, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Open finished while another session held the migration lock: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockMigrate); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Open after the lock was released: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Open still waiting 10 s after the lock was released")
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -212,11 +212,28 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 		return fmt.Errorf("postgres: migrate: lock: %w", wrapErr(err))
 	}
 	if !got {
-		if logger != nil {
-			logger.Info("waiting for another node's migration (PostgreSQL advisory lock)")
-		}
-		if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockMigrate); err != nil {
-			return fmt.Errorf("postgres: migrate: lock: %w", wrapErr(err))
+		// Wait for the lock, trying every 100 ms and saying every 10 s
+		// who holds it: a node that never finishes (or a session someone
+		// left open) is then named.
+		start := time.Now()
+		var said time.Time
+		for !got {
+			if logger != nil && time.Since(said) >= 10*time.Second {
+				said = time.Now()
+				var holder string
+				_ = conn.QueryRow(ctx, `SELECT coalesce(string_agg(format('pid %s (%s, %s)', l.pid, a.application_name, a.client_addr), ', '), 'unknown')
+					FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+					WHERE l.locktype = 'advisory' AND l.granted AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1`, lockMigrate).Scan(&holder)
+				logger.Info("waiting for another node's migration (PostgreSQL advisory lock)", "waited", time.Since(start).Round(time.Second), "held_by", holder)
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("postgres: migrate: lock: %w", ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+			if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, lockMigrate).Scan(&got); err != nil {
+				return fmt.Errorf("postgres: migrate: lock: %w", wrapErr(err))
+			}
 		}
 	}
 	sub, err := fs.Sub(migrations, "migrations")
