@@ -68,8 +68,11 @@ reason's exit code, as JSON with --json.`,
 			for _, v := range []struct {
 				flag string
 				bad  bool
-			}{{"--concurrency", cfg.Concurrency <= 0}, {"--duration", cfg.Duration <= 0}, {"--keys", cfg.Keys <= 0}, {"--devices", cfg.Devices <= 0}} {
+			}{{"--concurrency", cfg.Concurrency <= 0}, {"--duration", cfg.Duration < 100*time.Millisecond}, {"--keys", cfg.Keys <= 0}, {"--devices", cfg.Devices <= 0}} {
 				if v.bad {
+					if v.flag == "--duration" {
+						return usagef("--duration must be at least 100ms (a run shorter than that measures the warm-up, not the server)")
+					}
 					return usagef("%s must be positive", v.flag)
 				}
 			}

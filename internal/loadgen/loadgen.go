@@ -216,11 +216,13 @@ func (r *Runner) Run(ctx context.Context) (Result, error) {
 	}
 	if base != nil {
 		res.Baseline = base
+		// Ratios of the requests that worked: failures (a refused key,
+		// a connection refused at once) are no throughput.
 		if base.TrivialRPS > 0 {
-			res.RatioToTrivial = res.RPS / base.TrivialRPS
+			res.RatioToTrivial = res.OKRPS / base.TrivialRPS
 		}
 		if base.SignRPS > 0 {
-			res.RatioToSign = res.RPS / base.SignRPS
+			res.RatioToSign = res.OKRPS / base.SignRPS
 		}
 	}
 	return res, nil
@@ -621,6 +623,8 @@ func (r *Runner) admin(ctx context.Context, method, path string, in, out any) er
 		switch problem.Code(code) {
 		case problem.ServerUnreachable:
 			hint = "is echt serve running at " + r.cfg.servers[0] + "? check --server"
+		case problem.NotFound:
+			hint = "--server is the server's base URL, without a path (for example http://127.0.0.1:8080, not …/v1)"
 		case problem.Unauthorized, problem.Forbidden:
 			hint = "give an admin token with --token or ECHT_TOKEN (the first one is in DATA/admin-token of the server)"
 			if r.cfg.TokenSource != "" {
