@@ -86,8 +86,10 @@ type Config struct {
 	// empty means English.
 	Lang string
 	// GraceDays is the grace period of a copy that was never activated,
-	// counted from its first run; 0 means 30 days. (After activation the
-	// SKU's policy applies.)
+	// counted from its first run. 0 means the publisher's: the first check
+	// of a copy asks Server once for the product's grace period (the
+	// longest of its SKUs' grace days) and keeps the answer in the store;
+	// without an answer, 30 days.
 	GraceDays int
 }
 
@@ -127,6 +129,7 @@ type Client struct {
 	verifier *signing.Verifier
 	unpinned ed25519.PublicKey         // the server's root key in verifier, not pinned yet (trustPinning)
 	loaded   map[string]*loadedLicense // by product: verified license cache
+	graceSet bool                      // Config.GraceDays was given
 }
 
 // NewClient returns a client.
@@ -164,11 +167,12 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.ClockTolerance <= 0 {
 		cfg.ClockTolerance = time.Hour
 	}
-	if cfg.GraceDays <= 0 {
+	graceSet := cfg.GraceDays > 0
+	if !graceSet {
 		cfg.GraceDays = defaultGraceDays
 	}
 	cfg.Server = strings.TrimRight(cfg.Server, "/")
-	c := &Client{cfg: cfg, store: dir, http: cfg.HTTPClient, now: cfg.Now, loaded: map[string]*loadedLicense{}}
+	c := &Client{cfg: cfg, store: dir, http: cfg.HTTPClient, now: cfg.Now, loaded: map[string]*loadedLicense{}, graceSet: graceSet}
 	if cfg.RootKey != nil {
 		c.verifier = signing.NewVerifier(cfg.RootKey)
 	}

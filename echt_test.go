@@ -1525,3 +1525,45 @@ func TestDeactivateWithDamagedStore(t *testing.T) {
 		}
 	}
 }
+
+// The grace period of a copy never activated is the publisher's: the
+// product's SKUs' (the longest), asked of the server once at the first
+// check and kept; the application's own Config.GraceDays wins; without a
+// server or an answer, 30 days.
+func TestGraceDaysFromTheSKU(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, map[string]int{"grace_days": 7})
+	adminCall(t, f.srv, "POST", "/v1/admin/skus", map[string]any{"id": "pe-home", "product": "photoedit", "edition": "Home", "channel": "retail", "policy": map[string]int{"grace_days": 5}}, nil)
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := t0
+	mk := func(server, dir string, days int) *echt.Client {
+		c, err := echt.NewClient(echt.Config{Server: server, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir, GraceDays: days,
+			Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	check := func(c *echt.Client, wantDays int) {
+		t.Helper()
+		st, err := c.Status(ctx)
+		if err != nil || st.Status != echt.StatusGrace || !st.GraceUntil.Equal(t0.Add(time.Duration(wantDays)*24*time.Hour)) {
+			t.Fatalf("status = %+v, %v; want GRACE until %d days after the first check", st, err, wantDays)
+		}
+	}
+	dir := t.TempDir()
+	check(mk(f.srv.URL, dir, 0), 7)
+	// Kept in the store: offline afterwards, the same period.
+	now = t0.Add(2 * time.Minute)
+	check(mk("", dir, 0), 7)
+	now = t0.Add(8 * 24 * time.Hour)
+	if st, err := mk("", dir, 0).Status(ctx); err != nil || st.Status != echt.StatusNotActivated {
+		t.Fatalf("after the SKU's 7 days: %+v, %v; want NOT_ACTIVATED", st, err)
+	}
+	now = t0
+	check(mk(f.srv.URL, t.TempDir(), 10), 10) // the application's own
+	check(mk("", t.TempDir(), 0), 30)         // nobody to ask
+	unreachable := httptest.NewServer(http.NotFoundHandler())
+	unreachable.Close()
+	check(mk(unreachable.URL, t.TempDir(), 0), 30)
+}

@@ -79,7 +79,10 @@ type state struct {
 	// DeactivatedAt is when this device released its activation: the copy
 	// is then not activated, with no new grace period.
 	DeactivatedAt time.Time `json:"deactivated_at,omitzero"`
-	Checksum      string    `json:"checksum"`
+	// GraceDays is the publisher's grace period for this copy, asked of
+	// the server at its first check (nil: not known; 30 days apply).
+	GraceDays *int   `json:"grace_days,omitempty"`
+	Checksum  string `json:"checksum"`
 }
 
 func (s *state) sum() string {

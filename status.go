@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/echt-dev/echt/internal/api"
 	"github.com/echt-dev/echt/internal/hardware"
 	"github.com/echt-dev/echt/internal/license"
 	"github.com/echt-dev/echt/internal/signing"
@@ -83,6 +85,9 @@ type loadedLicense struct {
 	modLic   fileStamp
 	modState fileStamp
 	loadedAt time.Time // the real clock: the hardware is read again after rereadHardware
+	// grace is the publisher's grace period the server gave at this
+	// copy's first check, to record with its first use.
+	grace *int
 }
 
 // rereadHardware is how long a check trusts the hardware it read: a
@@ -175,6 +180,9 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 	if err != nil {
 		return nil, err
 	}
+	if ll.files.st == nil && ll.files.license == nil && !ll.files.stateCorrupt && !c.graceSet && c.cfg.Server != "" && ll.grace == nil {
+		ll.grace = c.productGrace(ctx, product)
+	}
 	now := c.now().UTC()
 	s := c.check(ll, product, now)
 	if err := c.remember(product, ll, s, now); err != nil && ll.files.st == nil && s.Status == StatusGrace {
@@ -187,6 +195,35 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 		s.NotGenuineSince = now // the first check that found it (remember records it)
 	}
 	return s, nil
+}
+
+// productGrace asks the server, briefly, for the publisher's grace period
+// of a product; nil when it cannot say (no answer, no SKU yet).
+func (c *Client) productGrace(ctx context.Context, product string) *int {
+	ctx, cancel := context.WithTimeout(ctx, graceLookupTimeout)
+	defer cancel()
+	var info api.ProductInfo
+	if err := c.call(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info); err != nil || info.ID != product || info.GraceDays == nil || *info.GraceDays < 0 {
+		return nil
+	}
+	return info.GraceDays
+}
+
+// graceLookupTimeout bounds the one request a first check makes: an
+// application's start is not held up by an unreachable server.
+const graceLookupTimeout = 3 * time.Second
+
+// graceDays is the grace period of a copy never activated: the
+// application's, else the publisher's as recorded at first use, else 30.
+func (c *Client) graceDays(ll *loadedLicense) int {
+	switch {
+	case c.graceSet:
+	case ll.files.st != nil && ll.files.st.GraceDays != nil:
+		return *ll.files.st.GraceDays
+	case ll.grace != nil:
+		return *ll.grace
+	}
+	return c.cfg.GraceDays
 }
 
 // remember records first use and the latest time seen (for grace and
@@ -211,7 +248,7 @@ func (c *Client) remember(product string, ll *loadedLicense, s *Status, now time
 		switch {
 		case sameState(cur, f):
 			if cur.st == nil {
-				st = &state{Product: product, FirstSeen: now, LastSeen: now}
+				st = &state{Product: product, FirstSeen: now, LastSeen: now, GraceDays: ll.grace}
 			} else {
 				cp := *cur.st // never change a state a reader may hold
 				st = &cp
@@ -282,7 +319,7 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		if f.st != nil && !f.st.FirstSeen.IsZero() {
 			first = f.st.FirstSeen
 		}
-		s.GraceUntil = first.Add(time.Duration(c.cfg.GraceDays) * 24 * time.Hour)
+		s.GraceUntil = first.Add(time.Duration(c.graceDays(ll)) * 24 * time.Hour)
 		if at.Before(s.GraceUntil) {
 			s.Status, s.Reason = StatusGrace, problem.GracePeriod
 			s.Detail = fmt.Sprintf("activate before %s", s.GraceUntil.Format(time.DateOnly))

@@ -70,6 +70,9 @@ type ProductInfo struct {
 	ID           string `json:"id"`
 	Name         string `json:"name"`
 	HardwareSalt []byte `json:"hardware_salt"`
+	// GraceDays is the grace period of a copy not activated yet: the
+	// longest of the product's SKUs'. Absent while it has no SKU.
+	GraceDays *int `json:"grace_days,omitempty"`
 }
 
 // KeyCheckRequest asks whether a key is genuine.

@@ -14,6 +14,7 @@ type CacheStore interface {
 	Product(ctx context.Context, id string) (store.Product, error)
 	SKU(ctx context.Context, id string) (store.SKU, error)
 	SKUByGroup(ctx context.Context, group uint16) (store.SKU, error)
+	SKUs(ctx context.Context) ([]store.SKU, error)
 }
 
 // Cache keeps products and SKUs in memory for the hot paths. Products and
@@ -25,8 +26,9 @@ type Cache struct {
 	products map[string]store.Product
 	skus     map[string]store.SKU
 	groups   map[uint16]store.SKU
-	gen      uint64 // bumped by Invalidate: a read from before it is not kept
-	off      bool   // Bypass
+	grace    map[string]graceDays // by product
+	gen      uint64               // bumped by Invalidate: a read from before it is not kept
+	off      bool                 // Bypass
 }
 
 // NewCache returns an empty cache over st.
@@ -56,6 +58,7 @@ func (c *Cache) reset() {
 	c.products = map[string]store.Product{}
 	c.skus = map[string]store.SKU{}
 	c.groups = map[uint16]store.SKU{}
+	c.grace = map[string]graceDays{}
 	c.gen++
 }
 
@@ -88,6 +91,40 @@ func (c *Cache) Product(ctx context.Context, id string) (store.Product, error) {
 	}
 	c.mu.Unlock()
 	return p, nil
+}
+
+type graceDays struct {
+	days int
+	ok   bool
+}
+
+// GraceDays returns the grace period a copy of a product gets before it is
+// activated: the longest of its SKUs' grace days, since a copy does not
+// know which SKU it will be activated with; ok is false when the product
+// has no SKU yet.
+func (c *Cache) GraceDays(ctx context.Context, product string) (days int, ok bool, err error) {
+	c.mu.RLock()
+	g, hit := c.grace[product]
+	c.mu.RUnlock()
+	if hit {
+		return g.days, g.ok, nil
+	}
+	gen := c.generation()
+	skus, err := c.st.SKUs(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, k := range skus {
+		if k.ProductID == product && (!g.ok || k.Policy.GraceDays > g.days) {
+			g = graceDays{days: k.Policy.GraceDays, ok: true}
+		}
+	}
+	c.mu.Lock()
+	if gen == c.gen && !c.off && len(c.grace) < 10000 {
+		c.grace[product] = g
+	}
+	c.mu.Unlock()
+	return g.days, g.ok, nil
 }
 
 // SKU returns a SKU, SKU_NOT_FOUND if there is none.

@@ -194,7 +194,7 @@ zero on purpose.`,
 	fl.StringVar(&channel, "channel", "", "retail, oem, volume-mak, volume-host, subscription or trial")
 	fl.IntVar(&p.MaxDevices, "max-devices", 0, "devices one key may activate at once (volume-mak: activations)")
 	fl.IntVar(&p.ValidDays, "valid-days", 0, "days an activation is valid; 0 = perpetual (subscription: 365, trial: 30)")
-	fl.IntVar(&p.GraceDays, "grace-days", 0, "the grace period the publisher states before activation (default 30; trial: 0; 0 given = none); the device counts its own, see docs/sdk.md GraceDays")
+	fl.IntVar(&p.GraceDays, "grace-days", 0, "days a copy may run before it is activated (default 30; trial: 0; 0 given = none); a new copy asks for its product's longest, see docs/sdk.md GraceDays")
 	fl.IntVar(&p.Tolerance, "tolerance", 0, "hardware change points tolerated before a device counts as changed (default 4; 0 given = any change of a component makes another device)")
 	fl.IntVar(&p.RevalidateHours, "revalidate-hours", 0, "hours between online validations (default 24)")
 	fl.IntVar(&p.ReminderMinutes, "reminder-minutes", 0, "minutes between not-genuine reminders (default 60)")

@@ -69,8 +69,17 @@ func (s *Server) productInfo(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	info := api.ProductInfo{ID: p.ID, Name: p.Name, HardwareSalt: p.HardwareSalt}
+	days, ok, err := s.cat.GraceDays(r.Context(), p.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ok {
+		info.GraceDays = &days
+	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	reply(w, http.StatusOK, api.ProductInfo{ID: p.ID, Name: p.Name, HardwareSalt: p.HardwareSalt})
+	reply(w, http.StatusOK, info)
 }
 
 // keyProduct tells a client which product a key is for, with the
