@@ -12,7 +12,7 @@
 # a database with a random name is created there and dropped at the end.
 #
 # A full run (both stores, 10k to 10M, 10s per measurement) takes about
-# 20 to 40 minutes on a 2-CPU machine: some 6 minutes of measurements
+# 10 to 40 minutes on a 2-CPU machine: some 6 minutes of measurements
 # (about 46 s per store and size), the rest bulk loading about 32 million
 # rows per store (trial: 165k-190k rows/s at 300k activations; expect less
 # at 10M) and PostgreSQL's VACUUM. Disk: about 7-8 GB for SQLite's 10M
@@ -22,5 +22,7 @@
 # beside the server, and the results name the CPU time other processes took.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "bench/growth.sh: a full run (10k to 10M, both stores) takes about 20-40 minutes on 2 CPUs and some 13 GB of disk; Ctrl-C stops it and keeps what was measured" >&2
+if [ $# -eq 0 ]; then
+  echo "bench/growth.sh: a full run (10k to 10M, both stores) takes about 10-40 minutes on 2 CPUs (10 on an idle box) and some 13 GB of disk; Ctrl-C stops it and keeps what was measured (-sizes and -stores choose less; -h lists the flags)" >&2
+fi
 exec go run ./bench/growth "$@"
