@@ -667,8 +667,56 @@ func TestReplayedVerdictRefused(t *testing.T) {
 	mu.Lock()
 	replay = true
 	mu.Unlock()
-	if _, err := c.Validate(ctx); !errors.Is(err, problem.ErrServerUntrusted) {
-		t.Fatalf("replayed verdict: %v, want SERVER_UNTRUSTED", err)
+	// A replayed verdict is no answer: the offline check stands.
+	if st, err := c.Validate(ctx); err != nil || st.Online || !st.Genuine() || !strings.Contains(st.ServerError, "replayed") {
+		t.Fatalf("replayed verdict: %+v, %v; want the offline status with the replay in ServerError", st, err)
+	}
+}
+
+// A network that alters a validation request on its way (another device's
+// hardware, a damaged license) gets the real server to sign a verdict
+// against it, for the client's own nonce: the client refuses a verdict
+// about what it did not send, and keeps its offline status.
+func TestAlteredValidationRequestRefused(t *testing.T) {
+	f := newFixture(t, "retail", 1, 1, nil)
+	var alter atomic.Value
+	alter.Store("")
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if how := alter.Load().(string); how != "" && r.URL.Path == "/v1/validations" {
+			var req map[string]any
+			_ = json.NewDecoder(r.Body).Decode(&req)
+			switch how {
+			case "hardware":
+				req["hardware"].(map[string]any)["system_uuid"] = strings.Repeat("ab", 16)
+			case "license":
+				req["license"].(map[string]any)["sig"] = "AAAA"
+			}
+			b, _ := json.Marshal(req)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			r.ContentLength = int64(len(b))
+		}
+		forward(w, r, f.srv.URL)
+	}))
+	defer proxy.Close()
+	c, _ := echt.NewClient(echt.Config{Server: proxy.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(7), nil }})
+	ctx := context.Background()
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	for _, how := range []string{"hardware", "license"} {
+		alter.Store(how)
+		st, err := c.Validate(ctx)
+		if err != nil || st.Online || !st.Genuine() || !strings.Contains(st.ServerError, "altered") {
+			t.Fatalf("validation with the %s altered on the way: %+v, %v; want the offline GENUINE status, the refusal in ServerError", how, st, err)
+		}
+		if st, err := c.Status(ctx); err != nil || !st.Genuine() {
+			t.Fatalf("offline after the altered %s: %+v, %v; want GENUINE (nothing stored)", how, st, err)
+		}
+	}
+	alter.Store("")
+	if st, err := c.Validate(ctx); err != nil || !st.Online || !st.Genuine() {
+		t.Fatalf("validation through an honest proxy: %+v, %v", st, err)
 	}
 }
 

@@ -45,13 +45,21 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 	if ll.files.license == nil || ll.files.st == nil || ll.files.stateCorrupt {
 		return offline, nil
 	}
+	// An answer that is not the publisher's, or not to this very request
+	// (replayed, or about a request altered on its way), is no answer: the
+	// offline check stands, as when the server cannot be reached. Neither
+	// a fake server nor a tampering network proves anything about a copy.
+	untrusted := func(err error) (*Status, error) {
+		offline.ServerError, offline.Online = err.Error(), false
+		return offline, nil
+	}
 	nonce := newNonce()
 	var resp api.ValidateResponse
 	err = c.call(ctx, "POST", "/v1/validations", nonce, api.ValidateRequest{License: ll.files.license, Hardware: ll.profile, Nonce: nonce, Lang: c.cfg.Lang}, &resp)
 	if err != nil {
 		code := problem.CodeOf(err)
 		if code == problem.ServerUntrusted {
-			return nil, err
+			return untrusted(err)
 		}
 		if code == problem.ServerUnreachable || code == problem.StoreUnavailable || code == problem.Unavailable || code == problem.RateLimited || code == problem.Internal {
 			// The offline check may carry the last verdict the server
@@ -67,13 +75,16 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 	}
 	vd, err := verifyVerdict(v, resp.Verdict)
 	if err != nil {
-		return nil, problem.Wrap(problem.ServerUntrusted, "the verdict is not signed by the publisher", err)
+		return untrusted(problem.Wrap(problem.ServerUntrusted, "the verdict is not signed by the publisher", err))
 	}
 	if vd.Nonce != nonce {
-		return nil, problem.New(problem.ServerUntrusted, "the verdict was not made for this request (replayed)")
+		return untrusted(problem.New(problem.ServerUntrusted, "the verdict was not made for this request (replayed)"))
 	}
-	if vd.Product != product || (vd.ActivationID != "" && vd.ActivationID != ll.lic.ActivationID) {
-		return nil, problem.New(problem.ServerUntrusted, "the verdict is about another license")
+	if vd.Product != product || (vd.ActivationID != "" && vd.ActivationID != ll.lic.ActivationID) || (vd.LicenseDigest != "" && vd.LicenseDigest != api.LicenseDigest(ll.files.license)) {
+		return untrusted(problem.New(problem.ServerUntrusted, "the verdict is about another license than the one this device sent (altered on the way)"))
+	}
+	if vd.Hardware != "" && vd.Hardware != api.HardwareDigest(ll.profile) {
+		return untrusted(problem.New(problem.ServerUntrusted, "the verdict is about other hardware than this device sent (altered on the way)"))
 	}
 	now := c.now().UTC()
 	s := &Status{

@@ -4,6 +4,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"time"
 
@@ -117,11 +119,27 @@ type Verdict struct {
 	ActivationID    string    `json:"activation_id,omitempty"`
 	PartialKey      string    `json:"partial_key,omitempty"`
 	Hardware        string    `json:"hardware_digest,omitempty"`
+	LicenseDigest   string    `json:"license_digest,omitempty"`
 	Nonce           string    `json:"nonce"`
 	CheckedAt       time.Time `json:"checked_at"`
 	NextCheck       time.Time `json:"next_check"`
 	TicketExpiresAt time.Time `json:"ticket_expires_at,omitzero"`
 	ResultsURL      string    `json:"results_url,omitempty"`
+}
+
+// HardwareDigest is a verdict's hardware_digest: what the server judged,
+// so a client can tell a verdict about an altered request from one about
+// its own.
+func HardwareDigest(p hardware.Profile) string {
+	d := sha256.Sum256(p.AppendJSON(make([]byte, 0, 512)))
+	return hex.EncodeToString(d[:8])
+}
+
+// LicenseDigest is a verdict's license_digest: of the license bytes the
+// server received.
+func LicenseDigest(license []byte) string {
+	d := sha256.Sum256(license)
+	return hex.EncodeToString(d[:8])
 }
 
 // ValidateRequest asks the server whether this copy is genuine.

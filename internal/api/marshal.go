@@ -45,7 +45,7 @@ func EncodeVerdict(v Verdict) ([]byte, error) {
 		b = append(b, `,"entitlements":`...)
 		b = jsonw.Strings(b, v.Entitlements)
 	}
-	for _, m := range [...]struct{ name, v string }{{"activation_id", v.ActivationID}, {"partial_key", v.PartialKey}, {"hardware_digest", v.Hardware}} {
+	for _, m := range [...]struct{ name, v string }{{"activation_id", v.ActivationID}, {"partial_key", v.PartialKey}, {"hardware_digest", v.Hardware}, {"license_digest", v.LicenseDigest}} {
 		if m.v != "" {
 			b = appendMember(b, m.name, m.v)
 		}

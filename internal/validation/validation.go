@@ -196,6 +196,9 @@ func verdictOf(v *api.Verdict, status string, reason problem.Code) {
 // judge fills status and reason. It returns an error only when it cannot
 // judge (store unavailable): then no verdict is given at all.
 func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time.Time) error {
+	// What the server judged, first: a client refuses a verdict about a
+	// request altered on its way (another license, another device).
+	v.Hardware, v.LicenseDigest = api.HardwareDigest(r.Hardware), api.LicenseDigest(r.License)
 	digest := sha256.Sum256(r.License)
 	l, ok := s.verified.Get(digest)
 	if !ok {
@@ -209,8 +212,6 @@ func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time
 		s.verified.Put(gen, digest, l)
 	}
 	v.Product, v.Edition, v.SKU, v.Entitlements, v.ActivationID, v.PartialKey = l.Product, l.Edition, l.SKU, l.Entitlements, l.ActivationID, l.PartialKey
-	hd := sha256.Sum256(r.Hardware.AppendJSON(make([]byte, 0, 512)))
-	v.Hardware = hex.EncodeToString(hd[:8])
 
 	ca, err := s.activation(ctx, l.ActivationID)
 	if errors.Is(err, store.ErrNotFound) {
