@@ -47,13 +47,16 @@ func (c *Client) do(ctx context.Context, method, path, nonce string, in any, out
 		return problem.New(problem.ServerUnreachable, "no server configured (Config.Server, --server or ECHT_SERVER)")
 	}
 	var body io.Reader
+	var sent []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
+		body, sent = bytes.NewReader(b), b
 	}
+	// A signed answer names the request it answers, as the server got it.
+	request := api.RequestDigest(method, path, sent)
 	req, err := http.NewRequestWithContext(ctx, method, c.cfg.Server+path, body)
 	if err != nil {
 		return fmt.Errorf("server URL %q: %w", c.cfg.Server, err)
@@ -93,11 +96,11 @@ func (c *Client) do(ctx context.Context, method, path, nonce string, in any, out
 			// Every error of a client endpoint is signed, with or without a
 			// nonce, so that no one in between can tell a user that a key
 			// is blocked or a product unknown.
-			if err := c.verifyResponse(resp, nonce, raw); err != nil {
+			if err := c.verifyResponse(resp, nonce, request, raw); err != nil {
 				return problem.Wrap(problem.ServerUntrusted, fmt.Sprintf("the server answered %s without the publisher's signature", pe.Code), err)
 			}
 		}
-		if transient(resp.StatusCode) && (nonce == "" || c.verifyResponse(resp, nonce, raw) != nil) {
+		if transient(resp.StatusCode) && (nonce == "" || c.verifyResponse(resp, nonce, request, raw) != nil) {
 			// Proxies send these statuses too, unsigned: such an answer
 			// may say "try again later" and nothing else, so that no one
 			// between here and the publisher can make up a verdict.
@@ -106,7 +109,7 @@ func (c *Client) do(ctx context.Context, method, path, nonce string, in any, out
 		return pe
 	}
 	if signedSuccess {
-		if err := c.verifyResponse(resp, nonce, raw); err != nil {
+		if err := c.verifyResponse(resp, nonce, request, raw); err != nil {
 			return problem.Wrap(problem.ServerUntrusted, "the server's answer is not signed by the publisher", err)
 		}
 	}
@@ -142,7 +145,7 @@ func transient(status int) bool {
 	return false
 }
 
-func (c *Client) verifyResponse(resp *http.Response, nonce string, body []byte) error {
+func (c *Client) verifyResponse(resp *http.Response, nonce, request string, body []byte) error {
 	v, err := c.trust(resp.Request.Context())
 	if err != nil {
 		return err
@@ -159,11 +162,7 @@ func (c *Client) verifyResponse(resp *http.Response, nonce string, body []byte) 
 	if err := json.Unmarshal(certJSON, &cert); err != nil {
 		return errors.New("malformed signing certificate")
 	}
-	m := make([]byte, 0, len(nonce)+len(body)+8)
-	m = append(m, nonce...)
-	m = append(m, fmt.Sprintf("\n%d\n", resp.StatusCode)...)
-	m = append(m, body...)
-	return v.VerifyRaw(&cert, kid, signing.TypeResponse, m, sig)
+	return v.VerifyRaw(&cert, kid, signing.TypeResponse, api.ResponseMessage(nonce, request, resp.StatusCode, body), sig)
 }
 
 func parseSignatureHeader(h string) (kid string, sig []byte, ok bool) {
@@ -506,6 +505,8 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 		return nil, problem.New(problem.ServerUntrusted, "the license the server sent is for another product")
 	case !hardware.Match(l.Hardware, prof, l.Tolerance).Same:
 		return nil, problem.New(problem.ServerUntrusted, "the license the server sent is for another device")
+	case key != "" && !licenseOfKey(l, key):
+		return nil, problem.New(problem.ServerUntrusted, "the license the server sent is for another key than the one entered (the request was altered on its way)")
 	}
 	if err := c.pinFresh(); err != nil {
 		return nil, withHint(err, "the server activated this device, but the store "+c.store+" cannot be written: fix it and activate again with the same key, which gives back the same activation without using another seat")
@@ -534,6 +535,17 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 		ActivationID: l.ActivationID, Reason: problem.Code(resp.Reason), Product: l.Product, Edition: l.Edition, SKU: l.SKU,
 		Channel: l.Channel, PartialKey: l.PartialKey, NotAfter: l.NotAfter, License: l,
 	}, nil
+}
+
+// licenseOfKey reports whether a license was made with key, as far as its
+// partial key shows (the last group). A key that does not parse here was
+// never activated, so it is not what tells a license apart.
+func licenseOfKey(l license.License, key string) bool {
+	k, err := productkey.Parse(key)
+	if err != nil {
+		return true // only the server knows which key it was
+	}
+	return l.PartialKey == productkey.Partial(k.LastGroup())
 }
 
 // Deactivate releases this device's activation of Config.Product, so the

@@ -1615,3 +1615,83 @@ func TestGraceDaysFromTheSKU(t *testing.T) {
 	unreachable.Close()
 	check(mk(unreachable.URL, t.TempDir(), 0), 30)
 }
+
+// Signed answers name the request they answer: a network that swaps the
+// key of an activation for a blocked one, or the license of a
+// deactivation for another device's, gets signed answers the client
+// refuses, and nothing changes on the device.
+func TestSignedAnswersBoundToTheRequest(t *testing.T) {
+	f := newFixture(t, "retail", 1, 4, nil)
+	adminCall(t, f.srv, "POST", "/v1/admin/keys/block", map[string]string{"key": f.keys[1], "reason": "counterfeit"}, nil)
+	var swap atomic.Value
+	swap.Store(func(path string, body []byte) []byte { return body })
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		b = swap.Load().(func(string, []byte) []byte)(r.URL.Path, b)
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+		forward(w, r, f.srv.URL)
+	}))
+	defer proxy.Close()
+	ctx := context.Background()
+	victim := func(dir string, d int) *echt.Client {
+		c, err := echt.NewClient(echt.Config{Server: proxy.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir,
+			Hardware: func(context.Context) (echt.Hardware, error) { return device(d), nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// The genuine key swapped for a blocked one: the real server's signed
+	// KEY_BLOCKED is about another request.
+	swap.Store(func(path string, body []byte) []byte {
+		if path != "/v1/activations" {
+			return body
+		}
+		return bytes.Replace(body, []byte(f.keys[0]), []byte(f.keys[1]), 1)
+	})
+	dirA := t.TempDir()
+	if _, err := victim(dirA, 8).Activate(ctx, f.keys[0]); problem.CodeOf(err) != problem.ServerUntrusted {
+		t.Fatalf("activation with the key swapped on the way: %v; want SERVER_UNTRUSTED, not the signed KEY_BLOCKED of another request", err)
+	}
+	// Swapped for another genuine key: a license of that key is refused
+	// (the server did activate that key: the request it got said so).
+	swap.Store(func(path string, body []byte) []byte {
+		if path != "/v1/activations" {
+			return body
+		}
+		return bytes.Replace(body, []byte(f.keys[0]), []byte(f.keys[2]), 1)
+	})
+	if _, err := victim(dirA, 8).Activate(ctx, f.keys[0]); problem.CodeOf(err) != problem.ServerUntrusted {
+		t.Fatalf("activation answered with another key's license: %v; want SERVER_UNTRUSTED", err)
+	}
+	// Honest again: device 8 activates; device 9 activates the fourth key.
+	swap.Store(func(path string, body []byte) []byte { return body })
+	a := victim(dirA, 8)
+	if _, err := a.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The victim's deactivation swapped for another device's request:
+	// its signed answer is refused and the victim keeps its license.
+	dirB := t.TempDir()
+	other := victim(dirB, 9)
+	if _, err := other.Activate(ctx, f.keys[3]); err != nil {
+		t.Fatal(err)
+	}
+	otherLicense, _ := os.ReadFile(filepath.Join(dirB, "photoedit", "license.json"))
+	swap.Store(func(path string, body []byte) []byte {
+		if path != "/v1/activations/deactivate" {
+			return body
+		}
+		var req map[string]json.RawMessage
+		_ = json.Unmarshal(body, &req)
+		req["license"] = otherLicense
+		b, _ := json.Marshal(req)
+		return b
+	})
+	if err := a.Deactivate(ctx); problem.CodeOf(err) != problem.ServerUntrusted {
+		t.Fatalf("deactivation swapped on the way: %v; want SERVER_UNTRUSTED", err)
+	}
+	if st, err := a.Status(ctx); err != nil || !st.Genuine() {
+		t.Fatalf("after the refused deactivation: %+v, %v; want this device still genuine", st, err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/echt-dev/echt/internal/hardware"
@@ -16,7 +18,7 @@ import (
 const NonceHeader = "Echt-Nonce"
 
 // SignatureHeader carries the server's signature of an error response:
-// "kid=<key id>, sig=<base64>", over "<nonce>\n<status>\n<body>".
+// "kid=<key id>, sig=<base64>", over ResponseMessage.
 const SignatureHeader = "Echt-Signature"
 
 // CertificateHeader carries, base64, the certificate of the key that made
@@ -125,6 +127,37 @@ type Verdict struct {
 	NextCheck       time.Time `json:"next_check"`
 	TicketExpiresAt time.Time `json:"ticket_expires_at,omitzero"`
 	ResultsURL      string    `json:"results_url,omitempty"`
+}
+
+// RequestDigest names the request a signed answer is for: its method, its
+// API path (from "/v1/" on: a reverse proxy may put a prefix before it)
+// and its body, as the server received them and the client sent them. An
+// answer to a request altered on its way (another key, another license)
+// then fails the client's check of the signature.
+func RequestDigest(method, path string, body []byte) string {
+	if i := strings.Index(path, "/v1/"); i >= 0 {
+		path = path[i:]
+	}
+	h := sha256.New()
+	h.Write([]byte(method))
+	h.Write([]byte{' '})
+	h.Write([]byte(path))
+	h.Write([]byte{'\n'})
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// ResponseMessage is what the signature of an answer covers (the
+// SignatureHeader): "<nonce>\n<request digest>\n<status>\n<body>".
+func ResponseMessage(nonce, request string, status int, body []byte) []byte {
+	m := make([]byte, 0, len(nonce)+len(request)+len(body)+8)
+	m = append(m, nonce...)
+	m = append(m, '\n')
+	m = append(m, request...)
+	m = append(m, '\n')
+	m = strconv.AppendInt(m, int64(status), 10)
+	m = append(m, '\n')
+	return append(m, body...)
 }
 
 // HardwareDigest is a verdict's hardware_digest: what the server judged,

@@ -4,7 +4,7 @@ import (
 	"encoding/base64"
 	"testing"
 
-	"github.com/echt-dev/echt/internal/httpapi"
+	"github.com/echt-dev/echt/internal/api"
 	"github.com/echt-dev/echt/internal/httpapi/httpapitest"
 	"github.com/echt-dev/echt/internal/signing"
 )
@@ -15,7 +15,7 @@ import (
 func TestBenchSignIsNotThePublishersSignature(t *testing.T) {
 	srv := httpapitest.Start(t, httpapitest.Options{})
 	body := []byte(`{"code":"KEY_BLOCKED","status":403}`)
-	forged := string(httpapi.ResponseMessage("client-nonce", 403, body))
+	forged := string(api.ResponseMessage("client-nonce", api.RequestDigest("POST", "/v1/activations", []byte(`{}`)), 403, body))
 	r := call(t, srv, "POST", "/v1/bench/sign", "", map[string]string{"message": forged})
 	if r.status != 200 {
 		t.Fatalf("bench/sign = %d %s", r.status, r.body)

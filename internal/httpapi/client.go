@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/echt-dev/echt/internal/activation"
@@ -18,16 +17,6 @@ import (
 	"github.com/echt-dev/echt/problem"
 )
 
-// ResponseMessage is what the signature of an error response covers.
-func ResponseMessage(nonce string, status int, body []byte) []byte {
-	m := make([]byte, 0, len(nonce)+len(body)+8)
-	m = append(m, nonce...)
-	m = append(m, '\n')
-	m = strconv.AppendInt(m, int64(status), 10)
-	m = append(m, '\n')
-	return append(m, body...)
-}
-
 // signResponse signs an error response of a client endpoint (and the
 // deactivation's answer), so that a client can tell the publisher's
 // answers from a fake server's.
@@ -36,8 +25,14 @@ func (s *Server) signResponse(w http.ResponseWriter, r *http.Request, status int
 	if len(nonce) > activation.MaxNonce {
 		return
 	}
+	// The request as this server received it: an answer to a request
+	// altered on its way does not verify for the client that sent it.
+	ri := info(r)
+	if !ri.bodyRead {
+		ri.body, _ = readRaw(r)
+	}
 	signer := s.kr.Signer()
-	sig := signer.SignRaw(signing.TypeResponse, ResponseMessage(nonce, status, body))
+	sig := signer.SignRaw(signing.TypeResponse, api.ResponseMessage(nonce, api.RequestDigest(r.Method, r.URL.EscapedPath(), ri.body), status, body))
 	w.Header().Set(api.SignatureHeader, "kid="+signer.KeyID()+", sig="+base64.StdEncoding.EncodeToString(sig))
 	w.Header().Set(api.CertificateHeader, base64.StdEncoding.EncodeToString(signer.Certificate()))
 }

@@ -42,6 +42,10 @@ type reqInfo struct {
 	principal *auth.Principal
 	// signErrors: the route is a client endpoint whose errors are signed.
 	signErrors bool
+	// body is the request body as read (bodyRead), which a signed answer
+	// names (api.RequestDigest); nil if it could not be read whole.
+	body     []byte
+	bodyRead bool
 }
 
 func info(r *http.Request) *reqInfo {
@@ -413,6 +417,12 @@ func noFields(r *http.Request) error {
 // readRaw reads a request body, bounded by the body limit (413 beyond).
 func readRaw(r *http.Request) ([]byte, error) {
 	b, err := readAll(r.Body, r.ContentLength)
+	if ri := info(r); ri.signErrors {
+		ri.body, ri.bodyRead = b, true
+		if err != nil {
+			ri.body = nil
+		}
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

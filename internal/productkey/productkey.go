@@ -87,8 +87,8 @@ func (e *SyntaxError) Unwrap() error { return e.Err }
 
 // Normalize upper-cases s and drops what people and word processors put
 // between a key's groups: spaces and dashes of any kind (Unicode's
-// separators and dash punctuation, the minus sign, underscores, soft
-// hyphens and zero-width characters). Full-width forms (typed with an East
+// separators and dash punctuation, the minus sign, underscores, dots,
+// slashes, soft hyphens and zero-width characters). Full-width forms (typed with an East
 // Asian input method) count as their ASCII letters, digits and dashes.
 func Normalize(s string) string {
 	var b strings.Builder
@@ -100,7 +100,7 @@ func Normalize(s string) string {
 		switch {
 		case r >= 'a' && r <= 'z':
 			b.WriteByte(byte(r - 'a' + 'A'))
-		case r < utf8.RuneSelf && r != '-' && r != '_' && !unicode.IsSpace(r):
+		case r < utf8.RuneSelf && r != '-' && r != '_' && r != '.' && r != '/' && !unicode.IsSpace(r):
 			b.WriteByte(byte(r))
 		case separator(r):
 			continue
@@ -114,7 +114,7 @@ func Normalize(s string) string {
 // separator reports whether r may stand between a key's groups.
 func separator(r rune) bool {
 	switch r {
-	case '_', '\u2212', '\u00ad', '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff':
+	case '_', '.', '/', '\u2212', '\u00ad', '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff':
 		return true
 	}
 	return unicode.IsSpace(r) || unicode.Is(unicode.Zs, r) || unicode.Is(unicode.Pd, r)

@@ -86,7 +86,7 @@ func TestParseSeparators(t *testing.T) {
 	for _, sep := range []string{
 		"\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\ufe63", "\uff0d", "\u2e3a", "\u301c",
 		"\u00ad", "\u200b", "\u2060", "\ufeff",
-		"\u2009", "\u202f", "\u3000", "\u2007", "\u205f", "\u00a0", "_",
+		"\u2009", "\u202f", "\u3000", "\u2007", "\u205f", "\u00a0", "_", ".", "/",
 	} {
 		in := strings.ReplaceAll(k.String(), "-", sep)
 		if got, err := Parse(in); err != nil || got != k {
