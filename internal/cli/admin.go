@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -63,19 +64,50 @@ token of a server in ./echt-data (or ECHT_DATA) is used if readable.`,
 			return err
 		}
 		if g.token == "" {
-			dir := e.getenv("ECHT_DATA")
-			if dir == "" {
-				dir = "echt-data"
-			}
-			if b, err := os.ReadFile(filepath.Join(dir, "admin-token")); err == nil {
-				g.token = strings.TrimSpace(string(b))
-			}
+			g.token, _ = e.localAdminToken(g.server)
 		}
 		return nil
 	}
 	client := func() *apiClient { return newAPIClient(g.server, g.token) }
 	cmd.AddCommand(e.productCmd(&g, client), e.skuCmd(&g, client), e.keysCmd(&g, client), e.tokenCmd(&g, client), e.auditCmd(&g, client), e.keyringCmd(&g, client), e.feedbackCmd(&g, client), e.activationsCmd(&g, client), e.backupCmd(&g, client), e.dbCmd(&g))
 	return cmd
+}
+
+// localAdminToken reads the bootstrap admin token of a server started
+// from this directory (ECHT_DATA, else ./echt-data), for a server on this
+// machine only: the token is not sent to whatever --server names (a
+// mistyped host, a staging server, plain HTTP across a network). It
+// returns the token and the file it came from, or "".
+func (e *env) localAdminToken(server string) (token, source string) {
+	for _, u := range strings.Split(server, ",") {
+		if !loopbackURL(strings.TrimSpace(u)) {
+			return "", ""
+		}
+	}
+	dir := e.getenv("ECHT_DATA")
+	if dir == "" {
+		dir = "echt-data"
+	}
+	path := filepath.Join(dir, "admin-token")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", ""
+	}
+	return strings.TrimSpace(string(b)), path
+}
+
+// loopbackURL reports whether a server URL names this machine.
+func loopbackURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func (e *env) printJSON(v any) error {

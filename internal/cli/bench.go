@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +27,7 @@ func (e *env) benchCmd() *cobra.Command {
 		Long: `Drive load at an echt server and report throughput, errors by reason code and
 latency percentiles (p50/p90/p99/p99.9/max). It prepares its own product, SKU
 and keys through the admin API (so it needs an admin token: --token,
-ECHT_TOKEN, or ./echt-data/admin-token), and sends real requests with
+ECHT_TOKEN, or for a server on this machine ./echt-data/admin-token), and sends real requests with
 distinct hardware profiles. Requests carry the token, which exempts them
 from per-address rate limits.
 
@@ -47,14 +46,7 @@ reason's exit code, as JSON with --json.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if cfg.Token == "" {
-				dir := e.getenv("ECHT_DATA")
-				if dir == "" {
-					dir = "echt-data"
-				}
-				if b, err := os.ReadFile(filepath.Join(dir, "admin-token")); err == nil {
-					cfg.Token = strings.TrimSpace(string(b))
-					cfg.TokenSource = filepath.Join(dir, "admin-token")
-				}
+				cfg.Token, cfg.TokenSource = e.localAdminToken(cfg.Server)
 			}
 			if cfg.Rate < 0 || math.IsNaN(cfg.Rate) || math.IsInf(cfg.Rate, 0) {
 				return usagef("--rate %v: give a number of requests per second, or 0 for a closed loop with --concurrency workers", cfg.Rate)

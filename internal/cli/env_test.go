@@ -2,6 +2,8 @@ package cli
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"testing"
 
@@ -34,5 +36,33 @@ func TestEveryDocumentedEnvironmentVariableIsBound(t *testing.T) {
 	walk(e.rootCmd())
 	if n < 15 {
 		t.Fatalf("only %d flags name an environment variable", n)
+	}
+}
+
+// The bootstrap admin token found in the data directory goes only to a
+// server on this machine.
+func TestLocalAdminTokenOnlyForThisMachine(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "admin-token"), []byte("echt_secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string {
+		if k == "ECHT_DATA" {
+			return dir
+		}
+		return ""
+	}}
+	for server, want := range map[string]string{
+		"http://127.0.0.1:8080":                      "echt_secret",
+		"http://localhost:8080":                      "echt_secret",
+		"http://[::1]:8080,http://127.0.0.2:8081":    "echt_secret",
+		"http://10.0.0.5:8080":                       "",
+		"https://activation.example.com":             "",
+		"http://127.0.0.1:8080,http://db.internal:1": "",
+		"http://127.0.0.1.nip.io:8080":               "",
+	} {
+		if got, _ := e.localAdminToken(server); got != want {
+			t.Errorf("localAdminToken(%q) = %q, want %q", server, got, want)
+		}
 	}
 }
