@@ -420,6 +420,12 @@ func TestBadSettingsAndNamesRefused(t *testing.T) {
 		{[]string{"ECHT_MAX_BODY=-1"}, nil, "--max-body"},
 		{[]string{"ECHT_MAX_BODY=abc"}, nil, "ECHT_MAX_BODY"},
 		{[]string{"ECHT_REQUEST_TIMEOUT=soon"}, nil, "ECHT_REQUEST_TIMEOUT"},
+		// Only 0 turns a rate limit off; nothing else does so silently.
+		{[]string{"ECHT_CHECK_RATE_LIMIT=-5"}, nil, "--check-rate-limit"},
+		{nil, []string{"--rate-limit", "NaN"}, "--rate-limit"},
+		{nil, []string{"--request-timeout", "0"}, "--request-timeout"},
+		{[]string{"ECHT_TICKET_TTL=-1h"}, nil, "--ticket-ttl"},
+		{nil, []string{"--public-url", "ftp://x"}, "--public-url"},
 	} {
 		r := clitest.Run(t, nil, tc.env, append([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, tc.args...)...)
 		if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) {

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -115,6 +117,30 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	}
 	if f.maxBody <= 0 {
 		return usagef("--max-body %d: give the largest request body to accept, in bytes (at least 1; the default is 1048576)", f.maxBody)
+	}
+	// Only 0 turns a limit off: a negative or non-numeric one must not
+	// do so silently (the key check's limit stands between a guesser and
+	// the keys).
+	for _, l := range []struct {
+		flag string
+		v    float64
+	}{{"--rate-limit", f.rateLimit}, {"--check-rate-limit", f.checkRateLimit}} {
+		if l.v < 0 || math.IsNaN(l.v) || math.IsInf(l.v, 0) {
+			return usagef("%s %v: give a number of requests (0 turns the limit off)", l.flag, l.v)
+		}
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"--request-timeout", f.requestTimeout}, {"--ticket-ttl", f.ticketTTL}} {
+		if d.v <= 0 {
+			return usagef("%s %v: give a positive duration, for example 30s or 1h", d.flag, d.v)
+		}
+	}
+	if f.publicURL != "" {
+		if u, err := url.Parse(f.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usagef("--public-url %q: give the server's external base URL, for example https://activate.example.com", f.publicURL)
+		}
 	}
 	// The server's live heap is small (caches, in-flight requests); collect
 	// garbage less often than Go's default unless GOGC says otherwise.
