@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -438,6 +439,11 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// After an error no new batch is asked for, but the one still in
+	// flight is waited for: the server may have issued it, and its keys
+	// are written like the others (Ctrl-C, which ends ctx, cuts it short).
+	produce, stopProducing := context.WithCancel(ctx)
+	defer stopProducing()
 	sizes := make(chan int)
 	results := make(chan result)
 	go func() {
@@ -445,14 +451,17 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 		for left := count; left > 0; left -= min(batch, left) {
 			select {
 			case sizes <- min(batch, left):
-			case <-ctx.Done():
+			case <-produce.Done():
 				return
 			}
 		}
 	}()
 	const inFlight = 2
+	var workers sync.WaitGroup
 	for range inFlight {
+		workers.Add(1)
 		go func() {
+			defer workers.Done()
 			for n := range sizes {
 				var resp struct {
 					Keys []string `json:"keys"`
@@ -466,13 +475,19 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 			}
 		}()
 	}
+	go func() {
+		workers.Wait()
+		close(results)
+	}()
 	done := 0
 	var firstErr error
-	for done < count && firstErr == nil {
-		res := <-results
+	for res := range results {
 		if res.err != nil {
-			firstErr = res.err
-			break
+			if firstErr == nil {
+				firstErr = res.err
+				stopProducing()
+			}
+			continue
 		}
 		for i, k := range res.keys {
 			switch {
@@ -503,9 +518,6 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 		bar.set(done)
 	}
 	if firstErr != nil {
-		cancel()
-		// A batch still in flight may have been committed; its keys are
-		// not shown. The server's audit log records every batch.
 		bar.finish()
 		if asJSON {
 			// Keep stdout one parsable object: the keys already made, and why
@@ -516,13 +528,14 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 			fmt.Fprintf(bw, "\n], \"count\": %d, \"reason\": %s, \"error\": %s}\n", done, reason, msg)
 			_ = bw.Flush()
 		}
-		// Two batches are in flight: the other one may have been issued,
-		// unless the server refuses every batch of this run alike (the
-		// token, the SKU, the request).
+		// The batch in flight was waited for and written if it was
+		// issued; one whose answer was lost (the connection broke) may
+		// still have been issued. A refusal every batch gets (the token,
+		// the SKU, the request) issued nothing.
 		switch code, _ := codeAndDetail(firstErr); {
 		case done == 0 && (code == problem.Unauthorized || code == problem.Forbidden || code == problem.SKUNotFound || code == problem.InvalidRequest || code == problem.NotFound):
 		default:
-			fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error; a batch in flight when it came may have been issued without being written (the audit log's keys.generate entries list every batch issued; see docs/operations.md)\n", done)
+			fmt.Fprintf(e.stderr, "echt: %d keys were generated and written before this error; a batch whose answer was lost when it came may have been issued without being written (the audit log's keys.generate entries list every batch issued; see docs/operations.md)\n", done)
 		}
 		if asJSON {
 			// stdout already holds the one object: the error goes to

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -449,4 +450,48 @@ func TestBadSettingsAndNamesRefused(t *testing.T) {
 	if r := clitest.Run(t, s, nil, "admin", "sku", "list", "--product", "nope"); r.Code != problem.ProductNotFound.ExitCode() {
 		t.Fatalf("sku list --product nope = %d %q; want PRODUCT_NOT_FOUND", r.Code, r.Stderr)
 	}
+}
+
+// A server stopped during a long key generation: every batch it issued
+// (its audit log says) is in the output file, also the one that was in
+// flight when the first error came.
+func TestKeyGenerationStoppedKeepsIssuedBatches(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	out := filepath.Join(t.TempDir(), "keys.txt")
+	cmd := exec.Command(clitest.Binary(t), "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "400000", "--out", out)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "ECHT_SERVER=" + s.URL, "ECHT_TOKEN=" + s.Token}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if fi, err := os.Stat(out); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no key written in 30 s")
+		}
+	}
+	s.Stop() // graceful: the requests under way are answered
+	_ = cmd.Wait()
+	s.Restart()
+	var entries []struct {
+		Detail struct {
+			Count int `json:"count"`
+		} `json:"detail"`
+	}
+	mustRun(t, s, "admin", "audit", "--action", "keys.generate", "--json").JSON(t, &entries)
+	issued := 0
+	for _, e := range entries {
+		issued += e.Detail.Count
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := strings.Count(string(b), "\n")
+	if issued == 0 || written != issued {
+		t.Fatalf("the server issued %d keys in %d batches; the file holds %d", issued, len(entries), written)
+	}
+	t.Logf("%d keys issued and written before the server stopped", written)
 }
