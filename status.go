@@ -2,6 +2,7 @@ package echt
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -43,7 +44,9 @@ type Status struct {
 	RevalidateAfter time.Time `json:"revalidate_after,omitzero"`
 	// GraceUntil is the end of the grace period of a copy not activated.
 	GraceUntil time.Time `json:"grace_until,omitzero"`
-	CheckedAt  time.Time `json:"checked_at"`
+	// CheckedAt is when the check was made: by the server's clock for an
+	// online verdict (its signed checked_at), else by the device's.
+	CheckedAt time.Time `json:"checked_at"`
 	// Online is true when this call got the server's verdict (Validate);
 	// an offline check is never Online, also when a stored verdict decides
 	// it (VerdictID then names that verdict).
@@ -57,10 +60,11 @@ type Status struct {
 	VerdictID  string    `json:"verdict_id,omitempty"`
 	ResultsURL string    `json:"results_url,omitempty"`
 	NextCheck  time.Time `json:"next_check,omitzero"`
-	// Ticket is the signed GENUINE verdict, valid until TicketExpiresAt:
-	// proof of a genuine copy for download and update services.
-	Ticket          []byte    `json:"-"`
-	TicketExpiresAt time.Time `json:"ticket_expires_at,omitzero"`
+	// Ticket is the signed GENUINE verdict (a JSON envelope), valid until
+	// TicketExpiresAt: proof of a genuine copy for download and update
+	// services (TicketVerifier).
+	Ticket          json.RawMessage `json:"ticket,omitempty"`
+	TicketExpiresAt time.Time       `json:"ticket_expires_at,omitzero"`
 	// ServerError says why an online validation fell back to this offline
 	// status.
 	ServerError string `json:"server_error,omitempty"`

@@ -784,7 +784,9 @@ func (e *env) watchCmd() *cobra.Command {
 by default), validating online when the last verdict says so. While the
 copy is not genuine, show a desktop notification (notify-send on Linux,
 where available) or print a reminder, stronger after the SKU's escalation
-period. Nothing ever deletes or locks the user's data. Stop with Ctrl-C.
+period. A check that finds the copy genuine (or in its grace period) prints a
+line when that outcome is new. Nothing ever deletes or locks the user's data.
+--interval is at least 1s. Stop with Ctrl-C.
 
 With --json, each reminder is one JSON object on its own line (reminder,
 escalated, status, reason, remedy, results_url, at).`,
@@ -792,6 +794,9 @@ escalated, status, reason, remedy, results_url, at).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if interval < 0 || escalate < 0 {
 				return usagef("--interval and --escalate-after must not be negative (0 takes the SKU's)")
+			}
+			if interval > 0 && interval < time.Second {
+				return usagef("--interval %v: at least 1s (0 takes the SKU's reminder interval)", interval)
 			}
 			product, err := e.pickProduct(&f)
 			if err != nil {
@@ -805,7 +810,19 @@ escalated, status, reason, remedy, results_url, at).`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			lang := e.language(&f)
-			return c.Watch(ctx, product, echt.WatchOptions{Interval: interval, EscalateAfter: escalate}, func(r echt.Reminder) {
+			// Without --json, a check that finds the copy genuine (or in
+			// its grace period), which reminds of nothing, says so when its
+			// outcome changes: a genuine copy's watch is seen to run.
+			var last string
+			onCheck := func(st *echt.Status) {
+				if f.json || (st.Status != echt.StatusGenuine && st.Status != echt.StatusGrace) || st.Status+string(st.Reason) == last {
+					last = st.Status + string(st.Reason)
+					return
+				}
+				last = st.Status + string(st.Reason)
+				fmt.Fprintf(e.stdout, "%s %s: %s (%s)\n", time.Now().Format(time.TimeOnly), firstNonEmpty(st.ProductName, st.Product), st.Status, st.Reason)
+			}
+			return c.Watch(ctx, product, echt.WatchOptions{Interval: interval, EscalateAfter: escalate, OnCheck: onCheck}, func(r echt.Reminder) {
 				entry, _ := reasons.Lookup(r.Status.Reason, lang)
 				title := tr(lang, "agent_not_genuine", firstNonEmpty(r.Status.ProductName, r.Status.Product))
 				remedy := remedyOf(r.Status, lang)

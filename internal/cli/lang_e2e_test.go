@@ -84,7 +84,7 @@ func TestWatchReminds(t *testing.T) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, clitest.Binary(t), append([]string{"watch", "--hardware", hw, "--store", store, "--product", "photoedit", "--interval", "100ms"}, args...)...)
+		cmd := exec.CommandContext(ctx, clitest.Binary(t), append([]string{"watch", "--hardware", hw, "--store", store, "--product", "photoedit", "--interval", "1s"}, args...)...)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "LANG=C", "ECHT_SERVER=" + s.URL}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
