@@ -114,6 +114,7 @@ func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
 	}
 	page := r.PostForm.Get("page")
 	kind, code, ok := strings.Cut(strings.TrimPrefix(page, "/help/"), "/")
+	code = strings.ToUpper(code) // as the pages themselves take it
 	if !ok || (kind != "reasons" && kind != "errors") {
 		s.fail(w, r, problem.New(problem.InvalidRequest, "page: not a help page"))
 		return
