@@ -494,6 +494,12 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if found.act.PriorID == "" {
+		// The device's original license is back, as when its key is
+		// entered again: a repair made with another key on this device
+		// gives its seat back.
+		s.releaseReplacements(ctx, found.act, r.Hardware)
+	}
 	return Result{Reason: problem.DigitalLicense, Activation: found.act, SKU: found.sku, License: lic}, nil
 }
 

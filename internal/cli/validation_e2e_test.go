@@ -280,6 +280,24 @@ func TestRepairStory(t *testing.T) {
 	if info["active_activations"].(float64) != 0 {
 		t.Fatalf("key B still holds a seat: %v", info)
 	}
+
+	// The same repair, undone without the key: the device's digital
+	// license is its original one, and the technician's key is free too.
+	keyC := genKeys(t, s, "photoedit-pro", "1")[0]
+	again := pcA()
+	again.OSInstallID = "after-repair-0002"
+	second := newDevice(t, s, "pc-repaired-again", again)
+	if tech := second.activate(keyC); tech.Reason != "ACTIVATED" {
+		t.Fatalf("second technician's activation = %+v", tech)
+	}
+	if back := second.activate("--product", "photoedit"); back.Reason != "DIGITAL_LICENSE" || back.ActivationID != orig.ActivationID {
+		t.Fatalf("digital license after the repair = %+v, want the original activation %s", back, orig.ActivationID)
+	}
+	second.check(nil, "GENUINE", problem.Genuine, "validate")
+	mustRun(t, s, "admin", "keys", "show", keyC, "--json").JSON(t, &info)
+	if info["active_activations"].(float64) != 0 {
+		t.Fatalf("the technician's key holds a seat after the digital license came back: %v", info)
+	}
 }
 
 // Not every other key before this one makes a repair: a key blocked as
