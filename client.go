@@ -346,16 +346,26 @@ func (c *Client) productSalt(ctx context.Context, product string) ([]byte, error
 	if err == nil && f.st != nil && len(f.st.HardwareSalt) > 0 && (f.st.Server == "" || f.st.Server == c.cfg.Server) {
 		return f.st.HardwareSalt, nil
 	}
+	info, err := c.productInfo(ctx, product)
+	if err != nil {
+		return nil, err
+	}
+	return info.HardwareSalt, nil
+}
+
+// productInfo asks the server for a product's public part (its hardware
+// salt, its grace period).
+func (c *Client) productInfo(ctx context.Context, product string) (api.ProductInfo, error) {
 	var info api.ProductInfo
 	// A nonce makes an error answer (PRODUCT_NOT_FOUND) fresh as well as
 	// signed.
 	if err := c.call(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info); err != nil {
-		return nil, err
+		return api.ProductInfo{}, err
 	}
-	if info.ID != product || len(info.HardwareSalt) == 0 {
-		return nil, problem.New(problem.ServerUntrusted, "the server's product information is malformed")
+	if info.ID != product || len(info.HardwareSalt) == 0 || (info.GraceDays != nil && *info.GraceDays < 0) {
+		return api.ProductInfo{}, problem.New(problem.ServerUntrusted, "the server's product information is malformed")
 	}
-	return info.HardwareSalt, nil
+	return info, nil
 }
 
 // hinted is an error the SDK itself made, with what to do about it.

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
-	"github.com/echt-dev/echt/internal/api"
 	"github.com/echt-dev/echt/internal/hardware"
 	"github.com/echt-dev/echt/internal/license"
 	"github.com/echt-dev/echt/internal/signing"
@@ -206,8 +204,8 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 func (c *Client) productGrace(ctx context.Context, product string) *int {
 	ctx, cancel := context.WithTimeout(ctx, graceLookupTimeout)
 	defer cancel()
-	var info api.ProductInfo
-	if err := c.call(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info); err != nil || info.ID != product || info.GraceDays == nil || *info.GraceDays < 0 {
+	info, err := c.productInfo(ctx, product)
+	if err != nil {
 		return nil
 	}
 	return info.GraceDays
