@@ -160,8 +160,12 @@ func (c *Config) defaults() error {
 type Runner struct {
 	rr   atomic.Uint64
 	cfg  Config
-	http *http.Client
-	fix  *fixture
+	http *http.Client // preparing a run
+	raw  []*rawTarget // the measured requests, one per server
+	// rawHeader is every measured request's header lines after Host;
+	// rawHeaderJSON adds the Content-Type of a JSON body.
+	rawHeader, rawHeaderJSON []byte
+	fix                      *fixture
 }
 
 // New returns a runner.
@@ -177,7 +181,23 @@ func New(cfg Config) (*Runner, error) {
 		DisableCompression:  true,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
-	return &Runner{cfg: cfg, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+	r := &Runner{cfg: cfg, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	for _, s := range cfg.servers {
+		t, err := newRawTarget(s, cfg.Concurrency*2)
+		if err != nil {
+			return nil, err
+		}
+		r.raw = append(r.raw, t)
+	}
+	r.rawHeader = []byte("User-Agent: echt-bench\r\n")
+	if cfg.Token != "" {
+		if strings.ContainsAny(cfg.Token, "\r\n") {
+			return nil, errors.New("bench: the token holds a line break: copy it again from the admin-token file")
+		}
+		r.rawHeader = append(r.rawHeader, "Authorization: Bearer "+cfg.Token+"\r\n"...)
+	}
+	r.rawHeaderJSON = append([]byte("Content-Type: application/json\r\n"), r.rawHeader...)
+	return r, nil
 }
 
 // Run prepares, optionally measures the baselines, then runs the scenario.
@@ -513,17 +533,21 @@ func (w *worker) record(code string, d time.Duration, live *liveCount) {
 }
 
 // send posts a JSON body (or GETs without one) and returns "" on a 2xx,
-// else the problem code.
+// else the problem code. With out nil it is a measured request and goes
+// through sendRaw; otherwise the response's JSON is decoded into out.
 func (r *Runner) send(ctx context.Context, method, path string, body []byte, out any) string {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	base := r.cfg.servers[0]
+	server := 0
 	if len(r.cfg.servers) > 1 && !strings.HasPrefix(path, "/v1/admin/") && !strings.HasPrefix(path, "/v1/products/") {
-		base = r.cfg.servers[int(r.rr.Add(1))%len(r.cfg.servers)]
+		server = int(r.rr.Add(1)) % len(r.cfg.servers)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
+	if out == nil {
+		return r.sendRaw(ctx, server, method, path, body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.cfg.servers[server]+path, rd)
 	if err != nil {
 		return "CLIENT_ERROR"
 	}
@@ -541,16 +565,6 @@ func (r *Runner) send(ctx context.Context, method, path string, body []byte, out
 		return string(problem.ServerUnreachable)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode < 400 && out == nil {
-		// Drain without keeping: the generator's own cost stays small.
-		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-			if ctx.Err() != nil {
-				return "CANCELED"
-			}
-			return string(problem.ServerUnreachable)
-		}
-		return ""
-	}
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -562,10 +576,27 @@ func (r *Runner) send(ctx context.Context, method, path string, body []byte, out
 		pe := problem.DecodeBytes(resp.StatusCode, resp.Header.Get("Content-Type"), "", data)
 		return string(pe.Code)
 	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return "BAD_RESPONSE"
-		}
+	if err := json.Unmarshal(data, out); err != nil {
+		return "BAD_RESPONSE"
+	}
+	return ""
+}
+
+// sendRaw is send for a measured request, through the generator's own
+// client (rawhttp.go), whose body only an error's code is read from.
+func (r *Runner) sendRaw(ctx context.Context, server int, method, path string, body []byte) string {
+	header := r.rawHeader
+	if body != nil {
+		header = r.rawHeaderJSON
+	}
+	resp, err := r.raw[server].do(ctx, method, path, header, body, false)
+	switch {
+	case errors.Is(err, errRawCanceled):
+		return "CANCELED"
+	case err != nil:
+		return string(problem.ServerUnreachable)
+	case resp.status >= 400:
+		return string(problem.DecodeBytes(resp.status, resp.ctype, "", resp.body).Code)
 	}
 	return ""
 }
