@@ -251,7 +251,7 @@ func (s *sqliteDB) info(ctx context.Context) (storeInfo, error) {
 		return storeInfo{}, fmt.Errorf("sqlite: %w", err)
 	}
 	return storeInfo{Engine: "SQLite " + v + " (modernc.org/sqlite)", Settings: map[string]string{
-		"journal_mode": "WAL", "synchronous": "NORMAL on the writer, the WAL synced (fdatasync) before a write is answered", "writer cache_size": "64 MiB", "readers": "4",
+		"journal_mode": "WAL", "synchronous": "NORMAL on the writer, the WAL synced (fdatasync) before a write is answered", "writer cache_size": "16 MiB", "readers": "4",
 	}}, nil
 }
 
