@@ -171,8 +171,13 @@ func HardwareDigest(p hardware.Profile) string {
 // LicenseDigest is a verdict's license_digest: of the license bytes the
 // server received.
 func LicenseDigest(license []byte) string {
-	d := sha256.Sum256(license)
-	return hex.EncodeToString(d[:8])
+	return LicenseDigestOf(sha256.Sum256(license))
+}
+
+// LicenseDigestOf is LicenseDigest from the license bytes' SHA-256, for a
+// caller that has it already.
+func LicenseDigestOf(sum [sha256.Size]byte) string {
+	return hex.EncodeToString(sum[:8])
 }
 
 // ValidateRequest asks the server whether this copy is genuine.

@@ -27,7 +27,12 @@ func appendMember(b []byte, name, v string) []byte {
 
 // EncodeVerdict returns v as encoding/json writes it.
 func EncodeVerdict(v Verdict) ([]byte, error) {
-	b := make([]byte, 0, 640)
+	// The fixed members fit in 512 bytes; the long ones are added.
+	n := 512 + len(v.Remedy.Text) + len(v.ResultsURL) + len(v.Nonce) + len(v.Product) + len(v.Edition) + len(v.SKU)
+	for _, e := range v.Entitlements {
+		n += len(e) + 3
+	}
+	b := make([]byte, 0, n)
 	b = append(b, `{"format":`...)
 	b = jsonw.String(b, v.Format)
 	b = appendMember(b, "verdict_id", v.VerdictID)
@@ -71,7 +76,9 @@ func EncodeVerdict(v Verdict) ([]byte, error) {
 // r.Verdict is compact JSON without <, > or & (as signed envelopes are): it
 // is copied as is.
 func EncodeValidateResponse(r ValidateResponse) ([]byte, error) {
-	b := make([]byte, 0, len(r.Verdict)+384)
+	// Room for every member, so that the buffer is never grown (copied)
+	// on the way: the results link and the remedy's text are long.
+	b := make([]byte, 0, len(r.Verdict)+len(r.Status)+len(r.Reason)+len(r.Remedy.ID)+len(r.Remedy.Text)+len(r.ResultsURL)+256)
 	b = append(b, `{"verdict":`...)
 	b = jsonw.Raw(b, r.Verdict)
 	b = appendMember(b, "status", r.Status)

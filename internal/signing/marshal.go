@@ -34,7 +34,7 @@ func (e *Envelope) MarshalJSON() ([]byte, error) {
 	if !plainID(e.Type) || !plainID(e.KeyID) {
 		return json.Marshal(envelopeJSON{Type: e.Type, KeyID: e.KeyID, Payload: e.Payload, Signature: e.Signature, Cert: e.Cert, Batch: e.Batch})
 	}
-	b := make([]byte, 0, 64+base64.StdEncoding.EncodedLen(len(e.Payload))+len(e.certJSON)+44*len(batchPath(e)))
+	b := make([]byte, 0, 96+len(e.Type)+len(e.KeyID)+base64.StdEncoding.EncodedLen(len(e.Payload))+base64.StdEncoding.EncodedLen(len(e.Signature))+len(e.certJSON)+48*len(batchPath(e)))
 	b = append(b, `{"type":"`...)
 	b = append(b, e.Type...)
 	b = append(b, `","kid":"`...)

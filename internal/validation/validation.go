@@ -198,8 +198,8 @@ func verdictOf(v *api.Verdict, status string, reason problem.Code) {
 func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time.Time) error {
 	// What the server judged, first: a client refuses a verdict about a
 	// request altered on its way (another license, another device).
-	v.Hardware, v.LicenseDigest = api.HardwareDigest(r.Hardware), api.LicenseDigest(r.License)
 	digest := sha256.Sum256(r.License)
+	v.Hardware, v.LicenseDigest = api.HardwareDigest(r.Hardware), api.LicenseDigestOf(digest)
 	l, ok := s.verified.Get(digest)
 	if !ok {
 		gen := s.verified.Generation()
