@@ -359,6 +359,12 @@ func TestHelpPagesAndFeedback(t *testing.T) {
 			}
 		}
 	}
+	// The index, also where a code was cut off a page's address.
+	for _, path := range []string{"/help/", "/help/reasons/", "/help/errors/"} {
+		if idx := getLang(t, s.URL+path, "nl"); !strings.Contains(idx, "KEY_IN_USE_ELSEWHERE") || !strings.Contains(idx, "REACTIVATED_WITH_OTHER_KEY") || !strings.Contains(idx, `lang="nl"`) {
+			t.Fatalf("%s is not the index of codes: %.300s", path, idx)
+		}
+	}
 	// An unknown code's page says so in its heading, then lists the codes.
 	nope, err := http.Get(s.URL + "/help/reasons/NOPE")
 	if err != nil {

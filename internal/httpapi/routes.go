@@ -31,6 +31,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 
 	// Pages for people: help for every code, results of verdicts.
 	handle("GET /help/{$}", s.public(limitClient, s.helpIndex))
+	// A problem's type with its code cut off still finds every code.
+	handle("GET /help/reasons/{$}", s.public(limitClient, s.helpIndex))
+	handle("GET /help/errors/{$}", s.public(limitClient, s.helpIndex))
 	handle("GET /help/reasons/{code}", s.public(limitClient, s.helpPage("reasons")))
 	handle("GET /help/errors/{code}", s.public(limitClient, s.helpPage("errors")))
 	handle("POST /help/feedback", s.public(limitCheck, s.feedback))
