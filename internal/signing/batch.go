@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 )
@@ -33,6 +34,20 @@ func leafHash(m []byte) [32]byte {
 	h := sha256.New()
 	h.Write([]byte{0})
 	h.Write(m)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// leafHashOf is leafHash(message(typ, payload)) without building the
+// message: a batch hashes every payload it signs.
+func leafHashOf(typ string, payload []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte{0})
+	io.WriteString(h, "echt/")
+	io.WriteString(h, typ)
+	io.WriteString(h, "/1\n")
+	h.Write(payload)
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
@@ -84,7 +99,7 @@ func (s *Signer) signBatch(typ string, payloads [][]byte) []*Envelope {
 	levels[0] = make([][32]byte, size)
 	for i := range size {
 		if i < n {
-			levels[0][i] = leafHash(message(typ, payloads[i]))
+			levels[0][i] = leafHashOf(typ, payloads[i])
 		} else {
 			levels[0][i] = padLeaf
 		}

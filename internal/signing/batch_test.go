@@ -1,6 +1,7 @@
 package signing
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -98,6 +99,18 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 		}
 		if string(fast) != string(slow) {
 			t.Fatalf("envelope %d:\nfast %s\nslow %s", i, fast, slow)
+		}
+	}
+}
+
+// The batch signer hashes a leaf without building its message; the
+// verifier hashes the message. Both must agree for every type and payload.
+func TestLeafHashOfMatchesMessage(t *testing.T) {
+	for _, typ := range []string{TypeVerdict, TypeLicense, "x"} {
+		for _, payload := range [][]byte{nil, []byte("{}"), bytes.Repeat([]byte("ab\n"), 700)} {
+			if leafHashOf(typ, payload) != leafHash(message(typ, payload)) {
+				t.Fatalf("%s, %d bytes: leaf hashes differ", typ, len(payload))
+			}
 		}
 	}
 }
