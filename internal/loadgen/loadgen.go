@@ -387,6 +387,11 @@ const (
 	codeUnfinished = "UNFINISHED"
 )
 
+// codeRedirect counts an answer that sends the request elsewhere (an
+// http:// address behind a redirect to https://, say): the generator
+// follows no redirects, and a redirect is no answer to measure.
+const codeRedirect = "UNEXPECTED_REDIRECT"
+
 // notSentSlack is how long a slot may have waited at the end of a run and
 // still not count as NOT_SENT: the generator's own scheduling delay (a
 // slot due a moment before the end, taken a moment after it), not a
@@ -597,6 +602,8 @@ func (r *Runner) sendRaw(ctx context.Context, server int, method, path string, b
 		return string(problem.ServerUnreachable)
 	case resp.status >= 400:
 		return string(problem.DecodeBytes(resp.status, resp.ctype, "", resp.body).Code)
+	case resp.status >= 300:
+		return codeRedirect
 	}
 	return ""
 }
@@ -656,6 +663,8 @@ func (r *Runner) admin(ctx context.Context, method, path string, in, out any) er
 			hint = "is echt serve running at " + r.cfg.servers[0] + "? check --server"
 		case problem.NotFound:
 			hint = "--server is the server's base URL, without a path (for example http://127.0.0.1:8080, not …/v1)"
+		case codeRedirect:
+			hint = "the address answers with a redirect: give --server the address it redirects to (https:// behind a proxy, say)"
 		case problem.Unauthorized, problem.Forbidden:
 			hint = "give an admin token with --token or ECHT_TOKEN (the first one is in DATA/admin-token of the server)"
 			if r.cfg.TokenSource != "" {

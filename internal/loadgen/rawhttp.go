@@ -20,8 +20,10 @@ import (
 // reader, no goroutines of its own. The generator shares the machine with
 // the server it measures, and Go's http.Client spent about 40 µs of CPU
 // per activation request here, twice what wrk spends; every microsecond
-// it saves goes to the server. Preparing a run (admin calls) still uses
-// net/http.
+// it saves goes to the server. Calls that decode an answer (the product's
+// salt, activating the devices validate revisits) still use net/http.
+// It follows no redirects: a server that answers with one is not the
+// server to measure (sendRaw counts UNEXPECTED_REDIRECT).
 
 // rawTimeout bounds one request, as http.Client.Timeout did.
 const rawTimeout = 30 * time.Second
@@ -105,6 +107,7 @@ func (t *rawTarget) get(ctx context.Context) (*rawConn, error) {
 	}
 	if t.tls != nil {
 		tc := tls.Client(nc, t.tls)
+		nc.SetDeadline(time.Now().Add(rawTimeout)) // as http.Client.Timeout bounded it
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return nil, err
@@ -148,8 +151,10 @@ func (t *rawTarget) do(ctx context.Context, method, path string, header, body []
 		}
 		return rawResponse{}, err
 	}
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+	// The timeout first: a context that ends meanwhile runs the AfterFunc
+	// at once, and its deadline in the past must be the one that stays.
 	c.nc.SetDeadline(time.Now().Add(rawTimeout))
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
 	b := c.buf[:0]
 	b = append(b, method...)
 	b = append(b, ' ')
@@ -172,9 +177,18 @@ func (t *rawTarget) do(ctx context.Context, method, path string, header, body []
 	if _, err = c.nc.Write(b); err == nil {
 		resp, keep, err = readRawResponse(c.br, method, keepBody)
 	}
-	if !stop() || ctx.Err() != nil {
+	if !stop() {
+		// The context ended and left a deadline in the past on this
+		// connection: never reuse it. A response read in full still
+		// counts.
 		c.nc.Close()
-		return rawResponse{}, errRawCanceled
+		if err != nil {
+			return rawResponse{}, errRawCanceled
+		}
+		return resp, nil
+	}
+	if err != nil && ctx.Err() != nil {
+		err = errRawCanceled
 	}
 	if err != nil || !keep {
 		c.nc.Close()
@@ -184,15 +198,25 @@ func (t *rawTarget) do(ctx context.Context, method, path string, header, body []
 	return resp, nil
 }
 
-// readRawResponse reads one HTTP/1.1 response (skipping interim 1xx
-// ones). keep says whether the connection may carry another request.
+// maxInterim is how many interim (1xx) responses may precede the final
+// one, as in net/http.
+const maxInterim = 5
+
+// readRawResponse reads one HTTP/1.1 response (skipping up to maxInterim
+// interim 1xx ones). keep says whether the connection may carry another
+// request.
 func readRawResponse(br *bufio.Reader, method string, keepBody bool) (resp rawResponse, keep bool, err error) {
-	for {
+	for range maxInterim + 1 {
 		resp, keep, err = readRawResponseOnce(br, method, keepBody)
-		if err != nil || resp.status >= 200 || resp.status == 101 {
+		switch {
+		case err != nil || resp.status >= 200:
 			return resp, keep, err
+		case resp.status == 101:
+			// No request asks to switch protocols.
+			return resp, false, errors.New("bench: unexpected 101 Switching Protocols")
 		}
 	}
+	return resp, false, fmt.Errorf("bench: more than %d interim responses", maxInterim)
 }
 
 func readRawResponseOnce(br *bufio.Reader, method string, keepBody bool) (resp rawResponse, keep bool, err error) {

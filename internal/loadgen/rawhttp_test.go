@@ -47,6 +47,9 @@ func rawServer(t *testing.T) (*httptest.Server, *atomic.Int64) {
 		w.WriteHeader(http.StatusConflict)
 		_, _ = io.WriteString(w, `{"type":"about:blank","title":"in use","status":409,"code":"KEY_IN_USE_ELSEWHERE"}`)
 	})
+	mux.HandleFunc("GET /moved", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://elsewhere.example/", http.StatusMovedPermanently)
+	})
 	mux.HandleFunc("GET /stall", func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 	})
@@ -126,6 +129,10 @@ func TestSendRawCodes(t *testing.T) {
 	if code := r.send(ctx, "GET", "/missing", nil, nil); code == "" {
 		t.Fatal("404 counted as a success")
 	}
+	// Redirects are not followed, nor counted as answers.
+	if code := r.send(ctx, "GET", "/moved", nil, nil); code != codeRedirect {
+		t.Fatalf("redirect: %q", code)
+	}
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	r2, err := New(Config{Server: dead.URL, Scenario: ScenarioTrivial})
@@ -200,6 +207,8 @@ func TestRawResponseMalformed(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
 		"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", // nothing asked to switch
+		strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", maxInterim+1) + "HTTP/1.1 204 No Content\r\n\r\n",
 	} {
 		if _, _, err := readRawResponse(bufio.NewReader(strings.NewReader(in)), "GET", true); err == nil {
 			t.Errorf("accepted %q", in)
