@@ -124,7 +124,7 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	anchors := hardware.LookupAnchors(r.Hardware, earlier)
 
 	now := s.now().UTC().Truncate(time.Millisecond)
-	profileJSON, _ := json.Marshal(r.Hardware)
+	profileJSON := r.Hardware.AppendJSON(make([]byte, 0, 512)) // as encoding/json writes it
 	// Made here, not in the decision: the store calls it on its writer,
 	// whose time bounds every activation's.
 	id, indexAnchors := ident.New("act"), r.Hardware.IndexAnchors()
