@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"sync"
 )
@@ -30,23 +29,13 @@ const maxBatchDepth = 16
 
 var padLeaf = sha256.Sum256([]byte{2})
 
-func leafHash(m []byte) [32]byte {
+// leafHash hashes the leaf of an envelope of type typ over payload: its
+// message (message(typ, payload)), fed to the hash without being built.
+func leafHash(typ string, payload []byte) [32]byte {
+	var prefix [64]byte
 	h := sha256.New()
 	h.Write([]byte{0})
-	h.Write(m)
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
-}
-
-// leafHashOf is leafHash(message(typ, payload)) without building the
-// message: a batch hashes every payload it signs.
-func leafHashOf(typ string, payload []byte) [32]byte {
-	h := sha256.New()
-	h.Write([]byte{0})
-	io.WriteString(h, "echt/")
-	io.WriteString(h, typ)
-	io.WriteString(h, "/1\n")
+	h.Write(appendMessagePrefix(prefix[:0], typ))
 	h.Write(payload)
 	var out [32]byte
 	h.Sum(out[:0])
@@ -99,7 +88,7 @@ func (s *Signer) signBatch(typ string, payloads [][]byte) []*Envelope {
 	levels[0] = make([][32]byte, size)
 	for i := range size {
 		if i < n {
-			levels[0][i] = leafHashOf(typ, payloads[i])
+			levels[0][i] = leafHash(typ, payloads[i])
 		} else {
 			levels[0][i] = padLeaf
 		}

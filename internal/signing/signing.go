@@ -57,11 +57,16 @@ func KeyID(pub ed25519.PublicKey) string {
 }
 
 func message(typ string, payload []byte) []byte {
-	m := make([]byte, 0, len("echt/")+len(typ)+3+len(payload))
-	m = append(m, "echt/"...)
-	m = append(m, typ...)
-	m = append(m, "/1\n"...)
+	m := appendMessagePrefix(make([]byte, 0, len("echt/")+len(typ)+3+len(payload)), typ)
 	return append(m, payload...)
+}
+
+// appendMessagePrefix appends what a signed message of type typ starts
+// with, before its payload.
+func appendMessagePrefix(b []byte, typ string) []byte {
+	b = append(b, "echt/"...)
+	b = append(b, typ...)
+	return append(b, "/1\n"...)
 }
 
 // Envelope is a signed document. Payload holds the exact signed bytes; the
@@ -327,13 +332,15 @@ func (v *Verifier) Verify(e *Envelope, typ string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	signed := message(typ, e.Payload)
+	var signed []byte
 	if e.Batch != nil {
-		root, err := rootOf(leafHash(signed), e.Batch)
+		root, err := rootOf(leafHash(typ, e.Payload), e.Batch)
 		if err != nil {
 			return nil, err
 		}
 		signed = batchMessage(root)
+	} else {
+		signed = message(typ, e.Payload)
 	}
 	if !ed25519.Verify(pub, signed, e.Signature) {
 		return nil, ErrBadSignature
