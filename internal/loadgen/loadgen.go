@@ -541,16 +541,16 @@ func (w *worker) record(code string, d time.Duration, live *liveCount) {
 // else the problem code. With out nil it is a measured request and goes
 // through sendRaw; otherwise the response's JSON is decoded into out.
 func (r *Runner) send(ctx context.Context, method, path string, body []byte, out any) string {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
 	server := 0
 	if len(r.cfg.servers) > 1 && !strings.HasPrefix(path, "/v1/admin/") && !strings.HasPrefix(path, "/v1/products/") {
 		server = int(r.rr.Add(1)) % len(r.cfg.servers)
 	}
 	if out == nil {
 		return r.sendRaw(ctx, server, method, path, body)
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, r.cfg.servers[server]+path, rd)
 	if err != nil {

@@ -88,6 +88,7 @@ type rawConn struct {
 const maxRawIdle = 2 * time.Second
 
 func (t *rawTarget) get(ctx context.Context) (*rawConn, error) {
+pool:
 	for {
 		select {
 		case c := <-t.idle:
@@ -95,10 +96,9 @@ func (t *rawTarget) get(ctx context.Context) (*rawConn, error) {
 				return c, nil
 			}
 			c.nc.Close()
-			continue
 		default:
+			break pool
 		}
-		break
 	}
 	d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	nc, err := d.DialContext(ctx, "tcp", t.addr)
