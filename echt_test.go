@@ -1013,6 +1013,41 @@ func TestClientConcurrentChecks(t *testing.T) {
 	wg.Wait()
 }
 
+// Validations of many devices at once each get the server's verdict about
+// their own license, device and request: the server lends and reuses the
+// buffers of requests and answers, and none may leak into another's.
+func TestConcurrentValidationsOfManyDevices(t *testing.T) {
+	const devices, rounds = 12, 15
+	f := newFixture(t, "retail", devices, 1, nil)
+	ctx := context.Background()
+	clients := make([]*echt.Client, devices)
+	for i := range clients {
+		clients[i] = f.client(t, device(i), "")
+		if _, err := clients[i].Activate(ctx, f.keys[0]); err != nil {
+			t.Fatalf("device %d: %v", i, err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				st, err := c.Validate(ctx)
+				if err != nil {
+					t.Errorf("device %d: %v", i, err)
+					return
+				}
+				if !st.Online || st.Status != "GENUINE" || st.ServerError != "" || st.ActivationID != c.ActivationOf("photoedit") {
+					t.Errorf("device %d: online %v, %s %s, server error %q, activation %s (want %s)", i, st.Online, st.Status, st.Reason, st.ServerError, st.ActivationID, c.ActivationOf("photoedit"))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // Watch reminds while a copy is not activated, escalates after the
 // escalation period (also without a recorded start), and takes a nil
 // callback as none.

@@ -32,7 +32,12 @@ func EncodeVerdict(v Verdict) ([]byte, error) {
 	for _, e := range v.Entitlements {
 		n += len(e) + 3
 	}
-	b := make([]byte, 0, n)
+	return AppendVerdict(make([]byte, 0, n), v)
+}
+
+// AppendVerdict appends v, as EncodeVerdict writes it, to dst.
+func AppendVerdict(dst []byte, v Verdict) ([]byte, error) {
+	b := dst
 	b = append(b, `{"format":`...)
 	b = jsonw.String(b, v.Format)
 	b = appendMember(b, "verdict_id", v.VerdictID)
@@ -64,12 +69,22 @@ func EncodeVerdict(v Verdict) ([]byte, error) {
 		b, ok3 = jsonw.Time(append(b, `,"ticket_expires_at":`...), v.TicketExpiresAt)
 	}
 	if !ok1 || !ok2 || !ok3 {
-		return json.Marshal(v) // for its error
+		return appendMarshal(dst, v) // for its error
 	}
 	if v.ResultsURL != "" {
 		b = appendMember(b, "results_url", v.ResultsURL)
 	}
 	return append(b, '}'), nil
+}
+
+// appendMarshal appends what encoding/json writes for v to dst, or returns
+// dst and its error.
+func appendMarshal(dst []byte, v any) ([]byte, error) {
+	m, err := json.Marshal(v)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, m...), nil
 }
 
 // EncodeValidateResponse returns r as encoding/json writes it, provided
@@ -78,8 +93,13 @@ func EncodeVerdict(v Verdict) ([]byte, error) {
 func EncodeValidateResponse(r ValidateResponse) ([]byte, error) {
 	// Room for every member, so that the buffer is never grown (copied)
 	// on the way: the results link and the remedy's text are long.
-	b := make([]byte, 0, len(r.Verdict)+len(r.Status)+len(r.Reason)+len(r.Remedy.ID)+len(r.Remedy.Text)+len(r.ResultsURL)+256)
-	b = append(b, `{"verdict":`...)
+	return AppendValidateResponse(make([]byte, 0, len(r.Verdict)+len(r.Status)+len(r.Reason)+len(r.Remedy.ID)+len(r.Remedy.Text)+len(r.ResultsURL)+256), r)
+}
+
+// AppendValidateResponse appends r, as EncodeValidateResponse writes it,
+// to dst.
+func AppendValidateResponse(dst []byte, r ValidateResponse) ([]byte, error) {
+	b := append(dst, `{"verdict":`...)
 	b = jsonw.Raw(b, r.Verdict)
 	b = appendMember(b, "status", r.Status)
 	b = appendMember(b, "reason", r.Reason)
@@ -89,7 +109,7 @@ func EncodeValidateResponse(r ValidateResponse) ([]byte, error) {
 	b, ok1 = jsonw.Time(append(b, `,"checked_at":`...), r.CheckedAt)
 	b, ok2 = jsonw.Time(append(b, `,"next_check":`...), r.NextCheck)
 	if !ok1 || !ok2 {
-		return json.Marshal(r)
+		return appendMarshal(dst, r)
 	}
 	b = appendMember(b, "results_url", r.ResultsURL)
 	return append(b, '}'), nil

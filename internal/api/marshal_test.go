@@ -74,6 +74,36 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// The Append forms add exactly the encoding after what dst holds, also on
+// encoding/json's path, and leave dst's bytes alone when they fail.
+func TestAppendKeepsPrefix(t *testing.T) {
+	now := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	bad := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	verdicts := []Verdict{{Status: "GENUINE", Nonce: "n", CheckedAt: now, NextCheck: now}, {Status: "<odd>", Remedy: Remedy{Text: "é\n"}}}
+	responses := []ValidateResponse{{Verdict: json.RawMessage(`{"type":"verdict"}`), Status: "GENUINE", CheckedAt: now}, {Reason: "<&>"}}
+	for _, room := range []int{0, 4096} {
+		dst := append(make([]byte, 0, 6+room), "prefix"...)
+		for _, v := range verdicts {
+			got, err := AppendVerdict(dst, v)
+			if want := "prefix" + string(must(EncodeVerdict(v))); err != nil || string(got) != want {
+				t.Errorf("AppendVerdict = %s, %v; want %s", got, err, want)
+			}
+		}
+		for _, r := range responses {
+			got, err := AppendValidateResponse(dst, r)
+			if want := "prefix" + string(must(EncodeValidateResponse(r))); err != nil || string(got) != want {
+				t.Errorf("AppendValidateResponse = %s, %v; want %s", got, err, want)
+			}
+		}
+		if got, err := AppendVerdict(dst, Verdict{CheckedAt: bad}); err == nil || string(got) != "prefix" {
+			t.Errorf("AppendVerdict of year 10000 = %q, %v; want the prefix and an error", got, err)
+		}
+		if got, err := AppendValidateResponse(dst, ValidateResponse{NextCheck: bad}); err == nil || string(got) != "prefix" {
+			t.Errorf("AppendValidateResponse of year 10000 = %q, %v; want the prefix and an error", got, err)
+		}
+	}
+}
+
 func must(b []byte, err error) []byte {
 	if err != nil {
 		panic(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/echt-dev/echt/internal/activation"
 	"github.com/echt-dev/echt/internal/api"
+	"github.com/echt-dev/echt/internal/bufpool"
 	"github.com/echt-dev/echt/internal/productkey"
 	"github.com/echt-dev/echt/internal/reasons"
 	"github.com/echt-dev/echt/internal/signing"
@@ -29,7 +30,7 @@ func (s *Server) signResponse(w http.ResponseWriter, r *http.Request, status int
 	// altered on its way does not verify for the client that sent it.
 	ri := info(r)
 	if !ri.bodyRead {
-		ri.body, _ = readRaw(r)
+		ri.body, _ = readRaw(r, nil)
 	}
 	signer := s.kr.Signer()
 	sig := signer.SignRaw(signing.TypeResponse, api.ResponseMessage(nonce, api.RequestDigest(r.Method, r.URL.EscapedPath(), ri.body), status, body))
@@ -210,7 +211,15 @@ func (s *Server) checkKey(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
-	req, err := decodeValidate(r)
+	// The request body and the answer are read and written in lent
+	// buffers, given back once the answer is written: validation is the
+	// busiest endpoint, and its few kilobytes each way would otherwise be
+	// allocated and collected on every request. Nothing kept after the
+	// request refers to them (the decoded members are copies).
+	in, out := bufpool.Get(), bufpool.Get()
+	defer bufpool.Put(out)
+	defer bufpool.Put(in)
+	req, err := decodeValidate(r, in)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -221,21 +230,24 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	defer res.Release()
 	v := res.Verdict
 	s.metrics.validations.WithLabelValues(v.Status, v.Reason).Inc()
-	body, err := api.EncodeValidateResponse(api.ValidateResponse{Verdict: res.Envelope, Status: v.Status, Reason: v.Reason, Remedy: v.Remedy, CheckedAt: v.CheckedAt, NextCheck: v.NextCheck, ResultsURL: v.ResultsURL})
+	body, err := api.AppendValidateResponse(*out, api.ValidateResponse{Verdict: res.Envelope, Status: v.Status, Reason: v.Reason, Remedy: v.Remedy, CheckedAt: v.CheckedAt, NextCheck: v.NextCheck, ResultsURL: v.ResultsURL})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, body)
+	body = append(body, '\n')
+	*out = body
+	writeJSONLine(w, http.StatusOK, body)
 }
 
 // decodeActivate reads an activation request: the usual request (known
 // members, plain strings) directly, anything else with encoding/json.
 func decodeActivate(r *http.Request) (api.ActivateRequest, error) {
 	var req api.ActivateRequest
-	b, err := readBody(r)
+	b, err := readBody(r, nil)
 	if err != nil {
 		return req, err
 	}
@@ -284,9 +296,16 @@ func stringMember(raw []byte, dst *string) error {
 // it, or finds its digest among the licenses it verified); the small
 // members are read directly when plain, else with encoding/json. An
 // unknown member sends the whole body to encoding/json.
-func decodeValidate(r *http.Request) (api.ValidateRequest, error) {
+//
+// The body is read into buf (updated to the grown slice), which the
+// caller must keep until it is done with the request: the license refers
+// to it.
+func decodeValidate(r *http.Request, buf *[]byte) (api.ValidateRequest, error) {
 	var req api.ValidateRequest
-	b, err := readBody(r)
+	b, err := readBody(r, *buf)
+	if b != nil {
+		*buf = b
+	}
 	if err != nil {
 		return req, err
 	}

@@ -395,7 +395,7 @@ func (s *Server) public(c limitClass, h http.HandlerFunc) http.HandlerFunc {
 
 // decode reads a JSON body into v. strict refuses unknown fields.
 func (s *Server) decode(r *http.Request, v any, strict bool) error {
-	b, err := readBody(r)
+	b, err := readBody(r, nil)
 	if err != nil {
 		return err
 	}
@@ -406,7 +406,7 @@ func (s *Server) decode(r *http.Request, v any, strict bool) error {
 // endpoints that take no parameters (unknown fields are refused there as
 // on every admin endpoint).
 func noFields(r *http.Request) error {
-	b, err := readRaw(r)
+	b, err := readRaw(r, nil)
 	if err != nil || len(bytes.TrimSpace(b)) == 0 {
 		return err
 	}
@@ -415,8 +415,8 @@ func noFields(r *http.Request) error {
 }
 
 // readRaw reads a request body, bounded by the body limit (413 beyond).
-func readRaw(r *http.Request) ([]byte, error) {
-	b, err := readAll(r.Body, r.ContentLength)
+func readRaw(r *http.Request, dst []byte) ([]byte, error) {
+	b, err := appendAll(dst, r.Body, r.ContentLength)
 	if ri := info(r); ri.signErrors {
 		ri.body, ri.bodyRead = b, true
 		if err != nil {
@@ -435,11 +435,12 @@ func readRaw(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// readBody reads a request body that must hold JSON without a NUL.
-func readBody(r *http.Request) ([]byte, error) {
+// readBody reads a request body that must hold JSON without a NUL, into
+// dst's spare room if it has enough (dst may be nil).
+func readBody(r *http.Request, dst []byte) ([]byte, error) {
 	// Read the body once and unmarshal it: a json.Decoder would scan the
 	// value twice, which shows on the hot paths.
-	b, err := readRaw(r)
+	b, err := readRaw(r, dst)
 	if err != nil {
 		return nil, err
 	}
@@ -482,11 +483,17 @@ func hasNULEscape(b []byte) bool {
 // more and sending little must not make the server hold much memory;
 // client requests are a few KiB); the body limit is enforced by the reader.
 func readAll(r io.Reader, hint int64) ([]byte, error) {
+	return appendAll(nil, r, hint)
+}
+
+// appendAll is readAll appending to b (for a lent buffer): b grows only if
+// its spare room is smaller than the hint.
+func appendAll(b []byte, r io.Reader, hint int64) ([]byte, error) {
 	size := 512
 	if hint > 0 && hint < 16<<10 {
 		size = int(hint) + 1 // room to see io.EOF without growing
 	}
-	b := make([]byte, 0, size)
+	b = slices.Grow(b, size)
 	for {
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]

@@ -101,6 +101,12 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 		if string(fast) != string(slow) {
 			t.Fatalf("envelope %d:\nfast %s\nslow %s", i, fast, slow)
 		}
+		for _, room := range []int{0, 8192} {
+			dst := append(make([]byte, 0, 6+room), "prefix"...)
+			if got, err := e.AppendJSON(dst); err != nil || string(got) != "prefix"+string(slow) {
+				t.Fatalf("envelope %d appended to %d spare bytes:\n got %s %v\nwant prefix%s", i, room, got, err, slow)
+			}
+		}
 	}
 }
 

@@ -31,10 +31,19 @@ func plainID(s string) bool {
 // without reflection, and reuses the encoded certificate of the key that
 // signed it: envelopes are written on every activation and validation.
 func (e *Envelope) MarshalJSON() ([]byte, error) {
+	return e.AppendJSON(make([]byte, 0, 96+len(e.Type)+len(e.KeyID)+base64.StdEncoding.EncodedLen(len(e.Payload))+base64.StdEncoding.EncodedLen(len(e.Signature))+len(e.certJSON)+48*len(batchPath(e))))
+}
+
+// AppendJSON appends the envelope, as MarshalJSON writes it, to dst.
+func (e *Envelope) AppendJSON(dst []byte) ([]byte, error) {
 	if !plainID(e.Type) || !plainID(e.KeyID) {
-		return json.Marshal(envelopeJSON{Type: e.Type, KeyID: e.KeyID, Payload: e.Payload, Signature: e.Signature, Cert: e.Cert, Batch: e.Batch})
+		m, err := json.Marshal(envelopeJSON{Type: e.Type, KeyID: e.KeyID, Payload: e.Payload, Signature: e.Signature, Cert: e.Cert, Batch: e.Batch})
+		if err != nil {
+			return dst, err
+		}
+		return append(dst, m...), nil
 	}
-	b := make([]byte, 0, 96+len(e.Type)+len(e.KeyID)+base64.StdEncoding.EncodedLen(len(e.Payload))+base64.StdEncoding.EncodedLen(len(e.Signature))+len(e.certJSON)+48*len(batchPath(e)))
+	b := dst
 	b = append(b, `{"type":"`...)
 	b = append(b, e.Type...)
 	b = append(b, `","kid":"`...)
@@ -49,7 +58,7 @@ func (e *Envelope) MarshalJSON() ([]byte, error) {
 		if cert == nil {
 			var err error
 			if cert, err = e.Cert.MarshalJSON(); err != nil {
-				return nil, err
+				return dst, err
 			}
 		}
 		b = append(b, `,"cert":`...)

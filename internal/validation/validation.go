@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/echt-dev/echt/internal/api"
+	"github.com/echt-dev/echt/internal/bufpool"
 	"github.com/echt-dev/echt/internal/cache"
 	"github.com/echt-dev/echt/internal/catalog"
 	"github.com/echt-dev/echt/internal/hardware"
@@ -146,6 +147,19 @@ type Request struct {
 type Result struct {
 	Verdict  api.Verdict
 	Envelope []byte
+
+	buf *[]byte // Envelope's memory, lent by bufpool
+}
+
+// Release gives Envelope's memory back for later validations; Envelope
+// must not be used after it. A Result that is not released is simply
+// collected.
+func (r *Result) Release() {
+	if r.buf != nil {
+		*r.buf = r.Envelope[:0]
+		bufpool.Put(r.buf)
+	}
+	r.buf, r.Envelope = nil, nil
 }
 
 // Validate decides and signs a verdict. Errors are only for requests that
@@ -174,19 +188,27 @@ func (s *Service) Validate(ctx context.Context, r Request) (Result, error) {
 		v.TicketExpiresAt = now.Add(s.cfg.TicketTTL)
 	}
 	v.ResultsURL = strings.TrimRight(r.BaseURL, "/") + "/genuine/" + s.PageToken(v, lang)
-	payload, err := api.EncodeVerdict(v)
+	// The verdict and its envelope are written into lent buffers: a few
+	// kilobytes that would otherwise be allocated on every validation.
+	pb := bufpool.Get()
+	payload, err := api.AppendVerdict(*pb, v)
 	if err != nil {
 		return Result{}, err
 	}
+	*pb = payload
 	env, err := s.signer.Sign(ctx, signing.TypeVerdict, payload)
 	if err != nil {
 		return Result{}, err
 	}
-	b, err := env.MarshalJSON() // not json.Marshal: it would re-scan the result
+	eb := bufpool.Get()
+	b, err := env.AppendJSON(*eb)
+	// Sign has returned: the signer no longer reads the payload, and the
+	// envelope's JSON holds a copy of it.
+	bufpool.Put(pb)
 	if err != nil {
 		return Result{}, err
 	}
-	return Result{Verdict: v, Envelope: b}, nil
+	return Result{Verdict: v, Envelope: b, buf: eb}, nil
 }
 
 func verdictOf(v *api.Verdict, status string, reason problem.Code) {
