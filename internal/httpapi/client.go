@@ -217,8 +217,14 @@ func (s *Server) validate(w http.ResponseWriter, r *http.Request) {
 	// allocated and collected on every request. Nothing kept after the
 	// request refers to them (the decoded members are copies).
 	in, out := bufpool.Get(), bufpool.Get()
-	defer bufpool.Put(out)
-	defer bufpool.Put(in)
+	s.validateWith(w, r, in, out)
+	// Not deferred: after a panic, the recovering middleware's answer is
+	// signed over the request body, still in in.
+	bufpool.Put(in)
+	bufpool.Put(out)
+}
+
+func (s *Server) validateWith(w http.ResponseWriter, r *http.Request, in, out *[]byte) {
 	req, err := decodeValidate(r, in)
 	if err != nil {
 		s.fail(w, r, err)
