@@ -307,6 +307,30 @@ func TestSecondServerOnADataDirectory(t *testing.T) {
 	mustRun(t, s, "admin", "product", "list")
 }
 
+// A server that cannot listen sets up nothing: no data directory, no keys,
+// no admin token shown once for a server that never ran; the message says
+// what was wrong with the address.
+func TestServeThatCannotListenCreatesNothing(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	taken := strings.TrimPrefix(s.URL, "http://")
+	for _, c := range []struct {
+		addr, want string
+		code       int
+	}{
+		{"nonsense", "give host:port", 2},
+		{taken, "the port is in use", 1},
+	} {
+		data := filepath.Join(t.TempDir(), "new-installation")
+		r := clitest.Run(t, nil, nil, "serve", "--data", data, "--addr", c.addr)
+		if r.Code != c.code || !strings.Contains(r.Stderr, c.want) || strings.Contains(r.Stdout+r.Stderr, "admin token") {
+			t.Errorf("serve --addr %s = %d, stdout %q, stderr %q; want exit %d saying %q and no admin token", c.addr, r.Code, r.Stdout, r.Stderr, c.code, c.want)
+		}
+		if _, err := os.Stat(data); !os.IsNotExist(err) {
+			t.Errorf("serve --addr %s left %s behind (%v)", c.addr, data, err)
+		}
+	}
+}
+
 // Flag values the CLI can check are usage errors (exit 2) naming the
 // choices, before anything is sent.
 func TestAdminChoicesCheckedLocally(t *testing.T) {

@@ -159,6 +159,13 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	if f.db != "" && !isPG {
 		return usagef("--db %q: use a postgres:// URL, or leave it empty for SQLite in --data", store.RedactURL(f.db))
 	}
+	// The address is taken first: a server that cannot listen must not
+	// set up a new installation (keys, the admin token shown once).
+	ln, err := listen(f.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory %s: %w", f.data, err)
 	}
@@ -217,10 +224,6 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	if f.debugAddr != "" {
 		go serveDebug(f.debugAddr, logger)
 	}
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another server running? choose another --addr)", f.addr, err)
-	}
 	logger.Info("echt serving", "addr", ln.Addr().String(), "version", Version)
 	fmt.Fprintf(e.stdout, "echt: serving on http://%s\n", ln.Addr().String())
 	if err := srv.Serve(ctx, ln, f.grace); err != nil {
@@ -228,6 +231,21 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	}
 	logger.Info("echt stopped")
 	return nil
+}
+
+// listen takes the server's address, saying what to do when it cannot.
+func listen(addr string) (net.Listener, error) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, usagef("--addr %q: give host:port, for example 127.0.0.1:8080, or :8080 for every interface", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("listen on %s: the port is in use (is another server running? stop it or choose another --addr)", addr)
+	case err != nil:
+		return nil, fmt.Errorf("listen on %s: %w (check the host and port of --addr)", addr, err)
+	}
+	return ln, nil
 }
 
 // maintenanceDB returns the database a PostgreSQL URL names when it is one
