@@ -35,6 +35,8 @@ type adminFlags struct {
 	server string
 	token  string
 	json   bool
+	// tokenFile is the file the token was read from when none was given.
+	tokenFile string
 }
 
 func (e *env) adminCmd() *cobra.Command {
@@ -65,11 +67,15 @@ token of a server in ./echt-data (or ECHT_DATA) is used if readable.`,
 			return err
 		}
 		if g.token == "" {
-			g.token, _ = e.localAdminToken(g.server)
+			g.token, g.tokenFile = e.localAdminToken(g.server)
 		}
 		return nil
 	}
-	client := func() *apiClient { return newAPIClient(g.server, g.token) }
+	client := func() *apiClient {
+		c := newAPIClient(g.server, g.token)
+		c.tokenFile = g.tokenFile
+		return c
+	}
 	cmd.AddCommand(e.productCmd(&g, client), e.skuCmd(&g, client), e.keysCmd(&g, client), e.tokenCmd(&g, client), e.auditCmd(&g, client), e.keyringCmd(&g, client), e.feedbackCmd(&g, client), e.activationsCmd(&g, client), e.backupCmd(&g, client), e.dbCmd(&g))
 	return cmd
 }

@@ -307,6 +307,21 @@ func TestSecondServerOnADataDirectory(t *testing.T) {
 	mustRun(t, s, "admin", "product", "list")
 }
 
+// With no token given, the admin commands use the local server's token
+// file; when another server refuses it, the message names that file.
+func TestRefusedLocalTokenNamesItsFile(t *testing.T) {
+	a := clitest.StartServer(t, "", nil)
+	b := clitest.StartServer(t, "", nil)
+	env := []string{"ECHT_DATA=" + a.Data, "ECHT_SERVER=" + b.URL}
+	r := clitest.Run(t, nil, env, "admin", "product", "list")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "UNAUTHORIZED") || !strings.Contains(r.Stderr, filepath.Join(a.Data, "admin-token")) {
+		t.Errorf("admin product list with %s's token against another server = %d %q; want UNAUTHORIZED naming the token file", a.Data, r.Code, r.Stderr)
+	}
+	if r := clitest.Run(t, nil, []string{"ECHT_DATA=" + a.Data, "ECHT_SERVER=" + a.URL}, "admin", "product", "list"); r.Code != 0 {
+		t.Errorf("admin product list against its own server = %d %q", r.Code, r.Stderr)
+	}
+}
+
 // A server that cannot listen sets up nothing: no data directory, no keys,
 // no admin token shown once for a server that never ran; the message says
 // what was wrong with the address.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,9 @@ type apiClient struct {
 	server string
 	token  string
 	http   *http.Client
+	// tokenFile is where the token was read from when none was given; a
+	// refusal of that token says so.
+	tokenFile string
 }
 
 func newAPIClient(server, token string) *apiClient {
@@ -53,7 +57,15 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		return problem.Decode(resp)
+		err := problem.Decode(resp)
+		var pe *problem.Error
+		if c.tokenFile != "" && resp.StatusCode == http.StatusUnauthorized && errors.As(err, &pe) {
+			if pe.Extra == nil {
+				pe.Extra = map[string]any{}
+			}
+			pe.Extra["hint"] = "no --token was given, so the token in " + c.tokenFile + " was used, and " + c.server + " does not accept it (another server's token, or a revoked one): pass --token or set ECHT_TOKEN"
+		}
+		return err
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
