@@ -700,8 +700,9 @@ func (e *env) hwidCmd() *cobra.Command {
 		Short: "Print this device's hardware profile (hashed as the server sees it)",
 		Long: `Print this device's hardware profile: which components were found and
 their salted hashes as sent to the server. With --product the product's salt
-is used (fetched from the server once); without, the hashes are unsalted and
-for support only. --raw also prints the raw values, which never leave the
+is used: the one kept in the store of a product activated through the same
+--server (no server needed), else fetched from the server. Without, the
+hashes are unsalted and for support only. --raw also prints the raw values, which never leave the
 device otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -723,7 +724,7 @@ device otherwise.`,
 				}
 				if salt, err = c.HardwareSalt(cmd.Context(), f.product); err != nil {
 					return e.agentFailure(&f, err, func(code problem.Code, detail, remedy string) any {
-						return map[string]string{"reason": string(code), "detail": detail}
+						return map[string]string{"product": f.product, "reason": string(code), "detail": detail, "remedy": remedy}
 					})
 				}
 			}
