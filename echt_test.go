@@ -1422,7 +1422,7 @@ func TestStoreFileIsADirectory(t *testing.T) {
 // identifiers: without the key, the device must show more than a MAC
 // address or a system UUID (which others may know). What a reinstalled
 // device shows, with or without administrator rights, is enough.
-func TestDigitalLicenseNeedsMoreThanOneIdentifier(t *testing.T) {
+func TestDigitalLicenseNeedsMoreThanOthersCanSee(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "retail", 1, 1, nil)
 	victim := device(5)
@@ -1434,6 +1434,10 @@ func TestDigitalLicenseNeedsMoreThanOneIdentifier(t *testing.T) {
 		"the MAC, CPU and memory":  {MACs: victim.MACs, CPU: victim.CPU, MemoryGB: victim.MemoryGB},
 		"the system UUID alone":    {SystemUUID: victim.SystemUUID},
 		"the UUID, CPU and memory": {SystemUUID: victim.SystemUUID, CPU: victim.CPU, MemoryGB: victim.MemoryGB},
+		// Both seen from outside the device: the MAC on the local network,
+		// the UUID in network-boot requests.
+		"the UUID and the MAC":                     {SystemUUID: victim.SystemUUID, MACs: victim.MACs},
+		"the UUID, the MAC, CPU, memory, a new OS": {SystemUUID: victim.SystemUUID, MACs: victim.MACs, CPU: victim.CPU, MemoryGB: victim.MemoryGB, OSInstallID: "os-install-other"},
 	} {
 		_, err := f.client(t, claim, t.TempDir()).ActivateDigital(ctx)
 		if problem.CodeOf(err) != problem.NoDigitalLicense || !strings.Contains(err.Error(), "too little") {
@@ -1444,7 +1448,8 @@ func TestDigitalLicenseNeedsMoreThanOneIdentifier(t *testing.T) {
 	reinstalled.OSInstallID = "os-install-new"
 	noRoot := reinstalled
 	noRoot.SystemUUID, noRoot.BoardSerial = "", ""
-	for name, hw := range map[string]echt.Hardware{"reinstalled": reinstalled, "reinstalled, without administrator rights": noRoot} {
+	diskToo := echt.Hardware{SystemUUID: victim.SystemUUID, MACs: victim.MACs, Disks: victim.Disks, OSInstallID: "os-install-new"}
+	for name, hw := range map[string]echt.Hardware{"reinstalled": reinstalled, "reinstalled, without administrator rights": noRoot, "reinstalled, showing UUID, MAC and disk": diskToo} {
 		if a, err := f.client(t, hw, t.TempDir()).ActivateDigital(ctx); err != nil || a.Reason != problem.DigitalLicense {
 			t.Errorf("%s: %+v, %v; want DIGITAL_LICENSE", name, a, err)
 		}

@@ -425,10 +425,11 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 		if !m.Same {
 			continue
 		}
-		// Without the key, the device must show more than one value that
-		// others may know (its MAC address, say): the license it gets is
-		// enough to deactivate the activation and to get genuine tickets.
-		if m.Identifying < hardware.MinKeylessEvidence {
+		// Without the key, the device must show more than the values that
+		// others may know (its MAC address, its system UUID): the license
+		// it gets is enough to deactivate the activation and to get genuine
+		// tickets.
+		if !m.EnoughWithoutKey() {
 			thin = true
 			continue
 		}
@@ -486,7 +487,7 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 			return Result{}, problem.New(problem.LicenseExpired, "this device's license of the product has expired: renew it or enter a new product key")
 		}
 		if thin {
-			return Result{}, problem.Newf(problem.NoDigitalLicense, "this device shows too little of its hardware to claim its digital license for %s without the key (a network card or a system UUID alone is not enough: others may know it): enter the product key, or run with administrator rights so that more can be read", r.Product)
+			return Result{}, problem.Newf(problem.NoDigitalLicense, "this device shows too little of its hardware to claim its digital license for %s without the key (network cards and the system UUID are not enough: others may know them; it also takes a disk, the board serial or the OS install id): enter the product key, or run with administrator rights so that more can be read", r.Product)
 		}
 		return Result{}, problem.Newf(problem.NoDigitalLicense, "this device holds no digital license for %s: enter a product key", r.Product)
 	}

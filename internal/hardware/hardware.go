@@ -446,6 +446,16 @@ const MinMatch = 3
 // such value (a MAC is seen on the local network) and the salt is public.
 const MinKeylessEvidence = 5
 
+// EnoughWithoutKey reports whether a device matched as v shows enough to
+// claim its digital license without its key: identifying weight of at
+// least MinKeylessEvidence, part of it from components others cannot see
+// from outside the device (v.Unexposed). A MAC address is seen on the
+// local network and a system UUID in network-boot requests, so the two
+// together, weight 7, are not enough on their own.
+func (v Verdict) EnoughWithoutKey() bool {
+	return v.Same && v.Identifying >= MinKeylessEvidence && v.Unexposed > 0
+}
+
 // Verdict is the outcome of Match.
 type Verdict struct {
 	Same bool
@@ -458,8 +468,12 @@ type Verdict struct {
 	// current shows of being the stored device beyond what many devices
 	// share (CPU model, memory size).
 	Identifying int
-	Changed     int      // weight of components present in both and different
-	Kinds       []string // kinds that changed
+	// Unexposed is the part of Identifying that is not seen from outside
+	// the device: board serial, disks, OS install id (unlike network
+	// cards' MAC addresses and the system UUID).
+	Unexposed int
+	Changed   int      // weight of components present in both and different
+	Kinds     []string // kinds that changed
 }
 
 // SameBoard reports whether current is the stored device after any number
@@ -493,6 +507,9 @@ func Match(stored, current Profile, tolerance int) Verdict {
 			if kind != KindCPU && kind != KindMemory {
 				v.Identifying += Weights[kind]
 			}
+			if kind == KindBoardSerial || kind == KindOSInstall {
+				v.Unexposed += Weights[kind]
+			}
 			return
 		}
 		v.Changed += Weights[kind]
@@ -506,6 +523,9 @@ func Match(stored, current Profile, tolerance int) Verdict {
 			if slices.Contains(b, x) {
 				v.Matched += Weights[kind]
 				v.Identifying += Weights[kind]
+				if kind == KindDisk {
+					v.Unexposed += Weights[kind]
+				}
 				return
 			}
 		}

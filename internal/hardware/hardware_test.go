@@ -248,6 +248,29 @@ func TestProfileAppendJSONMatchesEncodingJSON(t *testing.T) {
 
 // SameBoard needs the board seen on both sides: the same system UUID or
 // board serial, none different, and enough else in common.
+// A digital license without the key takes identifying weight 5, part of
+// it from what is not seen from outside the device (docs/hardware.md).
+func TestEnoughWithoutKey(t *testing.T) {
+	stored := pc().Hash(salt)
+	for _, tc := range []struct {
+		name string
+		keep func(r Raw) Raw
+		want bool
+	}{
+		{"everything (reinstall, new OS id aside)", func(r Raw) Raw { r.OSInstallID = "new"; return r }, true},
+		{"MAC and disk (no root)", func(r Raw) Raw { return Raw{MACs: r.MACs, Disks: r.Disks, CPU: r.CPU} }, true},
+		{"UUID and board serial", func(r Raw) Raw { return Raw{SystemUUID: r.SystemUUID, BoardSerial: r.BoardSerial} }, true},
+		{"UUID and MAC, both seen from outside", func(r Raw) Raw { return Raw{SystemUUID: r.SystemUUID, MACs: r.MACs, CPU: r.CPU, MemoryGB: r.MemoryGB} }, false},
+		{"MAC alone", func(r Raw) Raw { return Raw{MACs: r.MACs, CPU: r.CPU, MemoryGB: r.MemoryGB} }, false},
+		{"disk and OS install id (weight 3)", func(r Raw) Raw { return Raw{Disks: r.Disks, OSInstallID: r.OSInstallID, CPU: r.CPU} }, false},
+	} {
+		v := Match(stored, tc.keep(pc()).Hash(salt), 4)
+		if got := v.EnoughWithoutKey(); got != tc.want {
+			t.Errorf("%s: EnoughWithoutKey = %v (%+v), want %v", tc.name, got, v, tc.want)
+		}
+	}
+}
+
 func TestSameBoard(t *testing.T) {
 	salt := []byte("salt")
 	base := Raw{SystemUUID: "4c4c4544-0042", BoardSerial: "CN1296", Disks: []string{"D1"}, MACs: []string{"02:00:00:00:00:01"}, CPU: "cpu", MemoryGB: 16, OSInstallID: "os-1"}
