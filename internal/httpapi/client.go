@@ -265,13 +265,14 @@ func decodeActivate(r *http.Request) (api.ActivateRequest, error) {
 }
 
 func activateFast(b []byte, req *api.ActivateRequest) bool {
-	f, err := fields(b)
+	var room [8]member
+	f, err := fields(b, room[:0])
 	if err != nil {
 		return false
 	}
-	for name, raw := range f {
-		ok := false
-		switch name {
+	for _, m := range f {
+		ok, raw := false, m.value
+		switch string(m.name) {
 		case "key":
 			req.Key, ok = plainString(raw)
 		case "product":
@@ -315,15 +316,17 @@ func decodeValidate(r *http.Request, buf *[]byte) (api.ValidateRequest, error) {
 	if err != nil {
 		return req, err
 	}
-	f, err := fields(b)
-	lic, ok := f["license"]
+	var room [8]member
+	f, err := fields(b, room[:0])
+	lic, ok := f.get("license")
 	if err != nil || !ok || len(lic) == 0 || lic[0] != '{' {
 		return req, decodeBytes(b, &req, false)
 	}
 	req.License = lic
-	for name, raw := range f {
+	for _, m := range f {
 		var err error
-		switch name {
+		raw := m.value
+		switch string(m.name) {
 		case "license":
 		case "hardware":
 			var ok bool
@@ -342,7 +345,7 @@ func decodeValidate(r *http.Request, buf *[]byte) (api.ValidateRequest, error) {
 			return all, err
 		}
 		if err != nil {
-			return req, problem.Newf(problem.InvalidRequest, "the request body is not valid JSON for this endpoint: %s: %v", name, err)
+			return req, problem.Newf(problem.InvalidRequest, "the request body is not valid JSON for this endpoint: %s: %v", m.name, err)
 		}
 	}
 	return req, nil

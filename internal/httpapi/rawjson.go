@@ -11,19 +11,41 @@ import (
 // encoding/json, which then reports the error properly.
 var errRawJSON = errors.New("not a flat JSON object")
 
+// member is one member of a JSON object: its name and its raw value.
+type member struct{ name, value []byte }
+
+// members is a JSON object's members in the order written.
+type members []member
+
+// get returns the value of the member called name.
+func (ms members) get(name string) ([]byte, bool) {
+	for _, m := range ms {
+		if string(m.name) == name {
+			return m.value, true
+		}
+	}
+	return nil, false
+}
+
+// maxFields is the most members fields reads: the requests it is for have
+// a handful, and duplicates are looked for by comparing each with all.
+const maxFields = 16
+
 // fields splits a JSON object into its top-level members without decoding
 // the values: one pass over the bytes, against encoding/json's two (a
 // validation pass and a decoding pass) over every byte of every value. The
 // hot path uses it to lift a large embedded document (a license) out of a
 // request without scanning it twice. Values are returned as raw bytes and
-// must be decoded or verified by the caller. Keys with escapes and
-// duplicate keys are refused (errRawJSON).
-func fields(b []byte) (map[string][]byte, error) {
+// must be decoded or verified by the caller. Keys with escapes, duplicate
+// keys and more than maxFields members are refused (errRawJSON): the
+// caller leaves those to encoding/json. The members are appended to dst
+// (room on the caller's stack, say).
+func fields(b []byte, dst members) (members, error) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, errRawJSON
 	}
-	out := make(map[string][]byte, 4)
+	out := dst[:0]
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		if skipSpace(b, i+1) != len(b) {
@@ -32,7 +54,7 @@ func fields(b []byte) (map[string][]byte, error) {
 		return out, nil
 	}
 	for {
-		if i >= len(b) || b[i] != '"' {
+		if i >= len(b) || b[i] != '"' || len(out) == maxFields {
 			return nil, errRawJSON
 		}
 		end := bytes.IndexByte(b[i+1:], '"')
@@ -52,10 +74,10 @@ func fields(b []byte) (map[string][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := out[string(key)]; dup {
+		if _, dup := out.get(string(key)); dup {
 			return nil, errRawJSON
 		}
-		out[string(key)] = b[i:vend]
+		out = append(out, member{name: key, value: b[i:vend]})
 		i = skipSpace(b, vend)
 		if i >= len(b) {
 			return nil, errRawJSON
@@ -191,12 +213,14 @@ func plainStrings(v []byte) ([]string, bool) {
 // other names, duplicates) gives ok false and goes to encoding/json, so
 // the result never differs from json.Unmarshal's.
 func profileFast(b []byte) (p hardware.Profile, ok bool) {
-	f, err := fields(b)
+	var room [8]member
+	f, err := fields(b, room[:0])
 	if err != nil {
 		return p, false
 	}
-	for name, v := range f {
-		switch name {
+	for _, m := range f {
+		v := m.value
+		switch string(m.name) {
 		case "system_uuid":
 			p.SystemUUID, ok = plainString(v)
 		case "board_serial":

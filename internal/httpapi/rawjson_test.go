@@ -3,7 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/echt-dev/echt/internal/api"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,12 +12,13 @@ import (
 	"testing/iotest"
 	"unicode/utf8"
 
+	"github.com/echt-dev/echt/internal/api"
 	"github.com/echt-dev/echt/problem"
 )
 
 func TestFields(t *testing.T) {
 	in := []byte(` {"license": {"type":"license","payload":"a\"}b","cert":{"x":[1,{"y":"]"}]}}, "hardware":{"macs":["ab"]},"nonce":"n\\x","n":12.5e3,"t":true,"z":null} `)
-	f, err := fields(in)
+	f, err := fields(in, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,17 +30,38 @@ func TestFields(t *testing.T) {
 		t.Fatalf("fields = %d members, want %d", len(f), len(want))
 	}
 	for k, v := range want {
-		if string(f[k]) != string(v) {
-			t.Errorf("%s = %s, want %s", k, f[k], v)
+		if got, _ := f.get(k); string(got) != string(v) {
+			t.Errorf("%s = %s, want %s", k, got, v)
 		}
 	}
+	if f[0].name == nil || string(f[0].name) != "license" || string(f[len(f)-1].name) != "z" {
+		t.Errorf("fields = %q ... %q; want the members in the order written", f[0].name, f[len(f)-1].name)
+	}
 	for _, bad := range []string{``, `[]`, `{"a":1,"a":2}`, `{"a":1} x`, `{"a":`, `{"a\"":1}`, `{"a":"x}`, `{"a" 1}`, `{"a":{"b":1}`, `{,}`} {
-		if _, err := fields([]byte(bad)); err == nil {
+		if _, err := fields([]byte(bad), nil); err == nil {
 			t.Errorf("fields(%q) succeeded", bad)
 		}
 	}
-	if f, err := fields([]byte(`{}`)); err != nil || len(f) != 0 {
+	if f, err := fields([]byte(`{}`), nil); err != nil || len(f) != 0 {
 		t.Errorf("fields({}) = %v, %v", f, err)
+	}
+	// More members than a request of ours has are left to encoding/json,
+	// which finds duplicates among many in linear time.
+	object := func(n int) []byte {
+		b := []byte("{")
+		for i := range n {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = fmt.Appendf(b, `"m%d":%d`, i, i)
+		}
+		return append(b, '}')
+	}
+	if f, err := fields(object(maxFields), nil); err != nil || len(f) != maxFields {
+		t.Errorf("fields of %d members = %d, %v", maxFields, len(f), err)
+	}
+	if _, err := fields(object(maxFields+1), nil); err == nil {
+		t.Errorf("fields of %d members succeeded; want errRawJSON", maxFields+1)
 	}
 }
 
@@ -47,7 +69,7 @@ func FuzzFields(f *testing.F) {
 	f.Add([]byte(`{"license":{"a":"}"},"nonce":"x"}`))
 	f.Add([]byte(`{"a":[1,2,{"b":"\\"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := fields(b)
+		got, err := fields(b, nil)
 		if err != nil {
 			return
 		}
@@ -58,7 +80,7 @@ func FuzzFields(f *testing.F) {
 			return
 		}
 		for k, v := range want {
-			if g, ok := got[k]; ok && string(g) != string(v) {
+			if g, ok := got.get(k); ok && string(g) != string(v) {
 				t.Fatalf("%s = %s, encoding/json says %s", k, g, v)
 			}
 		}

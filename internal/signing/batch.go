@@ -102,16 +102,26 @@ func (s *Signer) signBatch(typ string, payloads [][]byte) []*Envelope {
 	}
 	root := levels[depth][0]
 	sig := ed25519.Sign(s.priv, batchMessage(root[:]))
+	// Every envelope, proof and proof path of the batch in a few
+	// allocations rather than a few per envelope.
 	out := make([]*Envelope, n)
+	envs := make([]Envelope, n)
+	proofs := make([]BatchProof, n)
+	paths := make([][]byte, n*depth)
+	hashes := make([]byte, n*depth*32)
 	for i := range n {
-		p := &BatchProof{Index: i, Path: make([][]byte, depth)}
+		p := &proofs[i]
+		p.Index, p.Path = i, paths[i*depth:(i+1)*depth:(i+1)*depth]
 		idx := i
 		for d := 0; d < depth; d++ {
+			h := hashes[(i*depth+d)*32 : (i*depth+d+1)*32 : (i*depth+d+1)*32]
 			sib := levels[d][idx^1]
-			p.Path[d] = append([]byte(nil), sib[:]...)
+			copy(h, sib[:])
+			p.Path[d] = h
 			idx >>= 1
 		}
-		out[i] = &Envelope{Type: typ, KeyID: s.kid, Payload: payloads[i], Signature: sig, Cert: s.cert, Batch: p, certJSON: s.certJSON}
+		envs[i] = Envelope{Type: typ, KeyID: s.kid, Payload: payloads[i], Signature: sig, Cert: s.cert, Batch: p, certJSON: s.certJSON}
+		out[i] = &envs[i]
 	}
 	return out
 }
