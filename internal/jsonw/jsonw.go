@@ -13,7 +13,7 @@ import (
 // (including its HTML-safe escapes of <, > and &).
 func String(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plain[s[i]] {
 			q, _ := json.Marshal(s) // a string always encodes
 			return append(b, q...)
 		}
@@ -22,6 +22,15 @@ func String(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// plain holds the bytes encoding/json writes as they are in a string:
+// printable ASCII but for ", \ and the HTML-safe escapes of <, > and &.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c <= 0x7e; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // Time appends t as encoding/json does (RFC 3339 with nanoseconds). ok is
 // false for a time encoding/json refuses (a year outside 0–9999, a zone

@@ -18,6 +18,19 @@ func FuzzString(f *testing.F) {
 	})
 }
 
+// Every byte, alone and inside plain text, is written as encoding/json
+// writes it.
+func TestStringEveryByte(t *testing.T) {
+	for c := range 256 {
+		for _, s := range []string{string([]byte{byte(c)}), "ab" + string([]byte{byte(c)}) + "cd"} {
+			want, _ := json.Marshal(s)
+			if got := String([]byte("x"), s); string(got) != "x"+string(want) {
+				t.Fatalf("String(%q) = %s, encoding/json writes %s", s, got, want)
+			}
+		}
+	}
+}
+
 func TestTime(t *testing.T) {
 	for _, tm := range []time.Time{{}, time.Date(2026, 11, 25, 19, 0, 0, 123456789, time.UTC), time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)), time.Date(9999, 12, 31, 23, 59, 59, 1000000, time.UTC)} {
 		want, err := json.Marshal(tm)
