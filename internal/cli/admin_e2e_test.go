@@ -313,9 +313,11 @@ func TestRefusedLocalTokenNamesItsFile(t *testing.T) {
 	a := clitest.StartServer(t, "", nil)
 	b := clitest.StartServer(t, "", nil)
 	env := []string{"ECHT_DATA=" + a.Data, "ECHT_SERVER=" + b.URL}
-	r := clitest.Run(t, nil, env, "admin", "product", "list")
-	if r.Code == 0 || !strings.Contains(r.Stderr, "UNAUTHORIZED") || !strings.Contains(r.Stderr, filepath.Join(a.Data, "admin-token")) {
-		t.Errorf("admin product list with %s's token against another server = %d %q; want UNAUTHORIZED naming the token file", a.Data, r.Code, r.Stderr)
+	for _, args := range [][]string{{"admin", "product", "list"}, {"admin", "backup", "--out", filepath.Join(t.TempDir(), "b.db")}} {
+		r := clitest.Run(t, nil, env, args...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "UNAUTHORIZED") || !strings.Contains(r.Stderr, filepath.Join(a.Data, "admin-token")) {
+			t.Errorf("%v with %s's token against another server = %d %q; want UNAUTHORIZED naming the token file", args, a.Data, r.Code, r.Stderr)
+		}
 	}
 	if r := clitest.Run(t, nil, []string{"ECHT_DATA=" + a.Data, "ECHT_SERVER=" + a.URL}, "admin", "product", "list"); r.Code != 0 {
 		t.Errorf("admin product list against its own server = %d %q", r.Code, r.Stderr)

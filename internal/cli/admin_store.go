@@ -187,7 +187,7 @@ func (e *env) backup(ctx context.Context, g *adminFlags, c *apiClient, out strin
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		return problem.Decode(resp)
+		return c.failure(resp)
 	}
 	n, err := writeBackup(tmp, resp.Body, resp.ContentLength, out)
 	if err != nil {

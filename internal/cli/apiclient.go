@@ -57,15 +57,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		err := problem.Decode(resp)
-		var pe *problem.Error
-		if c.tokenFile != "" && resp.StatusCode == http.StatusUnauthorized && errors.As(err, &pe) {
-			if pe.Extra == nil {
-				pe.Extra = map[string]any{}
-			}
-			pe.Extra["hint"] = "no --token was given, so the token in " + c.tokenFile + " was used, and " + c.server + " does not accept it (another server's token, or a revoked one): pass --token or set ECHT_TOKEN"
-		}
-		return err
+		return c.failure(resp)
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -75,4 +67,18 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 		return fmt.Errorf("read response of %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// failure reads an error response. A refused token that was read from the
+// local server's token file (no --token given) is named in what to do.
+func (c *apiClient) failure(resp *http.Response) error {
+	err := problem.Decode(resp)
+	var pe *problem.Error
+	if c.tokenFile != "" && resp.StatusCode == http.StatusUnauthorized && errors.As(err, &pe) {
+		if pe.Extra == nil {
+			pe.Extra = map[string]any{}
+		}
+		pe.Extra["hint"] = "no --token was given, so the token in " + c.tokenFile + " was used, and " + c.server + " does not accept it (another server's token, or a revoked one): pass --token or set ECHT_TOKEN"
+	}
+	return err
 }

@@ -159,13 +159,16 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	if f.db != "" && !isPG {
 		return usagef("--db %q: use a postgres:// URL, or leave it empty for SQLite in --data", store.RedactURL(f.db))
 	}
-	// The address is taken first: a server that cannot listen must not
-	// set up a new installation (keys, the admin token shown once).
-	ln, err := listen(f.addr)
+	// The address is tried first: a server that cannot listen must not
+	// set up a new installation (keys, the admin token shown once). It is
+	// let go again until the server can answer, so that clients are
+	// refused at once while the store opens instead of waiting on a port
+	// nobody serves.
+	probe, err := listen(f.addr)
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	_ = probe.Close()
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("create data directory %s: %w", f.data, err)
 	}
@@ -224,6 +227,10 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	if f.debugAddr != "" {
 		go serveDebug(f.debugAddr, logger)
 	}
+	ln, err := listen(f.addr)
+	if err != nil {
+		return err
+	}
 	logger.Info("echt serving", "addr", ln.Addr().String(), "version", Version)
 	fmt.Fprintf(e.stdout, "echt: serving on http://%s\n", ln.Addr().String())
 	if err := srv.Serve(ctx, ln, f.grace); err != nil {
@@ -240,7 +247,7 @@ func listen(addr string) (net.Listener, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
+	case addrInUse(err):
 		return nil, fmt.Errorf("listen on %s: the port is in use (is another server running? stop it or choose another --addr)", addr)
 	case err != nil:
 		return nil, fmt.Errorf("listen on %s: %w (check the host and port of --addr)", addr, err)
