@@ -359,6 +359,9 @@ func TestBadBodiesSayWhatIsWrong(t *testing.T) {
 		{"/v1/activations", `{"key": 5}`, `field "key"`},
 		{"/v1/keys/check", `[1, 2]`, "JSON object"},
 		{"/v1/validations", `{"license": `, "end of JSON input"},
+		// The license is lifted out of the request without being read
+		// through: one that is not JSON is still refused as malformed.
+		{"/v1/validations", `{"license":{"type":tru},"hardware":{"system_uuid":"` + strings.Repeat("ab", 16) + `"},"nonce":"n1"}`, "license: not valid JSON"},
 	} {
 		r := call(t, srv, "POST", tc.path, "", tc.body)
 		d := r.problem(t)

@@ -216,7 +216,8 @@ func verdictOf(v *api.Verdict, status string, reason problem.Code) {
 }
 
 // judge fills status and reason. It returns an error only when it cannot
-// judge (store unavailable): then no verdict is given at all.
+// judge (a license that is not JSON, the store unavailable): then no
+// verdict is given at all.
 func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time.Time) error {
 	// What the server judged, first: a client refuses a verdict about a
 	// request altered on its way (another license, another device).
@@ -228,6 +229,12 @@ func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time
 		var err error
 		l, _, err = license.Verify(s.verifier, r.License)
 		if err != nil {
+			// A request whose license is not even JSON is malformed, as
+			// encoding/json would have found reading the request (the
+			// server lifts the license out without reading it through).
+			if !json.Valid(r.License) {
+				return problem.New(problem.InvalidRequest, "license: not valid JSON; send the license file as the server issued it")
+			}
 			verdictOf(v, NotGenuine, problem.LicenseTampered)
 			return nil
 		}
