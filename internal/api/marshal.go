@@ -7,7 +7,7 @@ import (
 )
 
 // Verdicts and validation responses are written on every online
-// validation. EncodeVerdict and EncodeValidateResponse write exactly what
+// validation. AppendVerdict and AppendValidateResponse write exactly what
 // encoding/json writes for them (a test holds them to it), without
 // reflection. They are functions, not MarshalJSON methods: Verdict is the
 // SDK's echt.Verdict, and a method would be promoted into every struct of
@@ -25,17 +25,7 @@ func appendMember(b []byte, name, v string) []byte {
 	return jsonw.String(jsonw.Key(b, name), v)
 }
 
-// EncodeVerdict returns v as encoding/json writes it.
-func EncodeVerdict(v Verdict) ([]byte, error) {
-	// The fixed members fit in 512 bytes; the long ones are added.
-	n := 512 + len(v.Remedy.Text) + len(v.ResultsURL) + len(v.Nonce) + len(v.Product) + len(v.Edition) + len(v.SKU)
-	for _, e := range v.Entitlements {
-		n += len(e) + 3
-	}
-	return AppendVerdict(make([]byte, 0, n), v)
-}
-
-// AppendVerdict appends v, as EncodeVerdict writes it, to dst.
+// AppendVerdict appends v to dst as encoding/json writes it.
 func AppendVerdict(dst []byte, v Verdict) ([]byte, error) {
 	b := dst
 	b = append(b, `{"format":`...)
@@ -87,17 +77,9 @@ func appendMarshal(dst []byte, v any) ([]byte, error) {
 	return append(dst, m...), nil
 }
 
-// EncodeValidateResponse returns r as encoding/json writes it, provided
-// r.Verdict is compact JSON without <, > or & (as signed envelopes are): it
-// is copied as is.
-func EncodeValidateResponse(r ValidateResponse) ([]byte, error) {
-	// Room for every member, so that the buffer is never grown (copied)
-	// on the way: the results link and the remedy's text are long.
-	return AppendValidateResponse(make([]byte, 0, len(r.Verdict)+len(r.Status)+len(r.Reason)+len(r.Remedy.ID)+len(r.Remedy.Text)+len(r.ResultsURL)+256), r)
-}
-
-// AppendValidateResponse appends r, as EncodeValidateResponse writes it,
-// to dst.
+// AppendValidateResponse appends r to dst as encoding/json writes it,
+// provided r.Verdict is compact JSON without <, > or & (as signed envelopes
+// are): it is copied as is.
 func AppendValidateResponse(dst []byte, r ValidateResponse) ([]byte, error) {
 	b := append(dst, `{"verdict":`...)
 	b = jsonw.Raw(b, r.Verdict)

@@ -35,7 +35,7 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 		for _, tm := range times {
 			var v Verdict
 			fill(reflect.ValueOf(&v).Elem(), s, tm, nil)
-			got, err := EncodeVerdict(v)
+			got, err := AppendVerdict(nil, v)
 			want, werr := json.Marshal(v)
 			if err != nil || werr != nil || string(got) != string(want) {
 				t.Errorf("Verdict %q %v:\n got %s %v\nwant %s %v", s, tm, got, err, want, werr)
@@ -49,7 +49,7 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 			}
 			var r ValidateResponse
 			fill(reflect.ValueOf(&r).Elem(), s, tm, json.RawMessage(`{"type":"verdict"}`))
-			got, err = EncodeValidateResponse(r)
+			got, err = AppendValidateResponse(nil, r)
 			want, werr = json.Marshal(r)
 			if err != nil || werr != nil || string(got) != string(want) {
 				t.Errorf("ValidateResponse %q %v:\n got %s %v\nwant %s %v", s, tm, got, err, want, werr)
@@ -58,18 +58,18 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 	}
 	// Partly filled and nil values, and the error encoding/json gives.
 	v := Verdict{Status: "GENUINE", Entitlements: []string{}, CheckedAt: times[1]}
-	if got, want := string(must(EncodeVerdict(v))), string(must(json.Marshal(v))); got != want {
+	if got, want := string(must(AppendVerdict(nil, v))), string(must(json.Marshal(v))); got != want {
 		t.Errorf("partial verdict:\n got %s\nwant %s", got, want)
 	}
 	r := ValidateResponse{Status: "GENUINE"}
-	if got, want := string(must(EncodeValidateResponse(r))), string(must(json.Marshal(r))); got != want {
+	if got, want := string(must(AppendValidateResponse(nil, r))), string(must(json.Marshal(r))); got != want {
 		t.Errorf("empty response:\n got %s\nwant %s", got, want)
 	}
 	bad := Verdict{NextCheck: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
-	if _, err := EncodeVerdict(bad); err == nil {
+	if _, err := AppendVerdict(nil, bad); err == nil {
 		t.Error("a verdict with year 10000 encoded")
 	}
-	if _, err := EncodeValidateResponse(ValidateResponse{CheckedAt: bad.NextCheck}); err == nil {
+	if _, err := AppendValidateResponse(nil, ValidateResponse{CheckedAt: bad.NextCheck}); err == nil {
 		t.Error("a response with year 10000 encoded")
 	}
 }
@@ -85,13 +85,13 @@ func TestAppendKeepsPrefix(t *testing.T) {
 		dst := append(make([]byte, 0, 6+room), "prefix"...)
 		for _, v := range verdicts {
 			got, err := AppendVerdict(dst, v)
-			if want := "prefix" + string(must(EncodeVerdict(v))); err != nil || string(got) != want {
+			if want := "prefix" + string(must(json.Marshal(v))); err != nil || string(got) != want {
 				t.Errorf("AppendVerdict = %s, %v; want %s", got, err, want)
 			}
 		}
 		for _, r := range responses {
 			got, err := AppendValidateResponse(dst, r)
-			if want := "prefix" + string(must(EncodeValidateResponse(r))); err != nil || string(got) != want {
+			if want := "prefix" + string(must(json.Marshal(r))); err != nil || string(got) != want {
 				t.Errorf("AppendValidateResponse = %s, %v; want %s", got, err, want)
 			}
 		}

@@ -477,17 +477,13 @@ func hasNULEscape(b []byte) bool {
 	}
 }
 
-// readAll is io.ReadAll that starts from the announced length, so that a
-// body of a few kilobytes is read into one allocation instead of several.
-// The length is only a hint, trusted up to 16 KiB (a client announcing
-// more and sending little must not make the server hold much memory;
-// client requests are a few KiB); the body limit is enforced by the reader.
-func readAll(r io.Reader, hint int64) ([]byte, error) {
-	return appendAll(nil, r, hint)
-}
-
-// appendAll is readAll appending to b (for a lent buffer): b grows only if
-// its spare room is smaller than the hint.
+// appendAll is io.ReadAll appending to b (a lent buffer, or nil) that
+// starts from the announced length, so that a body of a few kilobytes is
+// read into one allocation instead of several, and into b's spare room
+// when it has enough. The length is only a hint, trusted up to 16 KiB (a
+// client announcing more and sending little must not make the server hold
+// much memory; client requests are a few KiB); the body limit is enforced
+// by the reader.
 func appendAll(b []byte, r io.Reader, hint int64) ([]byte, error) {
 	size := 512
 	if hint > 0 && hint < 16<<10 {

@@ -155,15 +155,15 @@ func TestPlainStrings(t *testing.T) {
 	}
 }
 
-func TestReadAll(t *testing.T) {
+func TestAppendAll(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789"), 300)
 	for _, hint := range []int64{-1, 0, 1, 511, 512, int64(len(body)), int64(len(body)) + 1, 1 << 30} {
-		got, err := readAll(iotest.OneByteReader(bytes.NewReader(body)), hint)
+		got, err := appendAll(nil, iotest.OneByteReader(bytes.NewReader(body)), hint)
 		if err != nil || !bytes.Equal(got, body) {
-			t.Errorf("readAll(hint %d) = %d bytes, %v; want %d bytes", hint, len(got), err, len(body))
+			t.Errorf("appendAll(hint %d) = %d bytes, %v; want %d bytes", hint, len(got), err, len(body))
 		}
 	}
-	if _, err := readAll(iotest.ErrReader(io.ErrUnexpectedEOF), 10); err != io.ErrUnexpectedEOF {
-		t.Errorf("readAll of a failing reader: %v", err)
+	if _, err := appendAll(nil, iotest.ErrReader(io.ErrUnexpectedEOF), 10); err != io.ErrUnexpectedEOF {
+		t.Errorf("appendAll of a failing reader: %v", err)
 	}
 }
