@@ -476,6 +476,12 @@ type Verdict struct {
 	Kinds     []string // kinds that changed
 }
 
+// unexposed reports whether a component kind is not seen from outside the
+// device (Verdict.Unexposed).
+func unexposed(kind string) bool {
+	return kind == KindBoardSerial || kind == KindDisk || kind == KindOSInstall
+}
+
 // SameBoard reports whether current is the stored device after any number
 // of component changes: its system board is seen to be the same (the
 // system UUID or the board serial present on both sides and equal, and
@@ -507,7 +513,7 @@ func Match(stored, current Profile, tolerance int) Verdict {
 			if kind != KindCPU && kind != KindMemory {
 				v.Identifying += Weights[kind]
 			}
-			if kind == KindBoardSerial || kind == KindOSInstall {
+			if unexposed(kind) {
 				v.Unexposed += Weights[kind]
 			}
 			return
@@ -523,7 +529,7 @@ func Match(stored, current Profile, tolerance int) Verdict {
 			if slices.Contains(b, x) {
 				v.Matched += Weights[kind]
 				v.Identifying += Weights[kind]
-				if kind == KindDisk {
+				if unexposed(kind) {
 					v.Unexposed += Weights[kind]
 				}
 				return

@@ -244,9 +244,8 @@ func (s *Server) validateWith(w http.ResponseWriter, r *http.Request, in, out *[
 		s.fail(w, r, err)
 		return
 	}
-	body = append(body, '\n')
 	*out = body
-	writeJSONLine(w, http.StatusOK, body)
+	writeJSON(w, http.StatusOK, body)
 }
 
 // decodeActivate reads an activation request: the usual request (known
