@@ -411,18 +411,30 @@ func typo() error {
 // same device gives the existing activation again (ALREADY_ACTIVATED)
 // without spending a seat.
 func (c *Client) Activate(ctx context.Context, key string) (*Activation, error) {
-	return c.activate(ctx, key, c.cfg.Product)
+	return c.activate(ctx, blankKey(key), c.cfg.Product)
 }
 
 // ActivateProduct is Activate for a product other than Config.Product.
-// An empty key uses the device's digital license of the product.
+// An empty key, or one of nothing but spaces and dashes, uses the device's
+// digital license of the product.
 func (c *Client) ActivateProduct(ctx context.Context, key, product string) (*Activation, error) {
+	key = blankKey(key)
 	if product != "" || key == "" {
 		if err := checkProduct(product, "ActivateProduct", ""); err != nil {
 			return nil, err
 		}
 	}
 	return c.activate(ctx, key, product)
+}
+
+// blankKey returns "" for a key that is nothing but spaces and dashes (what
+// a user leaves in an empty key field), so that it means no key, as an
+// empty one does; any other key is returned as it is.
+func blankKey(key string) string {
+	if productkey.Normalize(key) == "" {
+		return ""
+	}
+	return key
 }
 
 // ActivateDigital re-activates this device with the digital license it

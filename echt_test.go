@@ -262,8 +262,8 @@ func TestActivateAgainAfterHardwareChange(t *testing.T) {
 	if _, err := f.client(t, clone, dir).Activate(ctx, f.keys[2]); !errors.Is(err, problem.ErrKeyInUseElsewhere) {
 		t.Fatalf("a clone without a readable board activating: %v; want KEY_IN_USE_ELSEWHERE", err)
 	}
-	if err := f.client(t, clone, dir).Deactivate(ctx); problem.CodeOf(err) != problem.HardwareChanged {
-		t.Fatalf("a clone without a readable board deactivating: %v; want HARDWARE_CHANGED", err)
+	if err := f.client(t, clone, dir).Deactivate(ctx); problem.CodeOf(err) != problem.HardwareChanged || !strings.Contains(err.Error(), "reports no system board") || strings.Contains(err.Error(), "another system board") {
+		t.Fatalf("a clone without a readable board deactivating: %v; want HARDWARE_CHANGED saying no board was read", err)
 	}
 
 	// A board known by its serial alone (no usable UUID), indexed by its
@@ -1326,6 +1326,11 @@ func TestNoReadableHardware(t *testing.T) {
 	if st, err := f.client(t, blank, dir).Validate(ctx); problem.CodeOf(err) != problem.HardwareProfileInvalid {
 		t.Fatalf("validate without readable hardware = %+v, %v; want HARDWARE_PROFILE_INVALID", st, err)
 	}
+	for _, hw := range []echt.Hardware{blank, {}} {
+		if err := f.client(t, hw, dir).Deactivate(ctx); problem.CodeOf(err) != problem.HardwareProfileInvalid {
+			t.Fatalf("deactivate with %+v = %v; want HARDWARE_PROFILE_INVALID", hw, err)
+		}
+	}
 	if st, err := f.client(t, device(0), dir).Status(ctx); err != nil || !st.Genuine() {
 		t.Fatalf("status with the hardware back = %+v, %v", st, err)
 	}
@@ -1452,6 +1457,15 @@ func TestDigitalLicenseNeedsMoreThanOthersCanSee(t *testing.T) {
 	for name, hw := range map[string]echt.Hardware{"reinstalled": reinstalled, "reinstalled, without administrator rights": noRoot, "reinstalled, showing UUID, MAC and disk": diskToo} {
 		if a, err := f.client(t, hw, t.TempDir()).ActivateDigital(ctx); err != nil || a.Reason != problem.DigitalLicense {
 			t.Errorf("%s: %+v, %v; want DIGITAL_LICENSE", name, a, err)
+		}
+	}
+	// A key field left blank (spaces, dashes) means no key, as an empty one.
+	for _, blank := range []string{" ", "  -  ", "-----", "\t"} {
+		if a, err := f.client(t, reinstalled, t.TempDir()).Activate(ctx, blank); err != nil || a.Reason != problem.DigitalLicense {
+			t.Errorf("Activate(%q) on the reinstalled device: %+v, %v; want DIGITAL_LICENSE", blank, a, err)
+		}
+		if a, err := f.client(t, reinstalled, t.TempDir()).ActivateProduct(ctx, blank, "photoedit"); err != nil || a.Reason != problem.DigitalLicense {
+			t.Errorf("ActivateProduct(%q) on the reinstalled device: %+v, %v; want DIGITAL_LICENSE", blank, a, err)
 		}
 	}
 	// With the key, a device showing only its MAC is recognised as the

@@ -120,6 +120,10 @@ func TestActivationStory(t *testing.T) {
 	if r.Code != 0 || b3.Reason != "DIGITAL_LICENSE" || b3.ActivationID != b2.ActivationID {
 		t.Fatalf("reinstall = %+v (exit %d) %s", b3, r.Code, r.Stderr)
 	}
+	// A key left blank is no key: the same digital license.
+	if o, r := activate(t, s, hwB2, t.TempDir(), " - ", "--product", "photoedit"); r.Code != 0 || o.Reason != "DIGITAL_LICENSE" || o.ActivationID != b2.ActivationID {
+		t.Fatalf("reinstall with a blank key = %+v (exit %d) %s", o, r.Code, r.Stderr)
+	}
 	// A new motherboard is a new device: no digital license.
 	newBoard := pcB()
 	newBoard.SystemUUID, newBoard.BoardSerial = "99999999-8888-7777-6666-555555555555", "NEWBOARD01"
@@ -433,6 +437,7 @@ func TestHardwareFiles(t *testing.T) {
 		{"two.json", `{} {}`, "nothing after it"},
 		{"type.json", `{"memory_gb":"16"}`, "memory_gb must be a number"},
 		{"disks.json", `{"disks":[` + disks + `]}`, "8 different disks"},
+		{"huge.json", "{" + strings.Repeat(" ", 1<<20) + "}", "too large for a hardware profile"},
 	} {
 		r := clitest.Run(t, nil, nil, "hwid", "--hardware", write(tc.name, tc.body))
 		if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || strings.Contains(r.Stderr, ": json: ") {

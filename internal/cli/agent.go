@@ -55,9 +55,31 @@ func (e *env) addAgentFlags(cmd *cobra.Command, f *agentFlags) {
 	fl.StringVar(&f.lang, "lang", "", "language of explanations (en, nl); default from LANG")
 }
 
+// readAtMost reads a whole file of at most max bytes; a larger one is an
+// error that says so, read no further.
+func readAtMost(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s is larger than %d KiB, too large for a hardware profile: give the JSON object of docs/hardware.md", path, max>>10)
+	}
+	return b, nil
+}
+
+// maxHardwareFile bounds a --hardware file: the largest profile it can
+// describe takes a few kilobytes.
+const maxHardwareFile = 64 << 10
+
 // readHardwareFile parses a --hardware file strictly.
 func readHardwareFile(path string) (hardware.Raw, error) {
-	b, err := os.ReadFile(path)
+	b, err := readAtMost(path, maxHardwareFile)
 	if err != nil {
 		return hardware.Raw{}, usagef("hardware file (--hardware or ECHT_HARDWARE_FILE): %v", err)
 	}
@@ -255,6 +277,9 @@ read as one key.`,
 			}
 			if argErr != nil {
 				return fail(argErr)
+			}
+			if productkey.Normalize(key) == "" {
+				key = "" // a blank key field: no key
 			}
 			if key == "" && f.product == "" {
 				return fail(usagef("give a product key, or --product ID to use this device's digital license"))
