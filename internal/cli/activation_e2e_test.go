@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -443,5 +444,71 @@ func TestHardwareFiles(t *testing.T) {
 		if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) || strings.Contains(r.Stderr, ": json: ") {
 			t.Errorf("hwid with %s = %d %q; want exit 2 saying %q", tc.body, r.Code, r.Stderr, tc.want)
 		}
+	}
+}
+
+// echt status without --product on a device holding two products reports
+// each of them; its JSON keeps the status fields for the device as a
+// whole (GENUINE only when both are) and lists each product's status.
+func TestStatusOfSeveralProducts(t *testing.T) {
+	s, photo, p := oneKey(t, "photoedit-pro", "retail")
+	mustRun(t, s, "admin", "product", "create", "videoedit", "--name", "VideoEdit")
+	mustRun(t, s, "admin", "sku", "create", "videoedit-std", "--product", "videoedit", "--edition", "Standard", "--channel", "retail")
+	video := genKeys(t, s, "videoedit-std", "1")[0]
+	hw, store := p.pc("a", pcA())
+	for _, key := range []string{photo, video} {
+		if o, r := activate(t, s, hw, store, key); r.Code != 0 {
+			t.Fatalf("activate %s = %+v (exit %d) %s", key, o, r.Code, r.Stderr)
+		}
+	}
+	type status struct {
+		Status     string `json:"status"`
+		Reason     string `json:"reason"`
+		Product    string `json:"product"`
+		Edition    string `json:"edition"`
+		PartialKey string `json:"partial_key"`
+	}
+	var both struct {
+		status
+		Products []status `json:"products"`
+	}
+	r := clitest.Run(t, s, nil, "status", "--json", "--hardware", hw, "--store", store)
+	r.JSON(t, &both)
+	if r.Code != 0 || both.Status != "GENUINE" || both.Reason != "GENUINE" || len(both.Products) != 2 ||
+		both.Products[0].Product != "photoedit" || both.Products[1].Product != "videoedit" || both.Products[1].Edition != "Standard" || both.Products[0].Status != "GENUINE" {
+		t.Fatalf("status --json of two products = %+v (exit %d) %s", both, r.Code, r.Stderr)
+	}
+	r = clitest.Run(t, s, nil, "status", "--hardware", hw, "--store", store)
+	if r.Code != 0 || !contains(r.Stdout, "PhotoEdit Pro: GENUINE", "VideoEdit Standard: GENUINE") {
+		t.Fatalf("status of two products = %d %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	// One of them damaged: the device is not genuine, for that product's
+	// reason, and the other still says GENUINE.
+	lic := filepath.Join(store, "videoedit", "license.json")
+	b, err := os.ReadFile(lic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte(`"payload"`)) + 20
+	b[i] ^= 1 // one changed bit in the signed payload
+	if err := os.WriteFile(lic, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = clitest.Run(t, s, nil, "status", "--json", "--hardware", hw, "--store", store)
+	both.Products = nil
+	r.JSON(t, &both)
+	if r.Code != problem.LicenseTampered.ExitCode() || both.Status != "NOT_GENUINE" || both.Reason != "LICENSE_TAMPERED" || len(both.Products) != 2 ||
+		both.Products[0].Status != "GENUINE" || both.Products[1].Reason != "LICENSE_TAMPERED" {
+		t.Fatalf("status --json with one license damaged = %+v (exit %d) %s", both, r.Code, r.Stderr)
+	}
+	// --product still picks one; deactivate, which changes something, must be told which.
+	r = clitest.Run(t, s, nil, "status", "--json", "--product", "photoedit", "--hardware", hw, "--store", store)
+	var one status
+	r.JSON(t, &one)
+	if r.Code != 0 || one.Product != "photoedit" || one.Status != "GENUINE" {
+		t.Fatalf("status --product photoedit = %+v (exit %d)", one, r.Code)
+	}
+	if r := clitest.Run(t, s, nil, "deactivate", "--hardware", hw, "--store", store); r.Code != 2 || !contains(r.Stderr, "several products", "--product") {
+		t.Fatalf("deactivate without --product = %d %s", r.Code, r.Stderr)
 	}
 }

@@ -423,24 +423,89 @@ func (e *env) deactivateCmd() *cobra.Command {
 
 // pickProduct returns --product, or the only product in the store.
 func (e *env) pickProduct(f *agentFlags) (string, error) {
+	ps, err := e.storeProducts(f)
+	if err != nil {
+		return "", err
+	}
+	if len(ps) > 1 {
+		return "", usagef("this device holds licenses of several products (%s): choose one with --product", strings.Join(ps, ", "))
+	}
+	return ps[0], nil
+}
+
+// storeProducts returns --product, or every product in the store (at
+// least one).
+func (e *env) storeProducts(f *agentFlags) ([]string, error) {
 	if f.product != "" {
-		return f.product, nil
+		return []string{f.product}, nil
 	}
 	c, err := e.agentClient(f, "")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	ps, err := c.Products()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	switch len(ps) {
-	case 0:
-		return "", problem.New(problem.NotActivated, "no product is activated on this device: activate one first (echt activate KEY)")
-	case 1:
-		return ps[0], nil
+	if len(ps) == 0 {
+		return nil, problem.New(problem.NotActivated, "no product is activated on this device: activate one first (echt activate KEY)")
 	}
-	return "", usagef("this device holds licenses of several products (%s): choose one with --product", strings.Join(ps, ", "))
+	return ps, nil
+}
+
+// statusOfEach is echt status on a device holding several products and no
+// --product: each product's status in turn. Its JSON is one object with
+// the fields of a status (the contract) for the device as a whole, GENUINE
+// only when every product is, else the first product that is not, and
+// each product's own status under "products". The exit status is that of
+// the first product that is not genuine.
+func (e *env) statusOfEach(ctx context.Context, f *agentFlags, products []string, product *string) error {
+	var all []*echt.Status
+	var servers []string
+	var first *echt.Status
+	lang := e.language(f)
+	for _, p := range products {
+		*product = p
+		c, err := e.agentClient(f, p)
+		if err != nil {
+			return err
+		}
+		st, err := c.StatusProduct(ctx, p)
+		if err != nil {
+			return err
+		}
+		servers = append(servers, c.Server())
+		relocalize(st, lang)
+		if st.Status != echt.StatusGenuine && st.Remedy == nil {
+			st.Remedy = &echt.Remedy{ID: reasons.RemedyID(st.Reason), Text: agentRemedy(st.Reason, lang, st.Product)}
+		}
+		if first == nil && st.Status != echt.StatusGenuine {
+			first = st
+		}
+		all = append(all, st)
+	}
+	*product = ""
+	if f.json {
+		out := map[string]any{"status": echt.StatusGenuine, "reason": problem.Genuine, "product": "", "edition": "", "partial_key": "", "products": all}
+		if first != nil {
+			out["status"], out["reason"], out["detail"], out["remedy"] = first.Status, first.Reason, first.Detail, first.Remedy
+		}
+		if err := e.printJSON(out); err != nil {
+			return err
+		}
+	} else {
+		for i, st := range all {
+			if i > 0 {
+				fmt.Fprintln(e.stdout)
+			}
+			f.server = servers[i] // the server of a stored verdict
+			_ = e.printStatus(f, st)
+		}
+	}
+	if first != nil {
+		return exitError{code: first.Reason.ExitCode()}
+	}
+	return nil
 }
 
 func (e *env) statusCmd() *cobra.Command {
@@ -452,10 +517,18 @@ func (e *env) statusCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var product string
 			fail := e.statusFailure(&f, &product)
-			product, err := e.pickProduct(&f)
+			products, err := e.storeProducts(&f)
 			if err != nil {
 				return fail(err)
 			}
+			if len(products) > 1 {
+				err := e.statusOfEach(cmd.Context(), &f, products, &product)
+				if err != nil && !errors.As(err, new(exitError)) {
+					return fail(err)
+				}
+				return err
+			}
+			product = products[0]
 			f.product = product
 			c, err := e.agentClient(&f, product)
 			if err != nil {
