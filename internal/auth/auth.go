@@ -208,7 +208,8 @@ func (t *Tokens) Revoke(ctx context.Context, by Principal, requestID, id string)
 	// The store keeps the last valid admin token: without one, nobody
 	// could create tokens again (the bootstrap token is made only once).
 	if errors.Is(err, store.ErrLastAdmin) {
-		return rec, problem.Newf(problem.Conflict, "token %s is the last valid admin token: create another (echt admin token create --role admin), then revoke this one", id)
+		return rec, problem.Newf(problem.Conflict, "token %s is the last valid admin token: create another (echt admin token create --role admin), then revoke this one", id).
+			With("hint", "create another admin token first (echt admin token create --role admin), then revoke this one")
 	}
 	t.Invalidate()
 	return rec, err

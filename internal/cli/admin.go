@@ -407,7 +407,7 @@ func (e *env) generateKeys(ctx context.Context, c *apiClient, g *adminFlags, sku
 		}
 		f, err = os.OpenFile(out, mode, 0o600)
 		if errors.Is(err, fs.ErrExist) {
-			return problem.Newf(problem.Conflict, "--out %s already exists and may hold keys issued before, which the server cannot show again: choose another file, or pass --force to replace it", out)
+			return usagef("--out %s already exists and may hold keys issued before, which the server cannot show again: choose another file, or pass --force to replace it", out)
 		}
 		if err != nil {
 			return fmt.Errorf("open --out file: %w", err)

@@ -271,7 +271,7 @@ func TestKeysGenerateJSON(t *testing.T) {
 	before, _ := os.ReadFile(file)
 	r := clitest.Run(t, s, nil, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "3", "--out", file)
 	after, _ := os.ReadFile(file)
-	if r.Code != problem.Conflict.ExitCode() || !strings.Contains(r.Stderr, "--force") || string(after) != string(before) || strings.Count(string(before), "\n") != 3 {
+	if r.Code != 2 || !strings.Contains(r.Stderr, "--force") || strings.Contains(r.Stderr, "current state") || string(after) != string(before) || strings.Count(string(before), "\n") != 3 {
 		t.Fatalf("keys generate --out onto an existing file: exit %d %s; file %q then %q", r.Code, r.Stderr, before, after)
 	}
 	mustRun(t, s, "admin", "keys", "generate", "--sku", "photoedit-pro", "--count", "2", "--out", file, "--force")
@@ -321,6 +321,11 @@ func TestRefusedLocalTokenNamesItsFile(t *testing.T) {
 	}
 	if r := clitest.Run(t, nil, []string{"ECHT_DATA=" + a.Data, "ECHT_SERVER=" + a.URL}, "admin", "product", "list"); r.Code != 0 {
 		t.Errorf("admin product list against its own server = %d %q", r.Code, r.Stderr)
+	}
+	// A token given and refused: what to do is not "pass --token".
+	r := clitest.Run(t, nil, []string{"ECHT_SERVER=" + b.URL}, "admin", "--token", a.Token, "product", "list")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "does not accept the token given with --token") || strings.Contains(r.Stderr, "Pass a valid token") {
+		t.Errorf("admin product list with another server's --token = %d %q; want it to say the token given was refused", r.Code, r.Stderr)
 	}
 }
 

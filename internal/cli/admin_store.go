@@ -8,9 +8,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -115,7 +117,7 @@ func (e *env) copyDB(ctx context.Context, g *adminFlags, from, to string) error 
 	case errors.Is(err, storecopy.ErrTargetForeign):
 		return problem.Wrap(problem.Conflict, "refusing to copy: "+err.Error(), err).With("hint", "copy into a new database made for echt (createdb NAME), not one another application uses")
 	case errors.Is(err, storecopy.ErrTargetNotEmpty):
-		return problem.Wrap(problem.Conflict, "refusing to copy: "+err.Error(), err).With("hint", "copy into a new, empty database (createdb NAME), or drop the tables there first")
+		return problem.Wrap(problem.Conflict, "refusing to copy: "+err.Error(), err).With("hint", "copy into a new, empty database made for echt (createdb NAME); the database named may be a live installation, so nothing there is changed")
 	case err != nil && strings.HasPrefix(err.Error(), "open target") && hint != "":
 		return fmt.Errorf("copy: %w (%s)", err, hint)
 	case err != nil:
@@ -147,20 +149,49 @@ it in place of DATA/echt.db. A server on PostgreSQL refuses: use pg_dump.`,
 			if out == "" {
 				return usagef("backup needs --out FILE")
 			}
-			if fi, err := os.Stat(out); err == nil {
-				if fi.IsDir() {
+			if out == "-" {
+				return usagef("--out -: a backup is a SQLite database written to a file, not to standard output; name the file, for example echt-backup.db")
+			}
+			if fi, err := os.Lstat(out); err == nil {
+				switch {
+				case fi.IsDir():
 					return usagef("--out %s is a directory: name the backup file, for example %s", out, filepath.Join(out, "echt-backup.db"))
-				}
-				if !force {
+				case !fi.Mode().IsRegular():
+					// --force replaces a file; a device, a pipe or a
+					// link is never swapped for one.
+					return usagef("--out %s is not a regular file (%s): name a new file or an existing backup file", out, fileKind(fi.Mode()))
+				case !force:
 					return usagef("--out %s exists: choose another file, or pass --force to replace it", out)
 				}
 			}
-			return e.backup(c.Context(), g, client(), out)
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			err := e.backup(ctx, g, client(), out)
+			if err != nil && ctx.Err() != nil && c.Context().Err() == nil {
+				fmt.Fprintf(e.stderr, "echt: backup interrupted: nothing was written to %s\n", out)
+				return exitError{code: exitInterrupted}
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "file to write the backup to (a SQLite database, mode 0600)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace --out if it exists")
 	return cmd
+}
+
+// fileKind names what a file that is not a regular one is.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a plain file"
 }
 
 func (e *env) backup(ctx context.Context, g *adminFlags, c *apiClient, out string) error {

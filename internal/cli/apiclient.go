@@ -69,16 +69,26 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 	return nil
 }
 
+// refusedToken is what to do when server refuses the token given with
+// --token or ECHT_TOKEN.
+func refusedToken(server string) string {
+	return server + " does not accept the token given with --token or ECHT_TOKEN: it is mistyped, revoked or another server's; check it, or ask an admin of that server for a new one (echt admin token create)"
+}
+
 // failure reads an error response. A refused token that was read from the
 // local server's token file (no --token given) is named in what to do.
 func (c *apiClient) failure(resp *http.Response) error {
 	err := problem.Decode(resp)
 	var pe *problem.Error
-	if c.tokenFile != "" && resp.StatusCode == http.StatusUnauthorized && errors.As(err, &pe) {
+	if c.token != "" && resp.StatusCode == http.StatusUnauthorized && errors.As(err, &pe) {
 		if pe.Extra == nil {
 			pe.Extra = map[string]any{}
 		}
-		pe.Extra["hint"] = "no --token was given, so the token in " + c.tokenFile + " was used, and " + c.server + " does not accept it (another server's token, or a revoked one): pass --token or set ECHT_TOKEN"
+		if c.tokenFile != "" {
+			pe.Extra["hint"] = "no --token was given, so the token in " + c.tokenFile + " was used, and " + c.server + " does not accept it (another server's token, or a revoked one): pass --token or set ECHT_TOKEN"
+		} else {
+			pe.Extra["hint"] = refusedToken(c.server)
+		}
 	}
 	return err
 }

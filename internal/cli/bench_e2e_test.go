@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/echt-dev/echt/internal/cli/clitest"
+	"github.com/echt-dev/echt/problem"
 )
 
 func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }
@@ -113,6 +114,27 @@ func TestBenchChecksTheTokenFirst(t *testing.T) {
 		if r.Code != 12 || !strings.Contains(r.Stderr, "UNAUTHORIZED") || strings.Contains(r.Stdout, "baseline") {
 			t.Fatalf("%v with a wrong token = %d\nstdout: %s\nstderr: %s; want UNAUTHORIZED (12) before any measurement", args, r.Code, r.Stdout, r.Stderr)
 		}
+		// A token was given: what to do is not to give one.
+		if !strings.Contains(r.Stderr, "does not accept the token given") {
+			t.Errorf("%v with a wrong token: %s; want it to say the token given was refused", args, r.Stderr)
+		}
+	}
+	// The server's own detail reaches the user, not only its code.
+	r := clitest.Run(t, s, nil, "bench", "--scenario", "activate", "--keys-file", keys, "--product", "nope", "--duration", "1s")
+	if r.Code != problem.ProductNotFound.ExitCode() || !strings.Contains(r.Stderr, `no product "nope"`) || strings.Contains(r.Stderr, "server's log") {
+		t.Errorf("bench with an unknown --product = %d %s; want PRODUCT_NOT_FOUND with the server's detail", r.Code, r.Stderr)
+	}
+	// A blocked key in --keys-file: the devices of a validate run cannot
+	// be prepared, and the message says which key and what to change.
+	b, err := os.ReadFile(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := strings.Fields(string(b))[0]
+	mustRun(t, s, "admin", "keys", "block", first, "--reason", "leaked")
+	r = clitest.Run(t, s, nil, "bench", "--scenario", "validate", "--keys-file", keys, "--product", "photoedit", "--devices", "4", "--duration", "1s")
+	if r.Code != problem.KeyBlocked.ExitCode() || !strings.Contains(r.Stderr, "XXXXX-XXXXX-XXXXX-XXXXX-"+first[len(first)-5:]) || !strings.Contains(r.Stderr, "remove this one") {
+		t.Errorf("bench validate with a blocked key in --keys-file = %d %s; want KEY_BLOCKED naming the key and what to change", r.Code, r.Stderr)
 	}
 }
 

@@ -105,6 +105,25 @@ func TestMoveToPostgres(t *testing.T) {
 	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", filepath.Join(t.TempDir(), "no-such-dir", "b.db")); r.Code == 0 || !strings.Contains(r.Stderr, "cannot write a backup") {
 		t.Errorf("backup into a missing directory: exit %d, %s", r.Code, r.Stderr)
 	}
+	// --force replaces a file, never what is not one (a link here; a
+	// device such as /dev/null the same way), and - is no file.
+	target := filepath.Join(t.TempDir(), "precious")
+	if err := os.WriteFile(target, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", link, "--force"); r.Code != 2 || !strings.Contains(r.Stderr, "not a regular file (a symbolic link)") {
+		t.Errorf("backup --force over a symbolic link: exit %d, %s", r.Code, r.Stderr)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v, %v", fi, err)
+	}
+	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", "-"); r.Code != 2 || !strings.Contains(r.Stderr, "not to standard output") {
+		t.Errorf("backup --out -: exit %d, %s", r.Code, r.Stderr)
+	}
 	var log []map[string]any
 	mustRun(t, s, "admin", "audit", "--json").JSON(t, &log)
 	backups := 0

@@ -31,6 +31,7 @@ import (
 	"github.com/echt-dev/echt/internal/api"
 	"github.com/echt-dev/echt/internal/hardware"
 	"github.com/echt-dev/echt/internal/jsonw"
+	"github.com/echt-dev/echt/internal/productkey"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -181,7 +182,10 @@ func New(cfg Config) (*Runner, error) {
 		DisableCompression:  true,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 	}
-	r := &Runner{cfg: cfg, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	// Redirects are not followed: an echt server does not send them, so
+	// one means --server names something else (see codeRedirect).
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	r := &Runner{cfg: cfg, http: &http.Client{Transport: tr, Timeout: 30 * time.Second, CheckRedirect: noRedirect}}
 	for _, s := range cfg.servers {
 		t, err := newRawTarget(s, cfg.Concurrency*2)
 		if err != nil {
@@ -656,24 +660,112 @@ func (r *Runner) admin(ctx context.Context, method, path string, in, out any) er
 	if in != nil {
 		body, _ = json.Marshal(in)
 	}
-	if code := r.send(ctx, method, path, body, out); code != "" {
-		hint := "see the server's log"
-		switch problem.Code(code) {
-		case problem.ServerUnreachable:
-			hint = "is echt serve running at " + r.cfg.servers[0] + "? check --server"
-		case problem.NotFound:
-			hint = "--server is the server's base URL, without a path (for example http://127.0.0.1:8080, not …/v1)"
-		case codeRedirect:
-			hint = "the address answers with a redirect: give --server the address it redirects to (https:// behind a proxy, say)"
-		case problem.Unauthorized, problem.Forbidden:
-			hint = "give an admin token with --token or ECHT_TOKEN (the first one is in DATA/admin-token of the server)"
-			if r.cfg.TokenSource != "" {
-				hint = "the token read from " + r.cfg.TokenSource + " is not an admin token of " + r.cfg.servers[0] + ": " + hint
-			}
-		}
-		return benchProblem(code, fmt.Sprintf("bench: prepare %s %s: %s", method, path, code), hint)
+	code, detail, hint := r.sendDetailed(ctx, method, path, body, out)
+	if code == "" {
+		return nil
 	}
-	return nil
+	switch problem.Code(code) {
+	case problem.ServerUnreachable:
+		hint = "is echt serve running at " + r.cfg.servers[0] + "? check --server (http:// or https:// as the server listens)"
+	case problem.NotFound:
+		hint = "--server is the server's base URL, without a path (for example http://127.0.0.1:8080, not …/v1)"
+	case codeRedirect:
+		hint = "the address answers with a redirect: give --server the address it redirects to (https:// behind a proxy, say)"
+	case problem.Unauthorized, problem.Forbidden:
+		switch {
+		case r.cfg.TokenSource != "":
+			hint = "the token read from " + r.cfg.TokenSource + " is not an admin token of " + r.cfg.servers[0] + ": give one with --token or ECHT_TOKEN"
+		case r.cfg.Token != "":
+			hint = r.cfg.servers[0] + " does not accept the token given with --token or ECHT_TOKEN as an admin token: it is mistyped, revoked, another server's or not an admin's; check it, or make one (echt admin token create --role admin)"
+		default:
+			hint = "give an admin token with --token or ECHT_TOKEN (the first one is in DATA/admin-token of the server)"
+		}
+	}
+	msg := fmt.Sprintf("bench: prepare %s %s: %s", method, path, code)
+	if detail != "" {
+		msg += ": " + detail
+	}
+	return benchProblem(code, msg, hint)
+}
+
+// sendDetailed is send for the requests that prepare a run, whose failures
+// are shown to the user: it returns the reason code with the server's
+// detail and hint (or the connection's error), not the code alone.
+func (r *Runner) sendDetailed(ctx context.Context, method, path string, body []byte, out any) (code, detail, hint string) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.cfg.servers[0]+path, rd)
+	if err != nil {
+		return "CLIENT_ERROR", err.Error(), ""
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
+	}
+	resp, err := r.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "CANCELED", "", ""
+		}
+		return string(problem.ServerUnreachable), unwrapURLError(err), ""
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		if ctx.Err() != nil {
+			return "CANCELED", "", ""
+		}
+		return string(problem.ServerUnreachable), err.Error(), ""
+	}
+	switch {
+	case resp.StatusCode >= 400:
+		pe := problem.DecodeBytes(resp.StatusCode, resp.Header.Get("Content-Type"), "", data)
+		h, _ := pe.Extra["hint"].(string)
+		return string(pe.Code), pe.Detail, h
+	case resp.StatusCode >= 300:
+		return codeRedirect, "answered " + resp.Status + " to " + resp.Header.Get("Location"), ""
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return "BAD_RESPONSE", "the answer is not the JSON of an echt server: " + err.Error(), ""
+		}
+	}
+	return "", "", ""
+}
+
+// unwrapURLError is a client error without the method and URL that
+// net/http puts before the cause (the caller names the request itself).
+func unwrapURLError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// deviceFailure is the error of an activation that prepares the devices of
+// a validate or mixed run: the key it used, shown partially, and what to
+// change in the run.
+func (r *Runner) deviceFailure(code, detail, key string) error {
+	msg := fmt.Sprintf("bench: activate devices: %s", code)
+	if detail != "" {
+		msg += ": " + detail
+	}
+	hint := ""
+	if n := productkey.Normalize(key); len(n) == productkey.Len {
+		msg += " (key " + productkey.Partial(n[productkey.Len-5:]) + ")"
+	}
+	switch problem.Code(code) {
+	case problem.KeyBlocked, problem.KeyInvalid, problem.KeyTypo, problem.KeyInUseElsewhere, problem.ActivationLimitReached, problem.SKUMismatch, problem.LicenseExpired:
+		if len(r.cfg.GivenKeys) > 0 {
+			hint = fmt.Sprintf("every key in --keys-file must be able to activate new devices: remove this one (blocked, used or not this product's keys), or give volume keys with seats for --devices (%d); without --keys-file the run makes its own", r.cfg.Devices)
+		}
+	}
+	return benchProblem(code, msg, hint)
 }
 
 // benchProblem is an error of the run with the reason code the server (or
@@ -779,10 +871,10 @@ func (r *Runner) activateDevices(ctx context.Context, f *fixture) error {
 				prof := RandomDevice().Hash(f.salt)
 				body, _ := json.Marshal(api.ActivateRequest{Key: f.keys[i%len(f.keys)], Hardware: prof, Nonce: randomHex(8)})
 				var resp api.ActivateResponse
-				if code := r.send(ctx, "POST", "/v1/activations", body, &resp); code != "" {
+				if code, detail, _ := r.sendDetailed(ctx, "POST", "/v1/activations", body, &resp); code != "" {
 					mu.Lock()
 					if firstErr == nil {
-						firstErr = benchProblem(code, fmt.Sprintf("bench: activate devices: %s", code), "")
+						firstErr = r.deviceFailure(code, detail, f.keys[i%len(f.keys)])
 					}
 					mu.Unlock()
 					return
