@@ -287,8 +287,13 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 	elapsed := time.Since(start)
 	if r.cfg.Rate > 0 {
 		// Every request scheduled in the run is counted, answered or not:
-		// per second of the schedule, not of the grace after it.
-		elapsed = min(elapsed, r.cfg.Duration)
+		// per second of the schedule, not of the grace after it, nor only
+		// up to the last request sent (the workers stop at the last slot
+		// due before the end).
+		elapsed = r.cfg.Duration
+		if ctx.Err() != nil {
+			elapsed = min(time.Since(start), r.cfg.Duration) // cut short
+		}
 	}
 	stopProgress()
 
@@ -448,6 +453,12 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 				var start time.Time
 				if r.cfg.Rate > 0 {
 					s := due(nextSlot.Add(1) - 1)
+					if dl, ok := ctx.Deadline(); ok && !s.Before(dl) {
+						// Scheduled at or after the end of the run: not
+						// one of its Rate × Duration requests (the timer
+						// may fire before the context says it is done).
+						return
+					}
 					if d := time.Until(s); d > 0 && ctx.Err() == nil {
 						t := time.NewTimer(d)
 						select {

@@ -98,3 +98,31 @@ func TestOpenLoopCountsABillionSlots(t *testing.T) {
 		t.Fatalf("NOT_SENT = %d; want about %d", got, want)
 	}
 }
+
+// An open loop against a server that keeps up sends exactly Rate ×
+// Duration requests: none scheduled at or after the end of the run (the
+// slot due right at the end used to slip in before the run's context said
+// it was done).
+func TestOpenLoopSendsTheSchedule(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		rate float64
+		dur  time.Duration
+	}{{100, time.Second}, {40, 500 * time.Millisecond}, {250, 200 * time.Millisecond}} {
+		r, err := New(Config{Server: srv.URL, Scenario: ScenarioTrivial, Rate: c.rate, Concurrency: 4, Duration: c.dur})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(c.rate * c.dur.Seconds()); res.Requests != want || res.Errors != 0 || res.RPS != c.rate {
+			t.Errorf("--rate %.0f --duration %s: %d requests (%d errors), %.2f/s; want exactly %d, %.0f/s", c.rate, c.dur, res.Requests, res.Errors, res.RPS, want, c.rate)
+		}
+	}
+}
