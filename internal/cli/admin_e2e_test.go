@@ -541,3 +541,12 @@ func TestKeyGenerationStoppedKeepsIssuedBatches(t *testing.T) {
 	}
 	t.Logf("%d keys issued and written before the server stopped", written)
 }
+
+// A command line that is wrong shows that command's usage line and where
+// its help is, not only cobra's terse complaint.
+func TestUsageErrorShowsTheCommandsUsage(t *testing.T) {
+	r := clitest.Run(t, nil, nil, "admin", "product", "create")
+	if r.Code != 2 || !strings.Contains(r.Stderr, "usage: echt admin product create ID --name NAME") || !strings.Contains(r.Stderr, "echt admin product create --help") {
+		t.Errorf("admin product create without an id = %d %q", r.Code, r.Stderr)
+	}
+}

@@ -38,10 +38,12 @@ type env struct {
 	wantJSON bool
 	// command is the name of the command that ran (for usage errors).
 	command string
-	stdout  io.Writer
-	stderr  io.Writer
-	stdin   io.Reader
-	getenv  func(string) string
+	// usage is the command's usage line and its path, for usage errors.
+	usage, path string
+	stdout      io.Writer
+	stderr      io.Writer
+	stdin       io.Reader
+	getenv      func(string) string
 }
 
 // Main runs the echt command line and returns the exit code.
@@ -59,6 +61,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if cmd != nil {
 		e.command = cmd.Name()
+		e.usage, e.path = cmd.UseLine(), cmd.CommandPath()
 	}
 	return e.report(err)
 }
@@ -122,7 +125,11 @@ const usageRemedy = "correct the command line; see echt <command> --help"
 
 // usageMessage tells a person on stderr that the command line was wrong.
 func (e *env) usageMessage(err error) {
-	fmt.Fprintf(e.stderr, "echt: %v\nRun 'echt --help' or 'echt <command> --help' for usage.\n", err)
+	if e.path == "" || e.path == "echt" {
+		fmt.Fprintf(e.stderr, "echt: %v\nRun 'echt --help' or 'echt <command> --help' for usage.\n", err)
+		return
+	}
+	fmt.Fprintf(e.stderr, "echt: %v\n  usage: %s\nRun '%s --help' for more.\n", err, e.usage, e.path)
 }
 
 func hintFor(pe *problem.Error) string {

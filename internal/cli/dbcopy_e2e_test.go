@@ -172,6 +172,11 @@ func TestMoveToPostgres(t *testing.T) {
 		t.Fatalf("second db copy = exit %d %s, want a refusal", r.Code, r.Stderr)
 	}
 
+	// A node on the copy started from the old data directory without a
+	// master key is told where the installation's key is.
+	if r := clitest.Run(t, nil, []string{"ECHT_MASTER_KEY="}, "serve", "--db", dbURL, "--data", s.Data, "--addr", "127.0.0.1:0"); r.Code != 2 || !strings.Contains(r.Stderr, "--master-key-file "+filepath.Join(s.Data, "master.key")) {
+		t.Errorf("serve on the copy without a master key = exit %d %s; want a usage error naming %s", r.Code, r.Stderr, filepath.Join(s.Data, "master.key"))
+	}
 	// A PostgreSQL node with the installation's master key.
 	pg := clitest.StartServer(t, "", nil, "--db", dbURL, "--master-key-file", filepath.Join(s.Data, "master.key"))
 	if _, err := os.Stat(filepath.Join(pg.Data, "admin-token")); !os.IsNotExist(err) {

@@ -192,6 +192,12 @@ func TestDatabaseOutage(t *testing.T) {
 	if okSince(time.Time{}) == 0 {
 		t.Fatal("no activation succeeded before the outage")
 	}
+	// The node's sessions say whose they are (pg_stat_activity, and the
+	// wait for another node's migration).
+	var named int
+	if err := admin.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name LIKE 'echt serve %'`, db).Scan(&named); err != nil || named == 0 {
+		t.Errorf("sessions named 'echt serve …' on %s: %d, %v; want the node's", db, named, err)
+	}
 	// 1. Connections killed mid-load, three times.
 	for i := range 3 {
 		at := time.Now()

@@ -189,7 +189,7 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	var st store.Store
 	if isPG {
 		logger.Info("opening PostgreSQL store", "db", store.RedactURL(f.db))
-		st, err = openPostgresRetry(ctx, f.db, logger)
+		st, err = openPostgresRetry(ctx, f.db, nodeName(f.addr), logger)
 	} else {
 		path := filepath.Join(f.data, sqlite.FileName)
 		logger.Info("opening SQLite store", "path", path)
@@ -273,7 +273,7 @@ func maintenanceDB(url string) string {
 // start, whether the server refuses connections or never answers.
 const startRetry = 30 * time.Second
 
-func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (store.Store, error) {
+func openPostgresRetry(ctx context.Context, url, name string, logger *slog.Logger) (store.Store, error) {
 	// Bounded by the time spent, not the attempts: an attempt at a server
 	// that never answers takes its connect timeout. A migration in
 	// progress is not cut short.
@@ -282,7 +282,7 @@ func openPostgresRetry(ctx context.Context, url string, logger *slog.Logger) (st
 	}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		st, err := postgres.Open(ctx, postgres.Config{URL: url, Logger: logger})
+		st, err := postgres.Open(ctx, postgres.Config{URL: url, Logger: logger, ApplicationName: name})
 		if err == nil {
 			return st, nil
 		}
@@ -357,6 +357,18 @@ func tlsTrouble(err error) bool {
 		strings.Contains(err.Error(), "server refused TLS connection")
 }
 
+// nodeName names a node's PostgreSQL sessions: its host and address.
+func nodeName(addr string) string {
+	host, _ := os.Hostname()
+	return strings.TrimSpace("echt serve " + host + " " + addr)
+}
+
+// fileExists reports whether path names an existing regular file.
+func fileExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
+}
+
 // loadMasterKey reads the master key from ECHT_MASTER_KEY, the file, or
 // (SQLite only) DATA/master.key, creating that file on first start.
 func (e *env) loadMasterKey(f serveFlags, isPG bool) (*keyring.MasterKey, error) {
@@ -373,7 +385,12 @@ func (e *env) loadMasterKey(f serveFlags, isPG bool) (*keyring.MasterKey, error)
 	path := f.masterKeyFile
 	if path == "" {
 		if isPG {
-			return nil, usagef("with PostgreSQL every node needs the same master key: pass --master-key-file FILE or set ECHT_MASTER_KEY (make one with: head -c 32 /dev/urandom | base64)")
+			if local := filepath.Join(f.data, "master.key"); fileExists(local) {
+				// A data directory moved to PostgreSQL (echt admin db
+				// copy) holds the key its keyring was sealed with.
+				return nil, usagef("with PostgreSQL the master key is never read from the data directory: pass --master-key-file %s (the key of the installation there, as after echt admin db copy) or set ECHT_MASTER_KEY; every node needs the same key", local)
+			}
+			return nil, usagef("with PostgreSQL every node needs the same master key: pass --master-key-file FILE or set ECHT_MASTER_KEY; for a database already set up, the key its first node was started with, for a new one a new key (make one with: head -c 32 /dev/urandom | base64)")
 		}
 		path = filepath.Join(f.data, "master.key")
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {

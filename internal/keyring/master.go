@@ -36,7 +36,7 @@ func GenerateMasterKey() string {
 func ParseMasterKey(s string) (*MasterKey, error) {
 	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
 	if err != nil {
-		return nil, fmt.Errorf("master key: not standard base64: %w", err)
+		return nil, fmt.Errorf("master key: not standard base64 (%v): give the installation's 32-byte key in standard base64, as made by: head -c 32 /dev/urandom | base64", err)
 	}
 	if len(b) != MasterKeySize {
 		return nil, fmt.Errorf("master key: %d bytes, want %d (generate one with: head -c 32 /dev/urandom | base64)", len(b), MasterKeySize)

@@ -101,6 +101,10 @@ type Config struct {
 	// Logger, if set, hears what Open waits for (another node's
 	// migration).
 	Logger *slog.Logger
+	// ApplicationName names this node's sessions in pg_stat_activity
+	// (and so in the wait for another node's migration), unless the URL
+	// sets application_name; PostgreSQL keeps its first 63 bytes.
+	ApplicationName string
 }
 
 // Validate reports whether c can be used by Open.
@@ -176,6 +180,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	// sequential scans priced out, plans stay index-based at any size.
 	if _, set := pc.ConnConfig.RuntimeParams["enable_seqscan"]; !set {
 		pc.ConnConfig.RuntimeParams["enable_seqscan"] = "off"
+	}
+	if _, set := pc.ConnConfig.RuntimeParams["application_name"]; !set && cfg.ApplicationName != "" {
+		pc.ConnConfig.RuntimeParams["application_name"] = cfg.ApplicationName
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
