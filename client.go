@@ -189,7 +189,7 @@ func parseSignatureHeader(h string) (kid string, sig []byte, ok bool) {
 // TrustOnFirstUse and no configured key, the key pinned in the store (or,
 // before anything was activated, the server's: see trustPinning) is used.
 func (c *Client) trust(ctx context.Context) (*signing.Verifier, error) {
-	v, _, err := c.trustPinning(ctx)
+	v, _, err := c.trustPinning(ctx, false)
 	return v, err
 }
 
@@ -198,7 +198,13 @@ func (c *Client) trust(ctx context.Context) (*signing.Verifier, error) {
 // to the store only once a license it signed is (pinFresh): contacting a
 // server, or a failed activation there, pins nothing, so a wrong --server
 // tried first does not lock the device out of the right one.
-func (c *Client) trustPinning(ctx context.Context) (*signing.Verifier, bool, error) {
+//
+// With repin (an activation), a damaged pinned key file counts as none: the
+// key is taken from the server and pinned again once its license verifies,
+// as on a new device. That trusts nothing a person able to write the store
+// could not get by deleting the file, and it is what the remedy of the
+// LICENSE_TAMPERED the damaged file gives elsewhere says: activate again.
+func (c *Client) trustPinning(ctx context.Context, repin bool) (*signing.Verifier, bool, error) {
 	c.mu.Lock()
 	v, fresh := c.verifier, c.unpinned != nil
 	c.mu.Unlock()
@@ -206,6 +212,9 @@ func (c *Client) trustPinning(ctx context.Context) (*signing.Verifier, bool, err
 		return v, fresh, nil
 	}
 	root, err := readPinnedRoot(c.store)
+	if err != nil && repin && problem.CodeOf(err) == problem.LicenseTampered {
+		root, err = nil, nil
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -276,11 +285,11 @@ func (c *Client) checkServerRoot(ctx context.Context, v *signing.Verifier) error
 	}
 	err = problem.Newf(problem.ServerUntrusted, "the server at %s signs for another publisher (root key %s) than the one this device trusts (%s), so nothing was activated", c.cfg.Server, kid, strings.Join(v.Roots(), ", "))
 	if c.cfg.RootKey != nil {
-		return withHint(err, "check the server address (Config.Server; --server in the echt agent) and the publisher's root key (Config.RootKey; --root-key)")
+		return withHint(err, "check the server address and the publisher's root key this copy is set up with")
 	}
 	path := filepath.Join(c.store, trustFile)
-	return withHint(err, "check the server address (Config.Server; --server in the echt agent). This device pinned the root key of the first server it activated with in "+path+
-		"; if the publisher really changed its root key, or this is a test installation, use another store (Config.StoreDir; --store) or delete that file")
+	return withHint(err, "check the server address. This device pinned the root key of the first server it activated with in "+path+
+		"; if the publisher really changed its root key, or this is a test installation, use another license store or delete that file")
 }
 
 const trustFile = "trusted-root.json"
@@ -294,7 +303,7 @@ func readPinnedRoot(dir string) (ed25519.PublicKey, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the pinned root key in "+dir+": the license store must be a directory this user can read (Config.StoreDir; --store DIR in the echt agent)", err)
+		return nil, problem.Wrap(problem.StoreCorrupt, "cannot read the pinned root key in "+dir+": the license store must be a directory this user can read; fix its permissions or choose another license store directory", err)
 	}
 	var t struct {
 		Root string `json:"root_key"`
@@ -313,7 +322,7 @@ func readPinnedRoot(dir string) (ed25519.PublicKey, error) {
 	if err != nil {
 		path := filepath.Join(dir, trustFile)
 		return nil, withHint(problem.Wrap(problem.LicenseTampered, "the pinned root key file "+path+" is damaged", err),
-			"delete "+path+", then activate again (Client.Activate; echt activate): the publisher's root key is pinned anew from the server")
+			"activate again: the publisher's root key is then pinned anew from the server")
 	}
 	return k, nil
 }
@@ -461,7 +470,7 @@ func (c *Client) activate(ctx context.Context, key, product string) (*Activation
 }
 
 func (c *Client) activateOnline(ctx context.Context, key, product string) (*Activation, error) {
-	v, fresh, err := c.trustPinning(ctx)
+	v, fresh, err := c.trustPinning(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -587,7 +596,7 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	if err != nil {
 		return storeReadError(ls.dir, err)
 	}
-	restore := fmt.Sprintf("restore this device's license first with its digital license (Client.ActivateProduct(ctx, \"\", %q); echt activate --product %s), which spends no seat, then deactivate", product, product)
+	restore := fmt.Sprintf("restore this device's license first: activate %s again without a key (its digital license, which spends no seat), then deactivate", product)
 	switch {
 	case f.stateCorrupt || (f.license != nil && f.st == nil):
 		return withHint(problem.New(problem.LicenseTampered, "this device's license state file is missing or damaged, so its license cannot be deactivated"), restore)

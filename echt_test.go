@@ -441,6 +441,24 @@ func TestFailedActivationPinsNothing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "trusted-root.json")); err != nil {
 		t.Fatalf("a verified license did not pin its root key again: %v", err)
 	}
+	// A damaged pin: the copy is not genuine (LICENSE_TAMPERED), and what
+	// that says to do, activate again, works: the key is pinned anew.
+	if err := os.WriteFile(filepath.Join(dir, "trusted-root.json"), []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tofu(right.srv.URL).Status(ctx); problem.CodeOf(err) != problem.LicenseTampered || !strings.Contains(echt.Hint(err), "activate again") {
+		t.Fatalf("status with the pin damaged: %v (hint %q); want LICENSE_TAMPERED, activate again", err, echt.Hint(err))
+	}
+	// Only an activation pins anew: a validation does not.
+	if _, err := tofu(right.srv.URL).Validate(ctx); problem.CodeOf(err) != problem.LicenseTampered {
+		t.Fatalf("validate with the pin damaged: %v; want LICENSE_TAMPERED", err)
+	}
+	if a, err := tofu(right.srv.URL).ActivateDigital(ctx); err != nil || a.Reason != problem.DigitalLicense {
+		t.Fatalf("activate again with the pin damaged: %+v, %v (hint %q); want DIGITAL_LICENSE", a, err, echt.Hint(err))
+	}
+	if st, err := tofu(right.srv.URL).Status(ctx); err != nil || !st.Genuine() {
+		t.Fatalf("status after activating again: %+v, %v", st, err)
+	}
 }
 
 func TestOfflineStatusReasons(t *testing.T) {
@@ -1616,7 +1634,9 @@ func TestDeactivateWithDamagedStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := c.Deactivate(ctx)
-		if problem.CodeOf(err) != tc.code || !strings.Contains(echt.Hint(err), "--product photoedit") {
+		// The hint is for the person at the device: what to do, in words,
+		// not the SDK's or the agent's names.
+		if h := echt.Hint(err); problem.CodeOf(err) != tc.code || !strings.Contains(h, "activate photoedit again without a key") || strings.Contains(h, "Client.") || strings.Contains(h, "echt ") {
 			t.Fatalf("deactivate without %s: %v (hint %q); want %s with how to restore", tc.file, err, echt.Hint(err), tc.code)
 		}
 		if _, err := c.ActivateProduct(ctx, "", "photoedit"); err != nil {

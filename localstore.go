@@ -297,5 +297,5 @@ func storeReadError(dir string, err error) error {
 			return problem.Wrap(problem.StoreCorrupt, "cannot read "+pe.Path+": it is a directory where the license store keeps a file; move it away, then activate again", err)
 		}
 	}
-	return problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+dir+": it must be a directory this user can read (Config.StoreDir; --store DIR in the echt agent)", err)
+	return problem.Wrap(problem.StoreCorrupt, "cannot read the license store "+dir+": it must be a directory this user can read; fix its permissions or choose another license store directory", err)
 }

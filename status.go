@@ -191,7 +191,7 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 		// The grace period counts from the first use recorded here: a
 		// store that cannot record it would restart the period at every
 		// check.
-		return nil, problem.Wrap(problem.StoreCorrupt, fmt.Sprintf("cannot record this copy's first use in the license store %s, which the grace period counts from: choose another store directory (Config.StoreDir; --store in the echt agent) or fix its permissions", c.local(product).dir), err)
+		return nil, problem.Wrap(problem.StoreCorrupt, fmt.Sprintf("cannot record this copy's first use in the license store %s, which the grace period counts from: choose another license store directory or fix its permissions", c.local(product).dir), err)
 	}
 	if s.Status == StatusNotGenuine && s.NotGenuineSince.IsZero() {
 		s.NotGenuineSince = now // the first check that found it (remember records it)
