@@ -368,7 +368,7 @@ func (c *Client) productInfo(ctx context.Context, product string) (api.ProductIn
 	var info api.ProductInfo
 	// A nonce makes an error answer (PRODUCT_NOT_FOUND) fresh as well as
 	// signed.
-	if err := c.call(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info); err != nil {
+	if err := c.callSigned(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info); err != nil {
 		return api.ProductInfo{}, err
 	}
 	if info.ID != product || len(info.HardwareSalt) == 0 || (info.GraceDays != nil && *info.GraceDays < 0) {
@@ -403,7 +403,7 @@ func Hint(err error) string {
 // product's hardware salt.
 func (c *Client) productOfKey(ctx context.Context, key string) (product string, salt []byte, err error) {
 	var info api.ProductInfo
-	if err := c.call(ctx, "POST", "/v1/keys/product", newNonce(), api.KeyCheckRequest{Key: key}, &info); err != nil {
+	if err := c.callSigned(ctx, "POST", "/v1/keys/product", newNonce(), api.KeyCheckRequest{Key: key}, &info); err != nil {
 		return "", nil, err
 	}
 	if !productID.MatchString(info.ID) || len(info.HardwareSalt) == 0 {

@@ -550,6 +550,36 @@ func TestFakeServerDetected(t *testing.T) {
 	if _, err := c.Activate(ctx, real.keys[0]); !errors.Is(err, problem.ErrServerUntrusted) {
 		t.Fatalf("error from a fake server: %v, want SERVER_UNTRUSTED", err)
 	}
+	// A server in between that passes on the publisher's keys but answers
+	// a product's hardware salt itself (for a key, or for a digital
+	// license) is refused before any activation is sent.
+	var activations atomic.Int32
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/activations":
+			activations.Add(1)
+		case "/v1/products/photoedit", "/v1/keys/product":
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"id":"photoedit","name":"PhotoEdit","hardware_salt":"AAAAAAAAAAAAAAAAAAAAAA=="}` + "\n"))
+			return
+		}
+		forward(w, r, real.srv.URL)
+	}))
+	defer proxy.Close()
+	c, err = echt.NewClient(echt.Config{Server: proxy.URL, Product: "photoedit", RootKey: real.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(3), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ActivateProduct(ctx, real.keys[0], ""); !errors.Is(err, problem.ErrServerUntrusted) {
+		t.Errorf("a key's product answered by another server: %v, want SERVER_UNTRUSTED", err)
+	}
+	if _, err := c.ActivateDigital(ctx); !errors.Is(err, problem.ErrServerUntrusted) {
+		t.Errorf("a product's salt answered by another server: %v, want SERVER_UNTRUSTED", err)
+	}
+	if n := activations.Load(); n != 0 {
+		t.Errorf("%d activations sent after the fake server's unverifiable product answers, want 0", n)
+	}
 }
 
 // A recorded answer replayed to another request is refused (old nonce).

@@ -74,8 +74,27 @@ func (s *Server) productInfo(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		info.GraceDays = &days
 	}
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	reply(w, http.StatusOK, info)
+	s.replyProductInfo(w, r, info)
+}
+
+// replyProductInfo answers a product's public part. A request with a nonce
+// (the SDK's) gets it signed like an error, so that a hardware salt from a
+// fake server is refused before anything is hashed with it; one without
+// (a browser, a cache) gets it unsigned and cacheable.
+func (s *Server) replyProductInfo(w http.ResponseWriter, r *http.Request, info api.ProductInfo) {
+	body, err := json.Marshal(info)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body = append(body, '\n')
+	if r.Header.Get(api.NonceHeader) != "" {
+		w.Header().Set("Cache-Control", "no-store")
+		s.signResponse(w, r, http.StatusOK, body)
+	} else {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+	}
+	writeJSONLine(w, http.StatusOK, body)
 }
 
 // keyProduct tells a client which product a key is for, with the
@@ -91,7 +110,7 @@ func (s *Server) keyProduct(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	reply(w, http.StatusOK, api.ProductInfo{ID: p.ID, Name: p.Name, HardwareSalt: p.HardwareSalt})
+	s.replyProductInfo(w, r, api.ProductInfo{ID: p.ID, Name: p.Name, HardwareSalt: p.HardwareSalt})
 }
 
 func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
