@@ -62,6 +62,9 @@ func (c *Client) do(ctx context.Context, method, path, nonce string, in any, out
 		return fmt.Errorf("server URL %q: %w", c.cfg.Server, err)
 	}
 	req.Header.Set("Accept", "application/json")
+	// Every answer is for this device and this request: a cache in
+	// between (which may hold an unsigned public copy) must not answer.
+	req.Header.Set("Cache-Control", "no-cache")
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -110,6 +113,10 @@ func (c *Client) do(ctx context.Context, method, path, nonce string, in any, out
 	}
 	if signedSuccess {
 		if err := c.verifyResponse(resp, nonce, request, raw); err != nil {
+			if resp.Header.Get(api.SignatureHeader) == "" && path != deactivatePath {
+				// Servers before 2026-11-27 left these answers unsigned.
+				return problem.Wrap(problem.ServerUntrusted, fmt.Sprintf("the server's answer to %s %s is not signed: the server's echt may be older than this client (upgrade the server), or it is not the publisher's server", method, path), err)
+			}
 			return problem.Wrap(problem.ServerUntrusted, "the server's answer is not signed by the publisher", err)
 		}
 	}
@@ -212,7 +219,8 @@ func (c *Client) trustPinning(ctx context.Context, repin bool) (*signing.Verifie
 		return v, fresh, nil
 	}
 	root, err := readPinnedRoot(c.store)
-	if err != nil && repin && problem.CodeOf(err) == problem.LicenseTampered {
+	overDamaged := err != nil && repin && problem.CodeOf(err) == problem.LicenseTampered
+	if overDamaged {
 		root, err = nil, nil
 	}
 	if err != nil {
@@ -230,8 +238,20 @@ func (c *Client) trustPinning(ctx context.Context, repin bool) (*signing.Verifie
 	if fresh {
 		c.unpinned = root
 	}
+	c.overDamaged = overDamaged
 	c.mu.Unlock()
 	return v, fresh, nil
+}
+
+// forgetOverDamaged drops a root key taken from the server over a damaged
+// pinned key file when the activation it was for failed: later checks read
+// the file again and find it damaged, as before.
+func (c *Client) forgetOverDamaged() {
+	c.mu.Lock()
+	if c.overDamaged {
+		c.verifier, c.unpinned, c.overDamaged = nil, nil, false
+	}
+	c.mu.Unlock()
 }
 
 // pinFresh pins the root key trustPinning took from the server, once a
@@ -247,7 +267,7 @@ func (c *Client) pinFresh() error {
 		return problem.Wrap(problem.StoreCorrupt, "cannot record the publisher's root key in "+filepath.Join(c.store, trustFile), err)
 	}
 	c.mu.Lock()
-	c.unpinned = nil
+	c.unpinned, c.overDamaged = nil, false
 	c.mu.Unlock()
 	return nil
 }
@@ -293,6 +313,10 @@ func (c *Client) checkServerRoot(ctx context.Context, v *signing.Verifier) error
 }
 
 const trustFile = "trusted-root.json"
+
+// deactivatePath is the deactivation endpoint, whose answer was always
+// signed.
+const deactivatePath = "/v1/activations/deactivate"
 
 // signingKeysPath is where a server publishes its keys.
 const signingKeysPath = "/v1/signing-keys"
@@ -348,14 +372,17 @@ func (c *Client) RootKeyID(ctx context.Context) (string, error) {
 }
 
 // productSalt returns a product's hardware salt: from the store when it
-// was remembered from this client's server, else from the server.
-func (c *Client) productSalt(ctx context.Context, product string) ([]byte, error) {
+// was remembered from this client's server, else from the server, signed
+// by the publisher when signed is set (for an activation; HardwareSalt,
+// which only shows a profile, takes an unsigned answer too, so that echt
+// hwid works on a device whose pinned key file is damaged).
+func (c *Client) productSalt(ctx context.Context, product string, signed bool) ([]byte, error) {
 	ls := c.local(product)
 	f, err := ls.read()
 	if err == nil && f.st != nil && len(f.st.HardwareSalt) > 0 && (f.st.Server == "" || f.st.Server == c.cfg.Server) {
 		return f.st.HardwareSalt, nil
 	}
-	info, err := c.productInfo(ctx, product)
+	info, err := c.productInfo(ctx, product, signed)
 	if err != nil {
 		return nil, err
 	}
@@ -364,11 +391,17 @@ func (c *Client) productSalt(ctx context.Context, product string) ([]byte, error
 
 // productInfo asks the server for a product's public part (its hardware
 // salt, its grace period).
-func (c *Client) productInfo(ctx context.Context, product string) (api.ProductInfo, error) {
+func (c *Client) productInfo(ctx context.Context, product string, signed bool) (api.ProductInfo, error) {
 	var info api.ProductInfo
 	// A nonce makes an error answer (PRODUCT_NOT_FOUND) fresh as well as
 	// signed.
-	if err := c.callSigned(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info); err != nil {
+	var err error
+	if signed {
+		err = c.callSigned(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info)
+	} else {
+		err = c.call(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info)
+	}
+	if err != nil {
 		return api.ProductInfo{}, err
 	}
 	if info.ID != product || len(info.HardwareSalt) == 0 || (info.GraceDays != nil && *info.GraceDays < 0) {
@@ -424,8 +457,8 @@ func (c *Client) Activate(ctx context.Context, key string) (*Activation, error) 
 }
 
 // ActivateProduct is Activate for a product other than Config.Product.
-// An empty key, or one of nothing but spaces and dashes, uses the device's
-// digital license of the product.
+// An empty key, or one of nothing but spaces and separators (- _ . /),
+// uses the device's digital license of the product.
 func (c *Client) ActivateProduct(ctx context.Context, key, product string) (*Activation, error) {
 	key = blankKey(key)
 	if product != "" || key == "" {
@@ -436,9 +469,10 @@ func (c *Client) ActivateProduct(ctx context.Context, key, product string) (*Act
 	return c.activate(ctx, key, product)
 }
 
-// blankKey returns "" for a key that is nothing but spaces and dashes (what
-// a user leaves in an empty key field), so that it means no key, as an
-// empty one does; any other key is returned as it is.
+// blankKey returns "" for a key that is nothing but spaces and the
+// separators a key may be typed with (- _ . /: what a user leaves in an
+// empty key field), so that it means no key, as an empty one does; any
+// other key is returned as it is.
 func blankKey(key string) string {
 	if productkey.Normalize(key) == "" {
 		return ""
@@ -457,6 +491,9 @@ func (c *Client) ActivateDigital(ctx context.Context) (*Activation, error) {
 
 func (c *Client) activate(ctx context.Context, key, product string) (*Activation, error) {
 	a, err := c.activateOnline(ctx, key, product)
+	if err != nil {
+		c.forgetOverDamaged()
+	}
 	if err != nil && key != "" && problem.CodeOf(err) == problem.ServerUnreachable && !productkey.Valid(key) {
 		// The server tells a typo (one character off a real key) from a
 		// key that is not the publisher's; without it, the checksum has
@@ -491,7 +528,7 @@ func (c *Client) activateOnline(ctx context.Context, key, product string) (*Acti
 		return nil, problem.New(problem.InvalidRequest, "give a product key, or the product (--product) whose digital license to use")
 	}
 	if salt == nil {
-		s, err := c.productSalt(ctx, product)
+		s, err := c.productSalt(ctx, product, true)
 		if err != nil {
 			return nil, err
 		}
@@ -617,7 +654,7 @@ func (c *Client) DeactivateProduct(ctx context.Context, product string) error {
 	}
 	nonce := newNonce()
 	var resp api.DeactivateResponse
-	err = c.callSigned(ctx, "POST", "/v1/activations/deactivate", nonce, api.DeactivateRequest{License: f.license, Hardware: prof, Nonce: nonce}, &resp)
+	err = c.callSigned(ctx, "POST", deactivatePath, nonce, api.DeactivateRequest{License: f.license, Hardware: prof, Nonce: nonce}, &resp)
 	if err != nil && problem.CodeOf(err) != problem.ActivationNotFound {
 		return err
 	}
@@ -655,12 +692,15 @@ func (c *Client) ActivationOf(product string) string {
 // Server returns the server URL the client talks to.
 func (c *Client) Server() string { return c.cfg.Server }
 
-// HardwareSalt returns a product's public hardware salt.
+// HardwareSalt returns a product's public hardware salt, to show a
+// device's profile (echt hwid). Unlike an activation it accepts an answer
+// the publisher did not sign, so it works while the pinned key file is
+// damaged; an activation asks for the salt again, signed.
 func (c *Client) HardwareSalt(ctx context.Context, product string) ([]byte, error) {
 	if err := checkProduct(product, "HardwareSalt", ""); err != nil {
 		return nil, err
 	}
-	return c.productSalt(ctx, product)
+	return c.productSalt(ctx, product, false)
 }
 
 // transportCause is what went wrong on the way to the server, without the

@@ -127,9 +127,12 @@ type Client struct {
 
 	mu       sync.Mutex
 	verifier *signing.Verifier
-	unpinned ed25519.PublicKey         // the server's root key in verifier, not pinned yet (trustPinning)
-	loaded   map[string]*loadedLicense // by product: verified license cache
-	graceSet bool                      // Config.GraceDays was given
+	unpinned ed25519.PublicKey // the server's root key in verifier, not pinned yet (trustPinning)
+	// overDamaged: verifier and unpinned were taken from the server over a
+	// damaged pinned key file, for one activation; forgotten if it fails.
+	overDamaged bool
+	loaded      map[string]*loadedLicense // by product: verified license cache
+	graceSet    bool                      // Config.GraceDays was given
 }
 
 // NewClient returns a client.

@@ -453,6 +453,18 @@ func TestFailedActivationPinsNothing(t *testing.T) {
 	if _, err := tofu(right.srv.URL).Validate(ctx); problem.CodeOf(err) != problem.LicenseTampered {
 		t.Fatalf("validate with the pin damaged: %v; want LICENSE_TAMPERED", err)
 	}
+	// An activation that fails re-pins nothing, and the same Client's
+	// checks afterwards still find the file damaged.
+	same := tofu(right.srv.URL)
+	if _, err := same.Activate(ctx, wrong.keys[0]); problem.CodeOf(err) != problem.KeyInvalid {
+		t.Fatalf("another publisher's key with the pin damaged: %v; want KEY_INVALID", err)
+	}
+	if _, err := same.Status(ctx); problem.CodeOf(err) != problem.LicenseTampered {
+		t.Fatalf("status after a failed activation with the pin damaged: %v; want LICENSE_TAMPERED", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "trusted-root.json")); string(b) != "garbage\n" {
+		t.Fatalf("a failed activation rewrote the damaged pin: %q", b)
+	}
 	if a, err := tofu(right.srv.URL).ActivateDigital(ctx); err != nil || a.Reason != problem.DigitalLicense {
 		t.Fatalf("activate again with the pin damaged: %+v, %v (hint %q); want DIGITAL_LICENSE", a, err, echt.Hint(err))
 	}

@@ -204,14 +204,15 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 func (c *Client) productGrace(ctx context.Context, product string) *int {
 	ctx, cancel := context.WithTimeout(ctx, graceLookupTimeout)
 	defer cancel()
-	info, err := c.productInfo(ctx, product)
+	info, err := c.productInfo(ctx, product, true)
 	if err != nil {
 		return nil
 	}
 	return info.GraceDays
 }
 
-// graceLookupTimeout bounds the one request a first check makes: an
+// graceLookupTimeout bounds the requests a first check makes (the product,
+// and with trust on first use the signing keys before it): an
 // application's start is not held up by an unreachable server.
 const graceLookupTimeout = 3 * time.Second
 

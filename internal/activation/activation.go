@@ -324,8 +324,9 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 			return store.Decision{}, problem.New(problem.KeyInUseElsewhere, "this key is already in use on another device (1 licence = 1 PC): deactivate it there first, or buy another licence")
 		}
 		if !catalog.Channel(sku.Channel).Transferable() {
-			// MAK, OEM and trial seats are spent for good.
-			return store.Decision{}, problem.Newf(problem.ActivationLimitReached, "this key's %d one-time activations are all used (%s activations are never given back): ask the publisher for another key or more activations", sku.Policy.MaxDevices, sku.Channel)
+			// A device cannot give back a MAK or trial activation; only
+			// the publisher can (revoking one).
+			return store.Decision{}, problem.Newf(problem.ActivationLimitReached, "this key's %d one-time activations are all used (a %s activation cannot be moved from its device): ask the publisher to release one or for another key", sku.Policy.MaxDevices, sku.Channel)
 		}
 		return store.Decision{}, problem.Newf(problem.ActivationLimitReached, "this key has reached its limit of %d devices: deactivate it on one of them first, or buy more licences", sku.Policy.MaxDevices)
 	}

@@ -511,4 +511,17 @@ func TestStatusOfSeveralProducts(t *testing.T) {
 	if r := clitest.Run(t, s, nil, "deactivate", "--hardware", hw, "--store", store); r.Code != 2 || !contains(r.Stderr, "several products", "--product") {
 		t.Fatalf("deactivate without --product = %d %s", r.Code, r.Stderr)
 	}
+	// A product deactivated here is listed, NOT_ACTIVATED, but the device
+	// is judged by what it still holds: the photoedit license, genuine.
+	b[i] ^= 1 // the license undamaged again
+	if err := os.WriteFile(lic, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, s, "deactivate", "--product", "videoedit", "--hardware", hw, "--store", store)
+	r = clitest.Run(t, s, nil, "status", "--json", "--hardware", hw, "--store", store)
+	both.Products = nil
+	r.JSON(t, &both)
+	if r.Code != 0 || both.Status != "GENUINE" || len(both.Products) != 2 || both.Products[1].Status != "NOT_ACTIVATED" {
+		t.Fatalf("status --json with videoedit deactivated = %+v (exit %d) %s; want GENUINE, videoedit NOT_ACTIVATED", both, r.Code, r.Stderr)
+	}
 }

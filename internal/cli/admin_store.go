@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -164,12 +165,30 @@ it in place of DATA/echt.db. A server on PostgreSQL refuses: use pg_dump.`,
 					return usagef("--out %s exists: choose another file, or pass --force to replace it", out)
 				}
 			}
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			// A signal cancels the download, so that the partial file is
+			// removed; the exit status is 128 + the signal's number.
+			ctx, cancel := context.WithCancel(c.Context())
+			defer cancel()
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			var got atomic.Value
+			go func() {
+				select {
+				case s := <-sigs:
+					got.Store(s)
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
 			err := e.backup(ctx, g, client(), out)
-			if err != nil && ctx.Err() != nil && c.Context().Err() == nil {
+			if s, ok := got.Load().(os.Signal); ok && err != nil {
 				fmt.Fprintf(e.stderr, "echt: backup interrupted: nothing was written to %s\n", out)
-				return exitError{code: exitInterrupted}
+				code := exitInterrupted
+				if s == syscall.SIGTERM {
+					code = 128 + 15
+				}
+				return exitError{code: code}
 			}
 			return err
 		},

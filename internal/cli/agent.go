@@ -456,9 +456,10 @@ func (e *env) storeProducts(f *agentFlags) ([]string, error) {
 // statusOfEach is echt status on a device holding several products and no
 // --product: each product's status in turn. Its JSON is one object with
 // the fields of a status (the contract) for the device as a whole, GENUINE
-// only when every product is, else the first product that is not, and
-// each product's own status under "products". The exit status is that of
-// the first product that is not genuine.
+// when every product it holds is (a product deactivated here, now
+// NOT_ACTIVATED, does not count unless none is held), else the first
+// product that is not, and each product's own status under "products".
+// The exit status is that of the product the whole is judged by.
 func (e *env) statusOfEach(ctx context.Context, f *agentFlags, products []string, product *string) error {
 	var all []*echt.Status
 	var servers []string
@@ -479,10 +480,18 @@ func (e *env) statusOfEach(ctx context.Context, f *agentFlags, products []string
 		if st.Status != echt.StatusGenuine && st.Remedy == nil {
 			st.Remedy = &echt.Remedy{ID: reasons.RemedyID(st.Reason), Text: agentRemedy(st.Reason, lang, st.Product)}
 		}
-		if first == nil && st.Status != echt.StatusGenuine {
-			first = st
-		}
 		all = append(all, st)
+	}
+	// A product deactivated here (NOT_ACTIVATED) is listed, but the device
+	// is judged by the products it holds; by it only if it holds none.
+	for _, st := range all {
+		if st.Status != echt.StatusGenuine && st.Status != echt.StatusNotActivated {
+			first = st
+			break
+		}
+	}
+	if first == nil && !slices.ContainsFunc(all, func(st *echt.Status) bool { return st.Status == echt.StatusGenuine }) {
+		first = all[0]
 	}
 	*product = ""
 	if f.json {

@@ -74,25 +74,31 @@ func (s *Server) productInfo(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		info.GraceDays = &days
 	}
-	s.replyProductInfo(w, r, info)
+	s.replyProductInfo(w, r, info, true)
 }
 
 // replyProductInfo answers a product's public part. A request with a nonce
 // (the SDK's) gets it signed like an error, so that a hardware salt from a
 // fake server is refused before anything is hashed with it; one without
-// (a browser, a cache) gets it unsigned and cacheable.
-func (s *Server) replyProductInfo(w http.ResponseWriter, r *http.Request, info api.ProductInfo) {
+// (a browser) gets it unsigned, and cacheable if public says so. The answer
+// varies with Echt-Nonce: a cache never gives its unsigned copy to a
+// request with a nonce.
+func (s *Server) replyProductInfo(w http.ResponseWriter, r *http.Request, info api.ProductInfo, public bool) {
 	body, err := json.Marshal(info)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	body = append(body, '\n')
-	if r.Header.Get(api.NonceHeader) != "" {
+	w.Header().Set("Vary", api.NonceHeader)
+	switch {
+	case r.Header.Get(api.NonceHeader) != "":
 		w.Header().Set("Cache-Control", "no-store")
 		s.signResponse(w, r, http.StatusOK, body)
-	} else {
+	case public:
 		w.Header().Set("Cache-Control", "public, max-age=300")
+	default:
+		w.Header().Set("Cache-Control", "no-store")
 	}
 	writeJSONLine(w, http.StatusOK, body)
 }
@@ -110,7 +116,7 @@ func (s *Server) keyProduct(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.replyProductInfo(w, r, api.ProductInfo{ID: p.ID, Name: p.Name, HardwareSalt: p.HardwareSalt})
+	s.replyProductInfo(w, r, api.ProductInfo{ID: p.ID, Name: p.Name, HardwareSalt: p.HardwareSalt}, false)
 }
 
 func (s *Server) activate(w http.ResponseWriter, r *http.Request) {

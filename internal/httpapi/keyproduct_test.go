@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"net/http"
 	"testing"
 
 	"github.com/echt-dev/echt/internal/api"
@@ -39,6 +40,47 @@ func TestKeyProduct(t *testing.T) {
 		r := call(t, srv, "POST", "/v1/keys/product", "", api.KeyCheckRequest{Key: tc.key})
 		if r.status != 422 || r.problem(t).Code != tc.code {
 			t.Errorf("keys/product %s = %d %s, want 422 %s", tc.key, r.status, r.body, tc.code)
+		}
+	}
+}
+
+// A product's salt reaches the SDK signed: with a nonce the answers of
+// GET /v1/products/{id} and POST /v1/keys/product are signed and not
+// cached; without one the product's is cacheable and the key's is not, and
+// both vary with Echt-Nonce so that no cache hands its unsigned copy to a
+// request with a nonce.
+func TestProductInfoSignedForTheSDK(t *testing.T) {
+	srv := httpapitest.Start(t, httpapitest.Options{})
+	setupCatalog(t, srv)
+	key := generate(t, srv, "photoedit-pro", 1)[0]
+	for _, tc := range []struct {
+		method, path string
+		body         []byte
+		public       string
+	}{
+		{"GET", "/v1/products/photoedit", nil, "public, max-age=300"},
+		{"POST", "/v1/keys/product", []byte(`{"key":"` + key + `"}`), "no-store"},
+	} {
+		for _, nonce := range []string{"", "n-42"} {
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, bytes.NewReader(tc.body))
+			if nonce != "" {
+				req.Header.Set(api.NonceHeader, nonce)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			signed := resp.Header.Get(api.SignatureHeader) != "" && resp.Header.Get(api.CertificateHeader) != ""
+			cache, vary := resp.Header.Get("Cache-Control"), resp.Header.Get("Vary")
+			switch {
+			case resp.StatusCode != 200 || vary != api.NonceHeader:
+				t.Errorf("%s %s nonce %q: %d, Vary %q", tc.method, tc.path, nonce, resp.StatusCode, vary)
+			case nonce != "" && (!signed || cache != "no-store"):
+				t.Errorf("%s %s with a nonce: signed %v, Cache-Control %q; want signed, no-store", tc.method, tc.path, signed, cache)
+			case nonce == "" && (signed || cache != tc.public):
+				t.Errorf("%s %s without a nonce: signed %v, Cache-Control %q; want unsigned, %q", tc.method, tc.path, signed, cache, tc.public)
+			}
 		}
 	}
 }

@@ -283,7 +283,7 @@ func (r *Runner) measure(ctx context.Context, scenario string) (Result, error) {
 	}
 	var live liveCount
 	stopProgress := r.progress(scenario, &live)
-	workers := r.loopCounting(runCtx, reqCtx, do, &live)
+	workers := r.loopCounting(runCtx, reqCtx, start, do, &live)
 	elapsed := time.Since(start)
 	if r.cfg.Rate > 0 {
 		// Every request scheduled in the run is counted, answered or not:
@@ -374,7 +374,7 @@ func (r *Runner) progress(scenario string, live *liveCount) func() {
 
 func (r *Runner) loop(ctx context.Context, do func(ctx context.Context, i int64) string) {
 	var live liveCount
-	r.loopCounting(ctx, ctx, do, &live)
+	r.loopCounting(ctx, ctx, time.Now(), do, &live)
 }
 
 // unfinishedGrace is how long an open-loop run waits, after its duration,
@@ -414,7 +414,7 @@ const notSentSlack = 100 * time.Millisecond
 // start: those in flight get grace to finish, and those never sent or not
 // finished by then count as errors (NOT_SENT, UNFINISHED) with the time
 // they waited, so a server that stalls cannot hide it.
-func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.Context, i int64) string, live *liveCount) []*worker {
+func (r *Runner) loopCounting(ctx, reqCtx context.Context, t0 time.Time, do func(ctx context.Context, i int64) string, live *liveCount) []*worker {
 	n := r.cfg.Concurrency
 	workers := make([]*worker, n)
 	var seq atomic.Int64
@@ -423,8 +423,8 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 	// next slot and waits for it if it is not due yet; slots pile up
 	// (without bound, and without memory) while every worker waits for the
 	// server. When the run ends, the slots due before its end and never
-	// taken are counted as NOT_SENT.
-	t0 := time.Now()
+	// taken are counted as NOT_SENT. The schedule starts at t0, when the
+	// run's deadline was set, so that it ends with the run.
 	nextSlot := &live.slots
 	live.t0.Store(t0.UnixNano())
 	due := func(i int64) time.Time {
@@ -433,6 +433,8 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 	firstDueAt := func(t time.Time) int64 { // the first slot due at or after t
 		return int64(math.Ceil(t.Sub(t0).Seconds() * r.cfg.Rate))
 	}
+	// The run's slots: those due before t0 + Duration.
+	slots := int64(math.Ceil(r.cfg.Duration.Seconds()*r.cfg.Rate - 1e-9))
 	var endOnce sync.Once
 	var end time.Time
 	runEnd := func() time.Time {
@@ -452,13 +454,14 @@ func (r *Runner) loopCounting(ctx, reqCtx context.Context, do func(ctx context.C
 			for {
 				var start time.Time
 				if r.cfg.Rate > 0 {
-					s := due(nextSlot.Add(1) - 1)
-					if dl, ok := ctx.Deadline(); ok && !s.Before(dl) {
+					i := nextSlot.Add(1) - 1
+					if i >= slots {
 						// Scheduled at or after the end of the run: not
 						// one of its Rate × Duration requests (the timer
 						// may fire before the context says it is done).
 						return
 					}
+					s := due(i)
 					if d := time.Until(s); d > 0 && ctx.Err() == nil {
 						t := time.NewTimer(d)
 						select {
@@ -596,6 +599,9 @@ func (r *Runner) send(ctx context.Context, method, path string, body []byte, out
 		pe := problem.DecodeBytes(resp.StatusCode, resp.Header.Get("Content-Type"), "", data)
 		return string(pe.Code)
 	}
+	if resp.StatusCode >= 300 {
+		return codeRedirect // not followed: see New
+	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return "BAD_RESPONSE"
 	}
@@ -703,11 +709,15 @@ func (r *Runner) admin(ctx context.Context, method, path string, in, out any) er
 // are shown to the user: it returns the reason code with the server's
 // detail and hint (or the connection's error), not the code alone.
 func (r *Runner) sendDetailed(ctx context.Context, method, path string, body []byte, out any) (code, detail, hint string) {
+	server := 0
+	if len(r.cfg.servers) > 1 && path == "/v1/activations" {
+		server = int(r.rr.Add(1)) % len(r.cfg.servers) // devices spread as send spreads them
+	}
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.cfg.servers[0]+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, r.cfg.servers[server]+path, rd)
 	if err != nil {
 		return "CLIENT_ERROR", err.Error(), ""
 	}
