@@ -453,6 +453,10 @@ func TestFailedActivationPinsNothing(t *testing.T) {
 	if _, err := tofu(right.srv.URL).Validate(ctx); problem.CodeOf(err) != problem.LicenseTampered {
 		t.Fatalf("validate with the pin damaged: %v; want LICENSE_TAMPERED", err)
 	}
+	// Showing the device's profile (echt hwid) needs no trusted answer.
+	if salt, err := tofu(right.srv.URL).HardwareSalt(ctx, "photoedit"); err != nil || len(salt) == 0 {
+		t.Fatalf("hardware salt with the pin damaged: %x, %v", salt, err)
+	}
 	// An activation that fails re-pins nothing, and the same Client's
 	// checks afterwards still find the file damaged.
 	same := tofu(right.srv.URL)
