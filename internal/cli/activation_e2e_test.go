@@ -358,14 +358,15 @@ func TestDamagedPinnedRoot(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := clitest.Run(t, s, nil, "status", "--hardware", hw, "--store", store)
-		if r.Code == 0 || !strings.Contains(r.Stderr, "delete "+root) {
+		if r.Code != problem.LicenseTampered.ExitCode() || !strings.Contains(r.Stderr, root+" is damaged") || !strings.Contains(r.Stderr, "what to do: activate again") {
 			t.Fatalf("status with a damaged root %s: exit %d, stderr %q", damaged, r.Code, r.Stderr)
 		}
-		if err := os.Remove(root); err != nil {
-			t.Fatal(err)
-		}
+		// What it says to do works: activating again pins the key anew.
 		if o, r := activate(t, s, hw, store, key); r.Code != 0 || o.Reason != "ALREADY_ACTIVATED" {
-			t.Fatalf("activate after deleting the root = %+v (exit %d) %s", o, r.Code, r.Stderr)
+			t.Fatalf("activate again over the damaged root = %+v (exit %d) %s", o, r.Code, r.Stderr)
+		}
+		if b, err := os.ReadFile(root); err != nil || !bytes.Equal(b, good) {
+			t.Fatalf("the root pinned again = %q, %v; want %q", b, err, good)
 		}
 		r = clitest.Run(t, s, nil, "status", "--hardware", hw, "--store", store)
 		if r.Code != 0 {
