@@ -88,6 +88,14 @@ type Store struct {
 	watchers map[int]chan store.Change
 	watchSeq int
 
+	// keys holds product keys as the last commit left them, for the
+	// writer alone: a group reads from the database only the keys it
+	// lacks (a volume key's seat counters change with every activation).
+	// A group's keys become the cache only once it has committed; any
+	// other write, or a failure, empties it.
+	keys      map[string]store.BatchKey
+	keysStage map[string]store.BatchKey
+
 	stmts         map[string]*sql.Stmt // writer statements, prepared once
 	dyn           map[string]*sql.Stmt // activateGroup's statements, by SQL (groupStatements)
 	byAnchorStmts map[int]*sql.Stmt    // reader: activations by anchors, by count
@@ -580,7 +588,42 @@ func (s *Store) syncWAL() error {
 	return nil
 }
 
+// maxCachedKeys bounds the writer's key cache (about 200 bytes a key).
+const maxCachedKeys = 1 << 16
+
+// keepStagedKeys makes the keys of a committed group of activations the
+// writer's cache; forgetKeys empties it (any other write, or a failure,
+// may have changed a key behind it).
+func (s *Store) keepStagedKeys() {
+	if len(s.keys)+len(s.keysStage) > maxCachedKeys {
+		clear(s.keys)
+	}
+	if s.keys == nil {
+		s.keys = map[string]store.BatchKey{}
+	}
+	for h, k := range s.keysStage {
+		s.keys[h] = k
+	}
+	s.keysStage = nil
+}
+
+func (s *Store) forgetKeys() {
+	clear(s.keys)
+	s.keysStage = nil
+}
+
 func (s *Store) run(batch []*op) {
+	// The cache outlives this batch only if it commits and holds nothing
+	// but activations.
+	onlyActivations := !slices.ContainsFunc(batch, func(o *op) bool { return o.act == nil })
+	committed := false
+	defer func() {
+		if committed && onlyActivations {
+			s.keepStagedKeys()
+		} else {
+			s.forgetKeys()
+		}
+	}()
 	ctx := context.Background()
 	finish := func(err error) {
 		for _, o := range batch {
@@ -663,6 +706,7 @@ func (s *Store) run(batch []*op) {
 		s.synced <- syncBatch{seq: seq} // readers may wait for this number
 		return
 	}
+	committed = true
 	// Acknowledge only after the WAL holding this commit is on disk; the
 	// syncer does that while this goroutine starts the next batch.
 	s.synced <- syncBatch{ops: slices.Clone(batch), seq: seq}
@@ -1320,20 +1364,30 @@ func (s *Store) activateGroup(tx *sql.Tx, acts []*op) error {
 		}
 	}
 	keys := map[string]store.BatchKey{}
-	rows, err := s.dynQuery(tx, groupKeysSQL, hashes)
-	if err != nil {
-		return fmt.Errorf("activate: keys: %w", err)
+	missing := hashes[:0]
+	for _, h := range hashes {
+		if bk, ok := s.keys[string(h.([]byte))]; ok {
+			keys[string(h.([]byte))] = bk
+		} else {
+			missing = append(missing, h)
+		}
 	}
-	for rows.Next() {
-		var bk store.BatchKey
-		if bk.Key, err = scanKey(extraScan{rows, []any{&bk.ProductID}}); err != nil {
-			rows.Close()
+	if len(missing) > 0 {
+		rows, err := s.dynQuery(tx, groupKeysSQL, missing)
+		if err != nil {
 			return fmt.Errorf("activate: keys: %w", err)
 		}
-		keys[string(bk.Key.Hash)] = bk
-	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("activate: keys: %w", err)
+		for rows.Next() {
+			var bk store.BatchKey
+			if bk.Key, err = scanKey(extraScan{rows, []any{&bk.ProductID}}); err != nil {
+				rows.Close()
+				return fmt.Errorf("activate: keys: %w", err)
+			}
+			keys[string(bk.Key.Hash)] = bk
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("activate: keys: %w", err)
+		}
 	}
 	anchors := map[string][]any{}
 	var products []string
@@ -1377,6 +1431,9 @@ func (s *Store) activateGroup(tx *sql.Tx, acts []*op) error {
 	}
 
 	news, changed, released := store.DecideBatch(ops, keys, hits)
+	// The keys as this group leaves them (DecideBatch updated the map),
+	// the cache's once the group commits (run).
+	s.keysStage = keys
 	var actRows, anchorRows [][]any
 	for _, n := range news {
 		packed, err := store.PackAnchors(n.Anchors)

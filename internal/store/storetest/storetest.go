@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"ActivateRelease", testActivateRelease},
 		{"ActivateTakenID", testActivateTakenID},
 		{"EndActivation", testEndActivation},
+		{"ActivateSeesEveryKeyChange", testActivateSeesEveryKeyChange},
 		{"ExpireActivations", testExpireActivations},
 		{"ExpireActivationsConcurrent", testExpireActivationsConcurrent},
 		{"Anchors", testAnchors},
@@ -830,6 +831,64 @@ func testEndActivation(t *testing.T, s store.Store) {
 	if !errors.Is(err, errRefused) {
 		t.Fatal(err)
 	}
+}
+
+// Each activation decides on the key as the last write left it, whatever
+// wrote it: an activation, a deactivation, a block or unblock, an expiry
+// (a store that keeps keys between activations must drop them on every
+// other write).
+func testActivateSeesEveryKeyChange(t *testing.T, s store.Store) {
+	c := ctx(t)
+	sku := fixture(t, s)
+	k := newKey(t, s, sku)
+	saw := func(id string) (store.Key, error) {
+		var key store.Key
+		_, _, err := s.Activate(c, k.Hash, [][]byte{anchor(id)}, func(got store.Key, _ []store.Activation) (store.Decision, error) {
+			key = got
+			if got.Blocked {
+				return store.Decision{}, errRefused
+			}
+			a := newActivation(id, sku, id)
+			if id == "act_sub" {
+				a.NotAfter = now().Add(time.Second)
+			}
+			return store.Decision{New: a}, nil
+		})
+		return key, err
+	}
+	want := func(step string, key store.Key, err error, active, total int, blocked bool) {
+		t.Helper()
+		if key.ActiveActivations != active || key.Activations != total || key.Blocked != blocked {
+			t.Fatalf("%s: decide saw %d active, %d in all, blocked %v; want %d, %d, %v (err %v)", step, key.ActiveActivations, key.Activations, key.Blocked, active, total, blocked, err)
+		}
+	}
+	key, err := saw("act_1")
+	want("first activation", key, err, 0, 0, false)
+	key, err = saw("act_2")
+	want("after an activation", key, err, 1, 1, false)
+	if _, err := s.EndActivation(c, "act_1", store.StatusDeactivated, "user", now(), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	key, err = saw("act_3")
+	want("after a deactivation", key, err, 1, 2, false)
+	if _, err := s.SetKeyBlocked(c, k.Hash, true, "leaked", now(), entry("keys.block", "k")); err != nil {
+		t.Fatal(err)
+	}
+	key, err = saw("act_4")
+	want("after a block", key, err, 2, 3, true)
+	if !errors.Is(err, errRefused) {
+		t.Fatalf("activation of a blocked key = %v, want refused", err)
+	}
+	if _, err := s.SetKeyBlocked(c, k.Hash, false, "", now(), entry("keys.unblock", "k")); err != nil {
+		t.Fatal(err)
+	}
+	key, err = saw("act_sub")
+	want("after an unblock", key, err, 2, 3, false)
+	if n, err := s.ExpireActivations(c, now().Add(time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("ExpireActivations = %d, %v; want 1", n, err)
+	}
+	key, err = saw("act_5")
+	want("after an expiry", key, err, 2, 4, false)
 }
 
 func testAnchors(t *testing.T, s store.Store) {
