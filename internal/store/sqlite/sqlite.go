@@ -140,7 +140,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("sqlite: Config.Path is required")
 	}
-	installFramePwrite()
 	if cfg.Readers <= 0 {
 		cfg.Readers = 4
 	}
