@@ -135,7 +135,8 @@ type FeedbackCount struct {
 // DecideFunc is the activation rule run inside the store's transaction.
 // It sees the locked key and its candidate activations and returns either
 // the id of an existing activation to hand out again, a new activation to
-// insert, or an error (nothing is written).
+// insert, or an error (nothing is written). It must not modify what it is
+// given (the key's hash may be a store's own copy).
 type DecideFunc func(k Key, candidates []Activation) (Decision, error)
 
 // Decision is what DecideFunc asks the store to do.

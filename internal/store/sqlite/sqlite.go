@@ -12,6 +12,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"embed"
@@ -95,6 +96,10 @@ type Store struct {
 	// other write, or a failure, empties it.
 	keys      map[string]store.BatchKey
 	keysStage map[string]store.BatchKey
+	// dataVersion is PRAGMA data_version as the writer last saw it: it
+	// changes when another connection commits to the file (a second
+	// process despite the data directory's lock), which empties the cache.
+	dataVersion int64
 
 	stmts         map[string]*sql.Stmt // writer statements, prepared once
 	dyn           map[string]*sql.Stmt // activateGroup's statements, by SQL (groupStatements)
@@ -588,7 +593,8 @@ func (s *Store) syncWAL() error {
 	return nil
 }
 
-// maxCachedKeys bounds the writer's key cache (about 200 bytes a key).
+// maxCachedKeys bounds the writer's key cache (about 350 bytes a key, so
+// some 23 MB at most).
 const maxCachedKeys = 1 << 16
 
 // keepStagedKeys makes the keys of a committed group of activations the
@@ -602,6 +608,12 @@ func (s *Store) keepStagedKeys() {
 		s.keys = map[string]store.BatchKey{}
 	}
 	for h, k := range s.keysStage {
+		// As the database holds it: its own copy of the hash (a decision
+		// may not keep it), and times at the database's precision.
+		k.Key.Hash = bytes.Clone(k.Key.Hash)
+		k.Key.NotAfter = store.FromMillis(store.Millis(k.Key.NotAfter))
+		k.Key.BlockedAt = store.FromMillis(store.Millis(k.Key.BlockedAt))
+		k.Key.CreatedAt = store.FromMillis(store.Millis(k.Key.CreatedAt))
 		s.keys[h] = k
 	}
 	s.keysStage = nil
@@ -642,6 +654,14 @@ func (s *Store) run(batch []*op) {
 	if err != nil {
 		finish(fmt.Errorf("sqlite: begin: %w", wrapErr(err)))
 		return
+	}
+	// Only this writer changes keys, unless another process writes the
+	// same file: then nothing cached can be trusted. (Its own commits
+	// leave data_version as it is.)
+	var version int64
+	if err := tx.Stmt(s.stmts["dataVersion"]).QueryRow().Scan(&version); err != nil || version != s.dataVersion {
+		clear(s.keys)
+		s.dataVersion = version
 	}
 	single := len(batch) == 1
 	var acts []*op
@@ -733,6 +753,7 @@ func wrapErr(err error) error {
 
 var statements = map[string]string{
 	"savepoint":      `SAVEPOINT op`,
+	"dataVersion":    `PRAGMA data_version`,
 	"rollbackTo":     `ROLLBACK TO op`,
 	"release":        `RELEASE op`,
 	"insertAudit":    `INSERT INTO audit_log (at, actor, action, target, detail, request_id) VALUES (?, ?, ?, ?, ?, ?)`,

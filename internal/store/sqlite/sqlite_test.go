@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,3 +123,52 @@ func TestBackup(t *testing.T) {
 	}
 	t.Logf("backup taken while %d writes went on", writes)
 }
+
+// Two stores writing one file (two servers on one data directory, which
+// its lock should prevent) still keep a key's seat limit: each writer
+// decides on the key as the file holds it, not as it last wrote it.
+func TestTwoWritersOneFileKeepTheSeatLimit(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "echt.db")
+	var stores [2]*sqlite.Store
+	for i := range stores {
+		s, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	a := store.AuditEntry{At: now, Actor: "t", Action: "setup"}
+	if err := stores[0].CreateProduct(ctx, store.Product{ID: "p", Name: "P", HardwareSalt: []byte("0123456789abcdef"), CreatedAt: now}, a); err != nil {
+		t.Fatal(err)
+	}
+	sku, err := stores[0].CreateSKU(ctx, store.SKU{ID: "p-pro", ProductID: "p", Edition: "Pro", Channel: "retail", Policy: store.Policy{MaxDevices: 2, Tolerance: 4}, CreatedAt: now}, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := []byte(strings.Repeat("k", 32))
+	if err := stores[0].InsertKeys(ctx, []store.Key{{Hash: hash, SKUID: sku.ID, LastGroup: "7FQ2K", CreatedAt: now}}, a); err != nil {
+		t.Fatal(err)
+	}
+	made := 0
+	for i := range 5 {
+		id := "act_" + string(rune('a'+i))
+		_, _, err := stores[i%2].Activate(ctx, hash, [][]byte{[]byte(id)}, func(k store.Key, _ []store.Activation) (store.Decision, error) {
+			if k.ActiveActivations >= sku.Policy.MaxDevices {
+				return store.Decision{}, errFull
+			}
+			return store.Decision{New: &store.Activation{ID: id, SKUID: sku.ID, ProductID: "p", LastGroup: "7FQ2K", Profile: []byte(`{}`), CreatedAt: now, Anchors: [][]byte{[]byte(id)}}}, nil
+		})
+		if err == nil {
+			made++
+		}
+	}
+	k, err := stores[0].Key(ctx, hash)
+	if err != nil || made != 2 || k.ActiveActivations != 2 {
+		t.Fatalf("2-seat key written by two stores: %d activations made, counter %d (%v); want 2, 2", made, k.ActiveActivations, err)
+	}
+}
+
+var errFull = errors.New("no seat left")

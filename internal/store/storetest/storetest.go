@@ -889,6 +889,16 @@ func testActivateSeesEveryKeyChange(t *testing.T, s store.Store) {
 	}
 	key, err = saw("act_5")
 	want("after an expiry", key, err, 2, 4, false)
+	// An activation that fails after its decision (a taken id) leaves
+	// nothing behind, neither in the database nor in what the next one
+	// sees.
+	if _, _, err := s.Activate(c, k.Hash, [][]byte{anchor("again")}, func(store.Key, []store.Activation) (store.Decision, error) {
+		return store.Decision{New: newActivation("act_5", sku, "again")}, nil
+	}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("activation with a taken id = %v, want ErrExists", err)
+	}
+	key, err = saw("act_6")
+	want("after a failed activation", key, err, 3, 5, false)
 }
 
 func testAnchors(t *testing.T, s store.Store) {
