@@ -559,53 +559,21 @@ func (w *worker) record(code string, d time.Duration, live *liveCount) {
 // else the problem code. With out nil it is a measured request and goes
 // through sendRaw; otherwise the response's JSON is decoded into out.
 func (r *Runner) send(ctx context.Context, method, path string, body []byte, out any) string {
-	server := 0
-	if len(r.cfg.servers) > 1 && !strings.HasPrefix(path, "/v1/admin/") && !strings.HasPrefix(path, "/v1/products/") {
-		server = int(r.rr.Add(1)) % len(r.cfg.servers)
-	}
+	server := r.serverFor(path)
 	if out == nil {
 		return r.sendRaw(ctx, server, method, path, body)
 	}
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	code, _, _ := r.sendTo(ctx, server, method, path, body, out)
+	return code
+}
+
+// serverFor picks the node of a request: client requests go round-robin
+// over --server's nodes, admin calls and product look-ups to the first.
+func (r *Runner) serverFor(path string) int {
+	if len(r.cfg.servers) > 1 && !strings.HasPrefix(path, "/v1/admin/") && !strings.HasPrefix(path, "/v1/products/") {
+		return int(r.rr.Add(1)) % len(r.cfg.servers)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.cfg.servers[server]+path, rd)
-	if err != nil {
-		return "CLIENT_ERROR"
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if r.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.cfg.Token)
-	}
-	resp, err := r.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "CANCELED"
-		}
-		return string(problem.ServerUnreachable)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		if ctx.Err() != nil {
-			return "CANCELED"
-		}
-		return string(problem.ServerUnreachable)
-	}
-	if resp.StatusCode >= 400 {
-		pe := problem.DecodeBytes(resp.StatusCode, resp.Header.Get("Content-Type"), "", data)
-		return string(pe.Code)
-	}
-	if resp.StatusCode >= 300 {
-		return codeRedirect // not followed: see New
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return "BAD_RESPONSE"
-	}
-	return ""
+	return 0
 }
 
 // sendRaw is send for a measured request, through the generator's own
@@ -709,10 +677,12 @@ func (r *Runner) admin(ctx context.Context, method, path string, in, out any) er
 // are shown to the user: it returns the reason code with the server's
 // detail and hint (or the connection's error), not the code alone.
 func (r *Runner) sendDetailed(ctx context.Context, method, path string, body []byte, out any) (code, detail, hint string) {
-	server := 0
-	if len(r.cfg.servers) > 1 && path == "/v1/activations" {
-		server = int(r.rr.Add(1)) % len(r.cfg.servers) // devices spread as send spreads them
-	}
+	return r.sendTo(ctx, r.serverFor(path), method, path, body, out)
+}
+
+// sendTo sends a request through net/http to node server and decodes its
+// answer into out, returning the failure's code, detail and hint.
+func (r *Runner) sendTo(ctx context.Context, server int, method, path string, body []byte, out any) (code, detail, hint string) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
