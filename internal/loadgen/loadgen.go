@@ -358,11 +358,11 @@ func (r *Runner) progress(scenario string, live *liveCount) func() {
 				if t0 := live.t0.Load(); r.cfg.Rate > 0 && t0 != 0 {
 					due := int64(now.Sub(time.Unix(0, t0)).Seconds() * r.cfg.Rate)
 					if behind := due - live.slots.Load(); behind > 0 {
-						line += fmt.Sprintf("  %9d due, not sent yet (every worker busy)", behind)
+						line += fmt.Sprintf("  %9d behind schedule (every worker busy)", behind)
 					}
 				}
 				if ns := live.notSent.Load(); ns > 0 {
-					line += fmt.Sprintf("  %9d not sent (every worker busy)", ns)
+					line += fmt.Sprintf("  %9d counted NOT_SENT (due before the end, never sent)", ns)
 				}
 				fmt.Fprintln(r.cfg.Progress, line)
 				last = n
