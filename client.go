@@ -395,13 +395,7 @@ func (c *Client) productInfo(ctx context.Context, product string, signed bool) (
 	var info api.ProductInfo
 	// A nonce makes an error answer (PRODUCT_NOT_FOUND) fresh as well as
 	// signed.
-	var err error
-	if signed {
-		err = c.callSigned(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info)
-	} else {
-		err = c.call(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info)
-	}
-	if err != nil {
+	if err := c.do(ctx, "GET", "/v1/products/"+url.PathEscape(product), newNonce(), nil, &info, signed); err != nil {
 		return api.ProductInfo{}, err
 	}
 	if info.ID != product || len(info.HardwareSalt) == 0 || (info.GraceDays != nil && *info.GraceDays < 0) {

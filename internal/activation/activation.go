@@ -554,10 +554,14 @@ func (s *Service) Deactivate(ctx context.Context, licenseFile []byte, hw hardwar
 		// still release its seat (and activate again); another system
 		// board may not.
 		var p hardware.Profile
-		if json.Unmarshal(a.Profile, &p) != nil || hardware.Match(p, hw, sku.Policy.Tolerance).Same || hardware.SameBoard(p, hw) {
+		if json.Unmarshal(a.Profile, &p) != nil {
 			return nil
 		}
-		return notTheHolder(p, hw)
+		v := hardware.Match(p, hw, sku.Policy.Tolerance)
+		if v.Same || hardware.SameBoard(p, hw) {
+			return nil
+		}
+		return notTheHolder(v, hw)
 	}, nil)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Activation{}, problem.New(problem.ActivationNotFound, "the server does not know this activation")
@@ -568,15 +572,15 @@ func (s *Service) Deactivate(ctx context.Context, licenseFile []byte, hw hardwar
 // notTheHolder is the refusal to deactivate for a device whose hardware
 // does not show that it holds the activation, saying which case it is: it
 // reports no system board to compare (an agent without the rights to
-// read one), it reports another system board, or too much changed.
-func notTheHolder(stored, current hardware.Profile) error {
+// read one), it reports another system board (v, the match with the
+// activation's profile, says so), or too much changed.
+func notTheHolder(v hardware.Verdict, current hardware.Profile) error {
 	const hint = "deactivate from the device that holds the activation, or ask the publisher's support to release it"
 	var detail string
 	switch {
 	case current.SystemUUID == "" && current.BoardSerial == "":
 		detail = "this device matches the activation's hardware too little to release it, and it reports no system board to show it is the same device: run the agent with the rights to read the system UUID or board serial (as root or an administrator), deactivate from the device that holds the activation, or ask the publisher's support to release it"
-	case (stored.SystemUUID != "" && current.SystemUUID != "" && stored.SystemUUID != current.SystemUUID) ||
-		(stored.BoardSerial != "" && current.BoardSerial != "" && stored.BoardSerial != current.BoardSerial):
+	case v.Why == "board_changed":
 		detail = "this is not the device that holds the activation (another system board): deactivate from that device, or ask the publisher's support to release the activation"
 	default:
 		detail = "this device matches the activation's hardware too little to release it: deactivate from the device that holds the activation, or ask the publisher's support to release it"
