@@ -559,11 +559,10 @@ func (w *worker) record(code string, d time.Duration, live *liveCount) {
 // else the problem code. With out nil it is a measured request and goes
 // through sendRaw; otherwise the response's JSON is decoded into out.
 func (r *Runner) send(ctx context.Context, method, path string, body []byte, out any) string {
-	server := r.serverFor(path)
 	if out == nil {
-		return r.sendRaw(ctx, server, method, path, body)
+		return r.sendRaw(ctx, r.serverFor(path), method, path, body)
 	}
-	code, _, _ := r.sendTo(ctx, server, method, path, body, out)
+	code, _, _ := r.sendDetailed(ctx, method, path, body, out)
 	return code
 }
 
@@ -673,16 +672,12 @@ func (r *Runner) admin(ctx context.Context, method, path string, in, out any) er
 	return benchProblem(code, msg, hint)
 }
 
-// sendDetailed is send for the requests that prepare a run, whose failures
-// are shown to the user: it returns the reason code with the server's
-// detail and hint (or the connection's error), not the code alone.
+// sendDetailed is send through net/http, for the requests that prepare a
+// run (whose failures are shown to the user) and those whose answer is
+// decoded into out: it returns the reason code with the server's detail
+// and hint (or the connection's error), not the code alone.
 func (r *Runner) sendDetailed(ctx context.Context, method, path string, body []byte, out any) (code, detail, hint string) {
-	return r.sendTo(ctx, r.serverFor(path), method, path, body, out)
-}
-
-// sendTo sends a request through net/http to node server and decodes its
-// answer into out, returning the failure's code, detail and hint.
-func (r *Runner) sendTo(ctx context.Context, server int, method, path string, body []byte, out any) (code, detail, hint string) {
+	server := r.serverFor(path)
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -747,8 +742,8 @@ func (r *Runner) deviceFailure(code, detail, key string) error {
 		msg += ": " + detail
 	}
 	hint := ""
-	if n := productkey.Normalize(key); len(n) == productkey.Len {
-		msg += " (key " + productkey.Partial(n[productkey.Len-5:]) + ")"
+	if k, err := productkey.Parse(key); err == nil {
+		msg += " (key " + productkey.Partial(k.LastGroup()) + ")"
 	}
 	switch problem.Code(code) {
 	case problem.KeyBlocked, problem.KeyInvalid, problem.KeyTypo, problem.KeyInUseElsewhere, problem.ActivationLimitReached, problem.SKUMismatch, problem.LicenseExpired:
