@@ -128,8 +128,14 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	// Made here, not in the decision: the store calls it on its writer,
 	// whose time bounds every activation's.
 	id, indexAnchors := ident.New("act"), r.Hardware.IndexAnchors()
+	// Every SKU, to tell a repair from a purchase (catalog.Supersedes) by
+	// the device's earlier activation: read before, not on the writer.
+	skus, err := s.catalog.AllSKUs(ctx)
+	if err != nil {
+		return Result{}, err
+	}
 	act, created, err := s.st.Activate(ctx, hash, anchors, func(key store.Key, cands []store.Activation) (store.Decision, error) {
-		return decide(key, cands, sku, r.Hardware, replaced, changed.id, now, func(prior string) *store.Activation {
+		return decide(key, cands, sku, skus, r.Hardware, replaced, changed.id, now, func(prior string) *store.Activation {
 			a := &store.Activation{
 				ID: id, SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: k.LastGroup(),
 				Profile: profileJSON, Anchors: indexAnchors, CreatedAt: now, PriorID: prior,
@@ -268,12 +274,14 @@ var errNothingToRelease = errors.New("activation: nothing to release")
 // decide is the seat rule, run inside the store's transaction. The
 // candidates are the product's active activations sharing a component with
 // this device, made with this key or another. replaced is the activation
-// the device says this key replaces (its current license), not a repair.
+// the device says this key replaces (its current license), not a repair;
+// nor is a key whose SKU supersedes the original's (catalog.Supersedes; skus
+// holds every SKU by id).
 // changed is the activation of the license the device holds from before
 // its hardware changed too much (same system board): made with this key,
 // on a channel whose licences move, the new activation takes its place in
 // the same transaction (Decision.Release), so its seat goes nowhere else.
-func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.Profile, replaced, changed string, now time.Time, fresh func(prior string) *store.Activation) (store.Decision, error) {
+func decide(key store.Key, cands []store.Activation, sku store.SKU, skus map[string]store.SKU, hw hardware.Profile, replaced, changed string, now time.Time, fresh func(prior string) *store.Activation) (store.Decision, error) {
 	if key.Blocked {
 		return store.Decision{}, blocked(key.BlockReason)
 	}
@@ -281,7 +289,10 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 	// key, is remembered on the new activation. The original is the newest
 	// activation on the device that is not itself a repair (an upgrade
 	// supersedes what it replaced, even an OEM activation that stays); when
-	// the device says this key replaces it, there is no repair.
+	// the device says this key replaces it, or the key is a purchase that
+	// supersedes it (a volume licence, another edition, a licence without
+	// an end after one with an end, anything after a trial), there is no
+	// repair.
 	var orig *store.Activation
 	for i, c := range cands {
 		var p hardware.Profile
@@ -298,6 +309,10 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, hw hardware.
 	prior := ""
 	if orig != nil && orig.ID != replaced {
 		prior = orig.ID
+		ends := !key.NotAfter.IsZero() || sku.Policy.ValidDays > 0
+		if e, ok := skus[orig.SKUID]; ok && catalog.Supersedes(sku, ends, e, !orig.NotAfter.IsZero()) {
+			prior = ""
+		}
 	}
 	if !key.NotAfter.IsZero() && !now.Before(key.NotAfter) {
 		return store.Decision{}, problem.Newf(problem.LicenseExpired, "this key's validity ended on %s: renew your subscription or buy a licence", key.NotAfter.Format(time.DateOnly))

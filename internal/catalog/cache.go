@@ -27,6 +27,7 @@ type Cache struct {
 	skus     map[string]store.SKU
 	groups   map[uint16]store.SKU
 	grace    map[string]graceDays // by product
+	all      map[string]store.SKU // every SKU, by id (AllSKUs); never changed once made
 	gen      uint64               // bumped by Invalidate: a read from before it is not kept
 	off      bool                 // Bypass
 }
@@ -59,6 +60,7 @@ func (c *Cache) reset() {
 	c.skus = map[string]store.SKU{}
 	c.groups = map[uint16]store.SKU{}
 	c.grace = map[string]graceDays{}
+	c.all = nil
 	c.gen++
 }
 
@@ -176,4 +178,31 @@ func (c *Cache) put(gen uint64, k store.SKU) {
 		c.groups[k.Group] = k
 	}
 	c.mu.Unlock()
+}
+
+// AllSKUs returns every SKU by id, read once per generation (the map is
+// shared: do not change it). While the cache is bypassed it reads them each
+// time.
+func (c *Cache) AllSKUs(ctx context.Context) (map[string]store.SKU, error) {
+	c.mu.RLock()
+	all := c.all
+	c.mu.RUnlock()
+	if all != nil {
+		return all, nil
+	}
+	gen := c.generation()
+	list, err := c.st.SKUs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all = make(map[string]store.SKU, len(list))
+	for _, k := range list {
+		all[k.ID] = k
+	}
+	c.mu.Lock()
+	if gen == c.gen && !c.off {
+		c.all = all
+	}
+	c.mu.Unlock()
+	return all, nil
 }

@@ -53,6 +53,28 @@ func (c Channel) Transferable() bool {
 	return false
 }
 
+// Supersedes reports whether an activation of SKU later (ending or not,
+// laterEnds), made on a device that still holds an activation of the same
+// product with another key, of SKU earlier (earlierEnds), is a purchase that
+// takes the earlier one's place rather than the repair case ("activated
+// with another key after a repair", where entering the original key is
+// the fix): after a trial; with a volume licence (organisations reimage
+// their PCs onto theirs); of another edition (an upgrade, or a downgrade
+// bought on purpose); or a licence without an end after one with an end
+// (a perpetual licence after a subscription). A repair is what is left:
+// another key of the same edition, not a volume licence, that does not
+// outlast the original.
+func Supersedes(later store.SKU, laterEnds bool, earlier store.SKU, earlierEnds bool) bool {
+	switch {
+	case Channel(earlier.Channel) == Trial,
+		Channel(later.Channel) == VolumeMAK, Channel(later.Channel) == VolumeHost,
+		!strings.EqualFold(later.Edition, earlier.Edition),
+		earlierEnds && !laterEnds:
+		return true
+	}
+	return false
+}
+
 // Default policy values.
 const (
 	DefaultTolerance       = 4

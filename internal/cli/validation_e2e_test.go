@@ -301,46 +301,64 @@ func TestRepairStory(t *testing.T) {
 }
 
 // Not every other key before this one makes a repair: a key blocked as
-// counterfeit, or a trial, is no original to go back to. A customer who
-// bought a genuine key and reinstalled is genuine, and the device's
-// digital license is the purchase's.
-func TestNoRepairAfterABlockedKeyOrATrial(t *testing.T) {
+// counterfeit, or a trial, is no original to go back to, and a purchase
+// that supersedes the original (a volume licence over an OEM one, another
+// edition, a perpetual licence after a subscription) is no repair. A
+// customer who bought a genuine key and reinstalled is genuine, and the
+// device's digital license is the purchase's.
+func TestNoRepairAfterABlockedKeyATrialOrAnotherPurchase(t *testing.T) {
 	s := clitest.StartServer(t, "", nil)
 	setupProduct(t, s, "photoedit-pro", "retail")
 	mustRun(t, s, "admin", "sku", "create", "photoedit-trial", "--product", "photoedit", "--edition", "Trial", "--channel", "trial", "--valid-days", "30")
-	keys := genKeys(t, s, "photoedit-pro", "3")
+	mustRun(t, s, "admin", "sku", "create", "photoedit-oem", "--product", "photoedit", "--edition", "Pro", "--channel", "oem")
+	mustRun(t, s, "admin", "sku", "create", "photoedit-mak", "--product", "photoedit", "--edition", "Pro", "--channel", "volume-mak", "--max-devices", "3")
+	mustRun(t, s, "admin", "sku", "create", "photoedit-home", "--product", "photoedit", "--edition", "Home", "--channel", "retail")
+	mustRun(t, s, "admin", "sku", "create", "photoedit-sub", "--product", "photoedit", "--edition", "Pro", "--channel", "subscription")
+	keys := genKeys(t, s, "photoedit-pro", "5")
 	trial := genKeys(t, s, "photoedit-trial", "1")[0]
+	oem := genKeys(t, s, "photoedit-oem", "1")[0]
+	mak := genKeys(t, s, "photoedit-mak", "1")[0]
+	home := genKeys(t, s, "photoedit-home", "1")[0]
+	sub := genKeys(t, s, "photoedit-sub", "1")[0]
 
-	for _, tc := range []struct {
-		name   string
-		first  string
-		before func()
+	for i, tc := range []struct {
+		name        string
+		first, then string
+		before      func()
 	}{
-		{"blocked", keys[0], func() { mustRun(t, s, "admin", "keys", "block", keys[0], "--reason", "counterfeit") }},
-		{"trial", trial, func() {}},
+		{"blocked", keys[0], keys[1], func() { mustRun(t, s, "admin", "keys", "block", keys[0], "--reason", "counterfeit") }},
+		{"trial", trial, keys[2], func() {}},
+		{"volume over OEM", oem, mak, func() {}},
+		{"another edition", home, keys[3], func() {}},
+		{"perpetual after a subscription", sub, keys[4], func() {}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hw := pcA()
-			hw.SystemUUID, hw.BoardSerial = "5ee0c0de-0000-4000-8000-00000000"+map[string]string{"blocked": "0001", "trial": "0002"}[tc.name], "BOARD-"+tc.name
-			first := newDevice(t, s, tc.name+"-1", hw)
+			hw.SystemUUID, hw.BoardSerial = fmt.Sprintf("5ee0c0de-0000-4000-8000-%012d", i+1), "BOARD-"+tc.name
+			first := newDevice(t, s, fmt.Sprintf("case%d-1", i), hw)
 			if o := first.activate(tc.first); o.Reason != "ACTIVATED" {
 				t.Fatalf("first key = %+v", o)
 			}
 			tc.before()
 			// Reinstall (an empty store), then a genuine key.
-			bought := newDevice(t, s, tc.name+"-2", hw)
-			key := map[string]string{"blocked": keys[1], "trial": keys[2]}[tc.name]
-			o := bought.activate(key)
+			bought := newDevice(t, s, fmt.Sprintf("case%d-2", i), hw)
+			o := bought.activate(tc.then)
 			if o.Reason != "ACTIVATED" {
 				t.Fatalf("genuine key = %+v", o)
 			}
 			bought.check(nil, "GENUINE", problem.Genuine, "validate")
 			// Another reinstall: the digital license is the purchase.
-			again := newDevice(t, s, tc.name+"-3", hw)
+			again := newDevice(t, s, fmt.Sprintf("case%d-3", i), hw)
 			if d := again.activate("--product", "photoedit"); d.Reason != "DIGITAL_LICENSE" || d.ActivationID != o.ActivationID {
 				t.Fatalf("digital license = %+v, want the purchase %s", d, o.ActivationID)
 			}
 			again.check(nil, "GENUINE", problem.Genuine, "validate")
+			// Entering the first key again does not take the purchase's place.
+			if tc.name != "blocked" && tc.name != "trial" {
+				third := newDevice(t, s, fmt.Sprintf("case%d-4", i), hw)
+				third.activate(tc.first)
+				bought.check(nil, "GENUINE", problem.Genuine, "validate")
+			}
 		})
 	}
 }
