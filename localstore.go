@@ -49,7 +49,7 @@ func DefaultStoreDir(s Scope) (string, error) {
 	}
 	dir, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("no user configuration directory: %w (set a store directory)", err)
+		return "", problem.Newf(problem.StoreCorrupt, "this user has no configuration directory to keep licenses in (%v): set HOME, give a store directory (the agent's --store DIR, the SDK's Config.StoreDir), or use the machine-wide store (--machine)", err)
 	}
 	return filepath.Join(dir, "echt"), nil
 }

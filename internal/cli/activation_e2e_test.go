@@ -267,23 +267,28 @@ func TestAgentJSONFailures(t *testing.T) {
 		status     string
 		reason     string
 		stderrHint string
+		env        []string
 	}{
-		{"server without scheme", []string{"activate", key, "--server", "127.0.0.1:8080", "--hardware", hw, "--store", store}, 2, "", "INVALID_REQUEST", "http://"},
-		{"malformed hardware file", []string{"activate", key, "--hardware", bad, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb must be a number"},
-		{"implausible memory", []string{"activate", key, "--hardware", hugeMemory, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb"},
-		{"not a MAC", []string{"activate", key, "--hardware", badMAC, "--store", store}, 2, "", "INVALID_REQUEST", "zz:zz"},
-		{"unknown flag", []string{"status", "--bogus"}, 2, "UNKNOWN", "INVALID_REQUEST", "unknown flag"},
-		{"status, an argument", []string{"status", "extra"}, 2, "UNKNOWN", "INVALID_REQUEST", "unknown command"},
-		{"activate, unknown flag", []string{"activate", "--bogus"}, 2, "", "INVALID_REQUEST", "unknown flag"},
-		{"activate, two keys", []string{"activate", "A", "B"}, 2, "", "INVALID_REQUEST", "at most 1"},
-		{"deactivate, unknown flag", []string{"deactivate", "--bogus"}, 2, "", "INVALID_REQUEST", "unknown flag"},
-		{"bad product id", []string{"status", "--product", "Photo Edit", "--store", store}, 2, "UNKNOWN", "INVALID_REQUEST", "not valid"},
-		{"store cannot be written", []string{"activate", key, "--hardware", hw, "--store", filepath.Join(notDir, "sub")}, problem.StoreCorrupt.ExitCode(), "", "LOCAL_STORE_ERROR", ""},
-		{"store is a file", []string{"status", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", ""},
-		{"validate, store is a file", []string{"validate", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", ""},
-		{"nothing to deactivate", []string{"deactivate", "--store", filepath.Join(t.TempDir(), "empty"), "--hardware", hw}, problem.NotActivated.ExitCode(), "", "NOT_ACTIVATED", ""},
+		{"server without scheme", []string{"activate", key, "--server", "127.0.0.1:8080", "--hardware", hw, "--store", store}, 2, "", "INVALID_REQUEST", "http://", nil},
+		{"malformed hardware file", []string{"activate", key, "--hardware", bad, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb must be a number", nil},
+		{"implausible memory", []string{"activate", key, "--hardware", hugeMemory, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb", nil},
+		{"not a MAC", []string{"activate", key, "--hardware", badMAC, "--store", store}, 2, "", "INVALID_REQUEST", "zz:zz", nil},
+		{"unknown flag", []string{"status", "--bogus"}, 2, "UNKNOWN", "INVALID_REQUEST", "unknown flag", nil},
+		{"status, an argument", []string{"status", "extra"}, 2, "UNKNOWN", "INVALID_REQUEST", "unknown command", nil},
+		{"activate, unknown flag", []string{"activate", "--bogus"}, 2, "", "INVALID_REQUEST", "unknown flag", nil},
+		{"activate, two keys", []string{"activate", "A", "B"}, 2, "", "INVALID_REQUEST", "at most 1", nil},
+		{"deactivate, unknown flag", []string{"deactivate", "--bogus"}, 2, "", "INVALID_REQUEST", "unknown flag", nil},
+		{"bad product id", []string{"status", "--product", "Photo Edit", "--store", store}, 2, "UNKNOWN", "INVALID_REQUEST", "not valid", nil},
+		{"store cannot be written", []string{"activate", key, "--hardware", hw, "--store", filepath.Join(notDir, "sub")}, problem.StoreCorrupt.ExitCode(), "", "LOCAL_STORE_ERROR", "", nil},
+		{"store is a file", []string{"status", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", "", nil},
+		{"validate, store is a file", []string{"validate", "--store", notDir}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", "", nil},
+		{"nothing to deactivate", []string{"deactivate", "--store", filepath.Join(t.TempDir(), "empty"), "--hardware", hw}, problem.NotActivated.ExitCode(), "", "NOT_ACTIVATED", "", nil},
+		// A service or cron job without HOME: no default store, and the
+		// message says how to give one.
+		{"status, no home directory", []string{"status", "--hardware", hw}, problem.StoreCorrupt.ExitCode(), "UNKNOWN", "LOCAL_STORE_ERROR", "--store DIR", []string{"HOME=", "XDG_CONFIG_HOME="}},
+		{"activate, no home directory", []string{"activate", key, "--hardware", hw}, problem.StoreCorrupt.ExitCode(), "", "LOCAL_STORE_ERROR", "--store DIR", []string{"HOME=", "XDG_CONFIG_HOME="}},
 	} {
-		r := clitest.Run(t, s, nil, append(tc.args, "--json")...)
+		r := clitest.Run(t, s, tc.env, append(tc.args, "--json")...)
 		var o out
 		if err := json.Unmarshal([]byte(r.Stdout), &o); err != nil {
 			t.Errorf("%s: stdout is not one JSON object (%v): %q, stderr %q", tc.name, err, r.Stdout, r.Stderr)
@@ -292,8 +297,8 @@ func TestAgentJSONFailures(t *testing.T) {
 		if r.Code != tc.exit || o.Reason != tc.reason || o.Status != tc.status || o.Detail == "" {
 			t.Errorf("%s: exit %d, %+v; want exit %d, status %q, reason %q with a detail", tc.name, r.Code, o, tc.exit, tc.status, tc.reason)
 		}
-		if !strings.Contains(r.Stderr, tc.stderrHint) {
-			t.Errorf("%s: stderr %q does not say %q", tc.name, r.Stderr, tc.stderrHint)
+		if !strings.Contains(r.Stderr+o.Detail, tc.stderrHint) {
+			t.Errorf("%s: neither stderr %q nor the detail %q says %q", tc.name, r.Stderr, o.Detail, tc.stderrHint)
 		}
 		// The contract's fields are there, empty when unknown.
 		var fields map[string]any
