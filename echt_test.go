@@ -303,10 +303,16 @@ func TestGraceNeedsAWritableStore(t *testing.T) {
 func TestProductsSkipsGraceOnly(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "retail", 1, 1, nil)
+	adminCall(t, f.srv, "POST", "/v1/admin/products", map[string]string{"id": "videoedit", "name": "VideoEdit"}, nil)
 	dir := t.TempDir()
 	c := f.client(t, device(0), dir)
 	if st, err := c.StatusProduct(ctx, "videoedit"); err != nil || st.Status != echt.StatusGrace {
 		t.Fatalf("status of a product never activated = %+v, %v; want GRACE", st, err)
+	}
+	// A product the server does not know starts no grace period: the id
+	// was given wrong.
+	if st, err := c.StatusProduct(ctx, "nosuchedit"); problem.CodeOf(err) != problem.ProductNotFound {
+		t.Fatalf("status of a product the server does not know = %+v, %v; want PRODUCT_NOT_FOUND", st, err)
 	}
 	if ps, err := c.Products(); err != nil || len(ps) != 0 {
 		t.Fatalf("products before any activation = %v, %v; want none", ps, err)
