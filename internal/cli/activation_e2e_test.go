@@ -270,6 +270,7 @@ func TestAgentJSONFailures(t *testing.T) {
 		env        []string
 	}{
 		{"server without scheme", []string{"activate", key, "--server", "127.0.0.1:8080", "--hardware", hw, "--store", store}, 2, "", "INVALID_REQUEST", "http://", nil},
+		{"server with a query", []string{"status", "--server", "http://127.0.0.1:8080/?q=1", "--store", store}, 2, "UNKNOWN", "INVALID_REQUEST", "without a query", nil},
 		{"malformed hardware file", []string{"activate", key, "--hardware", bad, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb must be a number", nil},
 		{"implausible memory", []string{"activate", key, "--hardware", hugeMemory, "--store", store}, 2, "", "INVALID_REQUEST", "memory_gb", nil},
 		{"not a MAC", []string{"activate", key, "--hardware", badMAC, "--store", store}, 2, "", "INVALID_REQUEST", "zz:zz", nil},

@@ -161,6 +161,9 @@ func checkServerURL(s string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("--server %q is not a server URL: write it with http:// or https://, for example http://127.0.0.1:8080", s)
 	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return usagef("--server %q is not a server URL: give the server's base URL without a query (?…) or fragment (#…), for example http://127.0.0.1:8080", s)
+	}
 	return nil
 }
 
