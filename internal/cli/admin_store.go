@@ -164,6 +164,16 @@ it in place of DATA/echt.db. A server on PostgreSQL refuses: use pg_dump.`,
 				case !force:
 					return usagef("--out %s exists: choose another file, or pass --force to replace it", out)
 				}
+				// A database in use (in WAL mode it has these beside it):
+				// replacing it under its server would lose or corrupt
+				// what the server writes next, --force or not.
+				for _, side := range []string{"-wal", "-shm"} {
+					if _, err := os.Lstat(out + side); err == nil {
+						return usagef("--out %s is a database in use (%s is beside it): a backup never replaces a live database; write it to another file, and to restore one, stop the server first (docs/operations.md)", out, out+side)
+					}
+				}
+			} else if dir := filepath.Dir(out); !isDir(dir) {
+				return usagef("--out %s: the directory %s does not exist: create it first or name a file in an existing directory", out, dir)
 			}
 			// A signal cancels the download, so that the partial file is
 			// removed; the exit status is 128 + the signal's number.
@@ -196,6 +206,12 @@ it in place of DATA/echt.db. A server on PostgreSQL refuses: use pg_dump.`,
 	cmd.Flags().StringVar(&out, "out", "", "file to write the backup to (a SQLite database, mode 0600)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace --out if it exists")
 	return cmd
+}
+
+// isDir reports whether path is a directory (following links).
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // fileKind names what a file that is not a regular one is.

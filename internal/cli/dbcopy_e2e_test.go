@@ -102,8 +102,21 @@ func TestMoveToPostgres(t *testing.T) {
 	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", out); r.Code != 2 || !strings.Contains(r.Stderr, "--force") {
 		t.Errorf("backup over an existing file: exit %d, %s", r.Code, r.Stderr)
 	}
-	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", filepath.Join(t.TempDir(), "no-such-dir", "b.db")); r.Code == 0 || !strings.Contains(r.Stderr, "cannot write a backup") {
+	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", filepath.Join(t.TempDir(), "no-such-dir", "b.db")); r.Code != 2 || !strings.Contains(r.Stderr, "does not exist") {
 		t.Errorf("backup into a missing directory: exit %d, %s", r.Code, r.Stderr)
+	}
+	// The server's own database is never replaced under it, --force or
+	// not: the server would go on writing to the file it has open.
+	live := filepath.Join(s.Data, "echt.db")
+	before, err := os.Stat(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", live, "--force"); r.Code != 2 || !strings.Contains(r.Stderr, "in use") {
+		t.Errorf("backup --force over the live database: exit %d, %s", r.Code, r.Stderr)
+	}
+	if after, err := os.Stat(live); err != nil || !os.SameFile(before, after) {
+		t.Errorf("the live database was replaced: %v", err)
 	}
 	// --force replaces a file, never what is not one (a link here; a
 	// device such as /dev/null the same way), and - is no file.
