@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -248,6 +250,22 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	if outage == 0 {
 		t.Errorf("no request failed while the database refused connections; the test did not test an outage")
+	}
+	// The metrics count the outage's failures as what the clients were
+	// told, not as internal errors (alerts on INTERNAL stay quiet).
+	mres, err := c.Get(node.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mres.Body)
+	mres.Body.Close()
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if (strings.HasPrefix(line, "echt_activations_total{") || strings.HasPrefix(line, "echt_validations_total{")) && strings.Contains(line, `reason="INTERNAL"`) {
+			t.Errorf("metrics count the outage as internal errors: %s", line)
+		}
+	}
+	if !strings.Contains(string(metrics), `reason="STORE_UNAVAILABLE"`) {
+		t.Errorf("no activation or validation counted as STORE_UNAVAILABLE in the metrics after the outage")
 	}
 	// No acknowledged activation was lost.
 	conn, err := pgx.Connect(context.Background(), dbURL)

@@ -127,7 +127,7 @@ func (s *Server) activate(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.activation.Activate(r.Context(), activation.Request{Key: req.Key, Product: req.Product, Hardware: req.Hardware, Nonce: req.Nonce, Server: s.publicURL(r), Replaces: req.Replaces})
 	if err != nil {
-		reason := string(problem.CodeOf(err))
+		reason := string(failureCode(err))
 		if clientGone(r, err) {
 			reason = "CLIENT_CLOSED"
 		}
@@ -258,6 +258,11 @@ func (s *Server) validateWith(w http.ResponseWriter, r *http.Request, in, out *[
 	lang := reasons.Negotiate(req.Lang, r.Header.Get("Accept-Language"))
 	res, err := s.validation.Validate(r.Context(), validation.Request{License: req.License, Hardware: req.Hardware, Nonce: req.Nonce, Lang: lang, BaseURL: s.publicURL(r)})
 	if err != nil {
+		reason := string(failureCode(err))
+		if clientGone(r, err) {
+			reason = "CLIENT_CLOSED"
+		}
+		s.metrics.validations.WithLabelValues("ERROR", reason).Inc()
 		s.fail(w, r, err)
 		return
 	}

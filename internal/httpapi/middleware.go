@@ -271,6 +271,21 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	problem.WriteEncoded(w, status, retry, body)
 }
 
+// failureCode is the code fail answers err with (a request whose client
+// hung up aside).
+func failureCode(err error) problem.Code {
+	var pe *problem.Error
+	switch {
+	case errors.As(err, &pe):
+		return pe.Code
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+		return problem.StoreUnavailable
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return problem.Unavailable
+	}
+	return problem.Internal
+}
+
 // statusClientClosed is the status recorded for a request whose client
 // hung up before the answer (nginx's 499).
 const statusClientClosed = 499
