@@ -124,6 +124,13 @@ func TestBenchChecksTheTokenFirst(t *testing.T) {
 	if r.Code != problem.ProductNotFound.ExitCode() || !strings.Contains(r.Stderr, `no product "nope"`) || strings.Contains(r.Stderr, "server's log") {
 		t.Errorf("bench with an unknown --product = %d %s; want PRODUCT_NOT_FOUND with the server's detail", r.Code, r.Stderr)
 	}
+	// Keys of another product are refused before anything is sent: their
+	// devices would be hashed with the wrong salt and their seats spent.
+	mustRun(t, s, "admin", "product", "create", "videoedit", "--name", "VideoEdit")
+	r = clitest.Run(t, s, nil, "bench", "--scenario", "activate", "--keys-file", keys, "--product", "videoedit", "--duration", "1s")
+	if r.Code != problem.SKUMismatch.ExitCode() || !strings.Contains(r.Stderr, "is for product photoedit, not --product videoedit") {
+		t.Errorf("bench with keys of another product = %d %s; want SKU_MISMATCH naming both products", r.Code, r.Stderr)
+	}
 	// A blocked key in --keys-file: the devices of a validate run cannot
 	// be prepared, and the message says which key and what to change.
 	b, err := os.ReadFile(keys)

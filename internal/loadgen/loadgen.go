@@ -742,8 +742,8 @@ func (r *Runner) deviceFailure(code, detail, key string) error {
 		msg += ": " + detail
 	}
 	hint := ""
-	if k, err := productkey.Parse(key); err == nil {
-		msg += " (key " + productkey.Partial(k.LastGroup()) + ")"
+	if p := partialKey(key); p != "" {
+		msg += " (key " + p + ")"
 	}
 	switch problem.Code(code) {
 	case problem.KeyBlocked, problem.KeyInvalid, problem.KeyTypo, problem.KeyInUseElsewhere, problem.ActivationLimitReached, problem.SKUMismatch, problem.LicenseExpired:
@@ -752,6 +752,16 @@ func (r *Runner) deviceFailure(code, detail, key string) error {
 		}
 	}
 	return benchProblem(code, msg, hint)
+}
+
+// partialKey is a key as the publisher's tools show it (its last group
+// only), "" if it is no key.
+func partialKey(key string) string {
+	k, err := productkey.Parse(key)
+	if err != nil {
+		return ""
+	}
+	return productkey.Partial(k.LastGroup())
 }
 
 // benchProblem is an error of the run with the reason code the server (or
@@ -792,6 +802,19 @@ func (r *Runner) prepare(ctx context.Context) (*fixture, error) {
 		var p api.ProductInfo
 		if code := r.send(ctx, "GET", "/v1/products/"+r.cfg.Product, nil, &p); code != "" {
 			return nil, benchProblem(code, fmt.Sprintf("bench: product %s: %s", r.cfg.Product, code), "check --product and --server")
+		}
+		// The keys must be the product's, or every activation would store
+		// a device hashed with another product's salt and spend a seat of
+		// a key for good: ask the server about the first and the last.
+		for _, i := range []int{0, len(f.keys) - 1} {
+			body, _ := json.Marshal(api.KeyCheckRequest{Key: f.keys[i]})
+			var kp api.ProductInfo
+			if code := r.send(ctx, "POST", "/v1/keys/product", body, &kp); code != "" {
+				return nil, benchProblem(code, fmt.Sprintf("bench: key %d of --keys-file (%s): %s", i+1, partialKey(f.keys[i]), code), "give keys the server issued, for --product")
+			}
+			if kp.ID != r.cfg.Product {
+				return nil, benchProblem(string(problem.SKUMismatch), fmt.Sprintf("bench: key %d of --keys-file (%s) is for product %s, not --product %s", i+1, partialKey(f.keys[i]), kp.ID, r.cfg.Product), "give keys of --product, or name their product with --product")
+			}
 		}
 		f.setSalt(p.HardwareSalt)
 		if r.cfg.Scenario == ScenarioValidate || r.cfg.Scenario == ScenarioMixed {
