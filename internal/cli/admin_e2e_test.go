@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -548,5 +549,20 @@ func TestUsageErrorShowsTheCommandsUsage(t *testing.T) {
 	r := clitest.Run(t, nil, nil, "admin", "product", "create")
 	if r.Code != 2 || !strings.Contains(r.Stderr, "usage: echt admin product create ID --name NAME") || !strings.Contains(r.Stderr, "echt admin product create --help") {
 		t.Errorf("admin product create without an id = %d %q", r.Code, r.Stderr)
+	}
+}
+
+// An address that is not an echt server (another web server, a proxy's
+// error page) is named as such, not reported as a bare status to retry.
+func TestAdminAtAnotherWebServer(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusNotImplemented)
+		_, _ = w.Write([]byte("<html>Unsupported method</html>"))
+	}))
+	defer other.Close()
+	r := clitest.Run(t, nil, nil, "admin", "product", "create", "foo", "--name", "Foo", "--server", other.URL, "--token", "echt_x")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "not as an echt server does") || !strings.Contains(r.Stderr, "check --server") || strings.Contains(r.Stderr, "request id") {
+		t.Errorf("admin against another web server = %d %s; want it named as not an echt server, with what to check", r.Code, r.Stderr)
 	}
 }

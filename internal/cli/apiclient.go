@@ -80,6 +80,19 @@ func refusedToken(server string) string {
 func (c *apiClient) failure(resp *http.Response) error {
 	err := problem.Decode(resp)
 	var pe *problem.Error
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") && errors.As(err, &pe) {
+		// Not an echt server's answer (a web server, a proxy's error
+		// page): say so, instead of a bare status and "try again".
+		if ct == "" {
+			ct = "no content type"
+		}
+		pe.Detail = fmt.Sprintf("%s answered with HTTP %d (%s), not as an echt server does", c.server, resp.StatusCode, ct)
+		if pe.Extra == nil {
+			pe.Extra = map[string]any{}
+		}
+		pe.Extra["hint"] = "check --server (or ECHT_SERVER): it must be the address of an echt server (echt serve), not of another web server or a proxy in front of it that answered in its place"
+		return pe
+	}
 	if c.token != "" && resp.StatusCode == http.StatusUnauthorized && errors.As(err, &pe) {
 		if pe.Extra == nil {
 			pe.Extra = map[string]any{}
