@@ -565,4 +565,8 @@ func TestAdminAtAnotherWebServer(t *testing.T) {
 	if r.Code == 0 || !strings.Contains(r.Stderr, "not as an echt server does") || !strings.Contains(r.Stderr, "check --server") || strings.Contains(r.Stderr, "request id") {
 		t.Errorf("admin against another web server = %d %s; want it named as not an echt server, with what to check", r.Code, r.Stderr)
 	}
+	r = clitest.Run(t, nil, nil, "bench", "--server", other.URL, "--token", "echt_x", "--duration", "1s")
+	if r.Code == 0 || !strings.Contains(r.Stderr, "not as an echt server does") || !strings.Contains(r.Stderr, "check --server") {
+		t.Errorf("bench against another web server = %d %s; want it named as not an echt server, with what to check", r.Code, r.Stderr)
+	}
 }

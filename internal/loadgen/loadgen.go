@@ -9,6 +9,7 @@ package loadgen
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -709,7 +710,13 @@ func (r *Runner) sendDetailed(ctx context.Context, method, path string, body []b
 	}
 	switch {
 	case resp.StatusCode >= 400:
-		pe := problem.DecodeBytes(resp.StatusCode, resp.Header.Get("Content-Type"), "", data)
+		ct := resp.Header.Get("Content-Type")
+		pe := problem.DecodeBytes(resp.StatusCode, ct, "", data)
+		if !strings.HasPrefix(ct, "application/problem+json") {
+			// Another web server, or a proxy's error page.
+			return string(pe.Code), fmt.Sprintf("answered with HTTP %d (%s), not as an echt server does", resp.StatusCode, cmp.Or(ct, "no content type")),
+				"check --server: it must be the address of an echt server (echt serve), not of another web server or a proxy in front of it that answered in its place"
+		}
 		h, _ := pe.Extra["hint"].(string)
 		return string(pe.Code), pe.Detail, h
 	case resp.StatusCode >= 300:
