@@ -183,9 +183,7 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 		return nil, err
 	}
 	if ll.files.st == nil && ll.files.license == nil && !ll.files.stateCorrupt && !c.graceSet && c.cfg.Server != "" && ll.grace == nil {
-		if ll.grace, err = c.productGrace(ctx, product); err != nil {
-			return nil, err
-		}
+		ll.grace = c.productGrace(ctx, product)
 	}
 	now := c.now().UTC()
 	s := c.check(ll, product, now)
@@ -202,20 +200,17 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 }
 
 // productGrace asks the server, briefly, for the publisher's grace period
-// of a product; nil when it cannot say (no answer, no SKU yet). A server
-// that knows no such product is an error (PRODUCT_NOT_FOUND): a product id
-// given wrong starts no grace period of its own.
-func (c *Client) productGrace(ctx context.Context, product string) (*int, error) {
+// of a product; nil when it cannot say (no answer, no SKU yet, no such
+// product: with trust on first use nothing pinned proves the answer the
+// publisher's, and a check must not fail on a stranger's word).
+func (c *Client) productGrace(ctx context.Context, product string) *int {
 	ctx, cancel := context.WithTimeout(ctx, graceLookupTimeout)
 	defer cancel()
 	info, err := c.productInfo(ctx, product, true)
-	if problem.CodeOf(err) == problem.ProductNotFound {
-		return nil, err
-	}
 	if err != nil {
-		return nil, nil
+		return nil
 	}
-	return info.GraceDays, nil
+	return info.GraceDays
 }
 
 // graceLookupTimeout bounds the requests a first check makes (the product,

@@ -309,7 +309,7 @@ func TestRepairStory(t *testing.T) {
 func TestNoRepairAfterABlockedKeyATrialOrAnotherPurchase(t *testing.T) {
 	s := clitest.StartServer(t, "", nil)
 	setupProduct(t, s, "photoedit-pro", "retail")
-	mustRun(t, s, "admin", "sku", "create", "photoedit-trial", "--product", "photoedit", "--edition", "Trial", "--channel", "trial", "--valid-days", "30")
+	mustRun(t, s, "admin", "sku", "create", "photoedit-trial", "--product", "photoedit", "--edition", "Pro", "--channel", "trial", "--valid-days", "30")
 	mustRun(t, s, "admin", "sku", "create", "photoedit-oem", "--product", "photoedit", "--edition", "Pro", "--channel", "oem")
 	mustRun(t, s, "admin", "sku", "create", "photoedit-mak", "--product", "photoedit", "--edition", "Pro", "--channel", "volume-mak", "--max-devices", "3")
 	mustRun(t, s, "admin", "sku", "create", "photoedit-home", "--product", "photoedit", "--edition", "Home", "--channel", "retail")
@@ -356,7 +356,9 @@ func TestNoRepairAfterABlockedKeyATrialOrAnotherPurchase(t *testing.T) {
 			// Entering the first key again does not take the purchase's place.
 			if tc.name != "blocked" && tc.name != "trial" {
 				third := newDevice(t, s, fmt.Sprintf("case%d-4", i), hw)
-				third.activate(tc.first)
+				if a := third.activate(tc.first); a.Reason != "ALREADY_ACTIVATED" {
+					t.Fatalf("the first key again = %+v, want ALREADY_ACTIVATED", a)
+				}
 				bought.check(nil, "GENUINE", problem.Genuine, "validate")
 			}
 		})

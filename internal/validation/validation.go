@@ -286,7 +286,7 @@ func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time
 		}
 		stands := false
 		if err == nil {
-			if stands, err = s.original(ctx, prior.act, act, now); err != nil {
+			if stands, err = s.original(ctx, prior.act, now); err != nil {
 				return err
 			}
 		}
@@ -307,23 +307,19 @@ func (s *Service) judge(ctx context.Context, r Request, v *api.Verdict, now time
 // later one, made with another key, is the repair case: it is active and
 // unexpired, its key is not blocked (a customer who bought a genuine key
 // after a counterfeit one was blocked is not asked to enter the blocked
-// key), and the later one does not supersede it as a purchase
-// (catalog.Supersedes: after a trial, a volume licence, another edition, a
-// perpetual licence after one that ends).
-func (s *Service) original(ctx context.Context, a, later store.Activation, now time.Time) (bool, error) {
+// key), and it is not a trial (a purchase after a trial is no repair). A
+// purchase of its own (catalog.Supersedes) gets no PriorID at activation.
+func (s *Service) original(ctx context.Context, a store.Activation, now time.Time) (bool, error) {
 	if a.Status != store.StatusActive || !a.NotAfter.IsZero() && !now.Before(a.NotAfter) {
 		return false, nil
 	}
 	sku, err := s.cat.SKU(ctx, a.SKUID)
-	laterSKU, laterErr := s.cat.SKU(ctx, later.SKUID)
-	for _, err := range []error{err, laterErr} {
-		if err != nil && !errors.Is(err, store.ErrNotFound) && problem.CodeOf(err) != problem.SKUNotFound {
-			// No verdict on a guess: the store's trouble is a 503.
-			return false, err
-		}
-	}
-	if err == nil && laterErr == nil && catalog.Supersedes(laterSKU, !later.NotAfter.IsZero(), sku, !a.NotAfter.IsZero()) {
+	switch {
+	case err == nil && catalog.Channel(sku.Channel) == catalog.Trial:
 		return false, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound) && problem.CodeOf(err) != problem.SKUNotFound:
+		// No verdict on a guess: the store's trouble is a 503.
+		return false, err
 	}
 	k, err := s.key(ctx, a.KeyHash)
 	if errors.Is(err, store.ErrNotFound) {
