@@ -243,6 +243,15 @@ func (c *Client) trustPinning(ctx context.Context, repin bool) (*signing.Verifie
 	return v, fresh, nil
 }
 
+// trustsPinned reports whether the root key this client verifies with is
+// its configured one or the one pinned in the store, not one just taken
+// from the server (trust on first use, nothing pinned yet).
+func (c *Client) trustsPinned() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.verifier != nil && c.unpinned == nil
+}
+
 // forgetOverDamaged drops a root key taken from the server over a damaged
 // pinned key file when the activation it was for failed: later checks read
 // the file again and find it damaged, as before.

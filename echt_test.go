@@ -298,6 +298,28 @@ func TestGraceNeedsAWritableStore(t *testing.T) {
 	}
 }
 
+// A first check of a product the server does not know: an error where the
+// client trusts the server already (its configured or pinned root key),
+// the usual grace period where it would take the server's word on first
+// use (nothing proves that answer the publisher's).
+func TestFirstCheckOfAnUnknownProduct(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	c := f.client(t, device(0), "")
+	if st, err := c.StatusProduct(ctx, "nosuchedit"); problem.CodeOf(err) != problem.ProductNotFound {
+		t.Fatalf("status of a product the trusted server does not know = %+v, %v; want PRODUCT_NOT_FOUND", st, err)
+	}
+	dir := t.TempDir()
+	tofu, err := echt.NewClient(echt.Config{Server: f.srv.URL, TrustOnFirstUse: true, StoreDir: dir,
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := tofu.StatusProduct(ctx, "nosuchedit"); err != nil || st.Status != echt.StatusGrace {
+		t.Fatalf("status, trust on first use, of a product the server does not know = %+v, %v; want GRACE", st, err)
+	}
+}
+
 // A product only checked during its grace period is not one the device
 // holds: echt status without --product still finds the activated one.
 func TestProductsSkipsGraceOnly(t *testing.T) {

@@ -183,7 +183,9 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 		return nil, err
 	}
 	if ll.files.st == nil && ll.files.license == nil && !ll.files.stateCorrupt && !c.graceSet && c.cfg.Server != "" && ll.grace == nil {
-		ll.grace = c.productGrace(ctx, product)
+		if ll.grace, err = c.productGrace(ctx, product); err != nil {
+			return nil, err
+		}
 	}
 	now := c.now().UTC()
 	s := c.check(ll, product, now)
@@ -200,17 +202,23 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 }
 
 // productGrace asks the server, briefly, for the publisher's grace period
-// of a product; nil when it cannot say (no answer, no SKU yet, no such
-// product: with trust on first use nothing pinned proves the answer the
-// publisher's, and a check must not fail on a stranger's word).
-func (c *Client) productGrace(ctx context.Context, product string) *int {
+// of a product; nil when it cannot say (no answer, no SKU yet). A server
+// this client already trusts (Config.RootKey, or the root key pinned in the
+// store) that knows no such product is an error, PRODUCT_NOT_FOUND: a
+// product id given wrong starts no grace period. From a server trusted on
+// first use, with nothing pinned yet, nothing proves that answer the
+// publisher's, so it is taken as no answer.
+func (c *Client) productGrace(ctx context.Context, product string) (*int, error) {
 	ctx, cancel := context.WithTimeout(ctx, graceLookupTimeout)
 	defer cancel()
 	info, err := c.productInfo(ctx, product, true)
-	if err != nil {
-		return nil
+	if problem.CodeOf(err) == problem.ProductNotFound && c.trustsPinned() {
+		return nil, err
 	}
-	return info.GraceDays
+	if err != nil {
+		return nil, nil
+	}
+	return info.GraceDays, nil
 }
 
 // graceLookupTimeout bounds the requests a first check makes (the product,

@@ -169,11 +169,11 @@ it in place of DATA/echt.db. A server on PostgreSQL refuses: use pg_dump.`,
 				// what the server writes next, --force or not.
 				for _, side := range []string{"-wal", "-shm"} {
 					if _, err := os.Lstat(out + side); err == nil {
-						return usagef("--out %s is a database in use (%s is beside it): a backup never replaces a live database; write it to another file, and to restore one, stop the server first (docs/operations.md)", out, out+side)
+						return usagef("--out %s is a database in use (%s is beside it; or left by a server that did not stop cleanly): a backup never replaces a live database; write it to another file, and to restore one, stop the server first (docs/operations.md)", out, out+side)
 					}
 				}
 			} else if dir := filepath.Dir(out); !isDir(dir) {
-				return usagef("--out %s: the directory %s does not exist: create it first or name a file in an existing directory", out, dir)
+				return usagef("--out %s: %s is not a directory this user can reach: create it first or name a file in an existing directory", out, dir)
 			}
 			// A signal cancels the download, so that the partial file is
 			// removed; the exit status is 128 + the signal's number.

@@ -102,7 +102,7 @@ func TestMoveToPostgres(t *testing.T) {
 	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", out); r.Code != 2 || !strings.Contains(r.Stderr, "--force") {
 		t.Errorf("backup over an existing file: exit %d, %s", r.Code, r.Stderr)
 	}
-	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", filepath.Join(t.TempDir(), "no-such-dir", "b.db")); r.Code != 2 || !strings.Contains(r.Stderr, "does not exist") {
+	if r := clitest.Run(t, s, nil, "admin", "backup", "--out", filepath.Join(t.TempDir(), "no-such-dir", "b.db")); r.Code != 2 || !strings.Contains(r.Stderr, "is not a directory this user can reach") {
 		t.Errorf("backup into a missing directory: exit %d, %s", r.Code, r.Stderr)
 	}
 	// The server's own database is never replaced under it, --force or
