@@ -1643,6 +1643,57 @@ func TestHardwareReadAgain(t *testing.T) {
 	}
 }
 
+// Concurrent first checks of a copy never activated (the grace period's
+// first use) share one Client safely (run with -race).
+func TestConcurrentFirstChecks(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	c := f.client(t, device(0), "")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				if st, err := c.Status(ctx); err != nil || st.Status != echt.StatusGrace {
+					t.Errorf("first checks in parallel: %+v, %v; want GRACE", st, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// A HARDWARE_CHANGED verdict about other hardware (another PC sharing the
+// store, a component read wrong for a moment) does not decide this
+// device's offline status afterwards; one about this very hardware does.
+func TestVerdictAboutOtherHardwareDoesNotStick(t *testing.T) {
+	defer echt.SetRereadHardware(0)()
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	var board atomic.Int64
+	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(int(board.Load())), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	board.Store(9)
+	if st, err := c.Validate(ctx); err != nil || st.Reason != problem.HardwareChanged || !st.Online {
+		t.Fatalf("validate on other hardware: %+v, %v; want an online HARDWARE_CHANGED", st, err)
+	}
+	if st, err := c.Status(ctx); err != nil || st.Reason != problem.HardwareChanged {
+		t.Fatalf("status on that other hardware: %s %s, %v; want HARDWARE_CHANGED", st.Status, st.Reason, err)
+	}
+	board.Store(0) // the activated device again
+	if st, err := c.Status(ctx); err != nil || !st.Genuine() {
+		t.Fatalf("status on the activated device after a verdict about other hardware: %s %s, %v; want GENUINE", st.Status, st.Reason, err)
+	}
+}
+
 // A client without Config.Product says which call to use instead, with a
 // stable code, and a malformed product or server is refused up front.
 func TestClientNeedsAProduct(t *testing.T) {

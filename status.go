@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/echt-dev/echt/internal/api"
 	"github.com/echt-dev/echt/internal/hardware"
 	"github.com/echt-dev/echt/internal/license"
 	"github.com/echt-dev/echt/internal/signing"
@@ -183,9 +184,14 @@ func (c *Client) StatusProduct(ctx context.Context, product string) (*Status, er
 		return nil, err
 	}
 	if ll.files.st == nil && ll.files.license == nil && !ll.files.stateCorrupt && !c.graceSet && c.cfg.Server != "" && ll.grace == nil {
-		if ll.grace, err = c.productGrace(ctx, product); err != nil {
+		g, err := c.productGrace(ctx, product)
+		if err != nil {
 			return nil, err
 		}
+		// On a copy: the loaded license is shared by concurrent checks.
+		cp := *ll
+		cp.grace = g
+		ll = &cp
 	}
 	now := c.now().UTC()
 	s := c.check(ll, product, now)
@@ -377,7 +383,7 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 	if m := hardware.Match(l.Hardware, ll.profile, l.Tolerance); !m.Same {
 		return bad(problem.HardwareChanged, "this device's hardware differs from the activated device: "+hardware.WhyText(m.Why))
 	}
-	if vd := ll.verdict; vd != nil && vd.ActivationID == l.ActivationID && vd.Status != StatusGenuine && vd.CheckedAt.After(l.IssuedAt) {
+	if vd := ll.verdict; vd != nil && vd.ActivationID == l.ActivationID && vd.Status != StatusGenuine && vd.CheckedAt.After(l.IssuedAt) && !aboutOtherHardware(vd, ll.profile) {
 		// The server's stored verdict decides, but this check asked no one:
 		// Online stays false, VerdictID names the verdict.
 		s.VerdictID, s.ResultsURL = vd.VerdictID, vd.ResultsURL
@@ -400,6 +406,20 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		}
 	}
 	return s
+}
+
+// aboutOtherHardware reports whether a stored verdict judged hardware that
+// is not this device's as it reads now: a HARDWARE_CHANGED said of another
+// PC sharing the store (a roaming profile), or of a moment when a component
+// read wrong, does not decide this device's offline status. Verdicts about
+// the key or the activation (blocked, revoked, …) hold whatever the
+// hardware.
+func aboutOtherHardware(vd *Verdict, current Profile) bool {
+	switch problem.Code(vd.Reason) {
+	case problem.HardwareChanged, problem.HardwareProfileInvalid:
+		return vd.Hardware != "" && vd.Hardware != api.HardwareDigest(current)
+	}
+	return false
 }
 
 func (c *Client) verifierNow() *signing.Verifier {
