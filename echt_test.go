@@ -1563,6 +1563,50 @@ func TestDigitalLicenseNeedsMoreThanOthersCanSee(t *testing.T) {
 	}
 }
 
+// Checks running on one store while it is deactivated and activated again
+// never see the two files between their writes: a check reads NOT_GENUINE
+// LICENSE_TAMPERED only of a store that stays so.
+func TestChecksNeverSeeAHalfWrittenStore(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	c := f.client(t, device(0), "")
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var torn atomic.Int64
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if st, err := c.Status(ctx); err == nil && st.Reason == problem.LicenseTampered {
+					torn.Add(1)
+				}
+			}
+		}()
+	}
+	for range 10 {
+		if err := c.Deactivate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n := torn.Load(); n > 0 {
+		t.Errorf("%d checks read LICENSE_TAMPERED while the store was deactivated and activated", n)
+	}
+}
+
 // Checks running while the same store is activated (the application's
 // checks, echt watch in another Client) never write an older state over
 // the activation's: afterwards the copy is genuine, every time.

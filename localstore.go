@@ -223,6 +223,38 @@ func (ls localStore) removeLicense(s *state) error {
 	return err
 }
 
+// disagree reports whether a reading of the store holds a license and a
+// state that do not name each other: tampering, or a reading taken while an
+// activation or deactivation (under the store's lock) was between its two
+// writes.
+func (f files) disagree() bool {
+	switch {
+	case f.license != nil && f.st != nil:
+		return !licenseMatches(f.license, f.st)
+	case f.license != nil:
+		return !f.stateCorrupt
+	case f.st != nil:
+		return f.st.LicenseSHA256 != ""
+	}
+	return false
+}
+
+// readSettled reads the store; a reading whose license and state disagree
+// is taken again under the store's lock, after any activation or
+// deactivation in progress, so that only a store that stays so reads as
+// tampered.
+func (ls localStore) readSettled() (files, error) {
+	f, err := ls.read()
+	if err != nil || !f.disagree() {
+		return f, err
+	}
+	err = ls.locked(func(cur files) error {
+		f = cur
+		return nil
+	})
+	return f, err
+}
+
 func licenseMatches(lic []byte, s *state) bool {
 	h := sha256.Sum256(lic)
 	want, err := hex.DecodeString(s.LicenseSHA256)

@@ -136,7 +136,7 @@ func (c *Client) load(ctx context.Context, product string) (*loadedLicense, erro
 	if ll != nil && ll.modLic.same(ml) && ll.modState.same(ms) && time.Since(ll.loadedAt) < rereadHardware {
 		return ll, nil
 	}
-	f, err := ls.read()
+	f, err := ls.readSettled()
 	if err != nil {
 		return nil, storeReadError(ls.dir, err)
 	}
