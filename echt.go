@@ -50,6 +50,12 @@ type Hardware = hardware.Raw
 // Profile is a hashed hardware profile, as the server sees it.
 type Profile = hardware.Profile
 
+// License is a signed license's content, as the server issued it and the
+// SDK verified it: ids, product, edition, SKU, channel, entitlements,
+// partial key, the hardware it is bound to and its tolerance, and its times
+// (docs/licenses.md has every field).
+type License = license.License
+
 // CollectHardware reads this machine's hardware components. Missing
 // components are normal (VMs, containers, no administrator rights).
 func CollectHardware(ctx context.Context) (Hardware, error) { return hardware.Collect(ctx) }
@@ -89,7 +95,7 @@ type Config struct {
 	// counted from its first run. 0 means the publisher's: the first check
 	// of a copy asks Server once for the product's grace period (the
 	// longest of its SKUs' grace days) and keeps the answer in the store;
-	// without an answer, 30 days.
+	// without an answer, 30 days. A negative value counts as 0.
 	GraceDays int
 }
 
@@ -208,7 +214,7 @@ type Activation struct {
 	Channel    string
 	PartialKey string
 	NotAfter   time.Time
-	License    license.License
+	License    License
 }
 
 // profile collects and hashes this device's hardware for a product.

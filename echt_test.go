@@ -1767,6 +1767,10 @@ func TestClientNeedsAProduct(t *testing.T) {
 			t.Errorf("%s without a product: %v; want INVALID_REQUEST naming the product", call, err)
 		}
 	}
+	// Each names the method called, and its variant with a product.
+	if err := calls["Validate"]; err == nil || !strings.Contains(err.Error(), "Validate needs a product") || !strings.Contains(err.Error(), "ValidateProduct") {
+		t.Errorf("Validate without a product: %v; want it to name Validate and ValidateProduct", err)
+	}
 	if st, err := c.StatusProduct(ctx, "photoedit"); err != nil || st.Status != echt.StatusGenuine {
 		t.Fatalf("StatusProduct: %+v, %v", st, err)
 	}

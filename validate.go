@@ -23,6 +23,9 @@ func (c *Client) Validate(ctx context.Context) (*Status, error) {
 
 // ValidateProduct is Validate for a given product.
 func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, error) {
+	if err := checkProduct(product, "Validate", "ValidateProduct(ctx, product)"); err != nil {
+		return nil, err
+	}
 	offline, err := c.StatusProduct(ctx, product)
 	if err != nil {
 		return nil, err
