@@ -857,6 +857,13 @@ func TestGenuineTicket(t *testing.T) {
 	if _, err := echt.NewTicketVerifier(stranger.srv.Keyring.RootPublic()).Verify(st.Ticket, "photoedit", now); !errors.Is(err, echt.ErrTicketInvalid) {
 		t.Fatalf("ticket of another publisher: %v", err)
 	}
+	// One line of error, and a verifier given no usable key says so.
+	if _, err := echt.NewTicketVerifier(stranger.srv.Keyring.RootPublic()).Verify(st.Ticket, "photoedit", now); err == nil || strings.Contains(err.Error(), "\n") {
+		t.Errorf("ticket of another publisher: %q; want a one-line error", err)
+	}
+	if _, err := echt.NewTicketVerifier([]byte("short")).Verify(st.Ticket, "photoedit", now); !errors.Is(err, echt.ErrTicketInvalid) || !strings.Contains(err.Error(), "no root key") {
+		t.Errorf("verifier of a malformed key: %v; want ErrTicketInvalid saying it holds no root key", err)
+	}
 	tampered := bytes.Replace(st.Ticket, []byte(`"sig":"`), []byte(`"sig":"A`), 1)
 	if _, err := tv.Verify(tampered, "photoedit", now); err == nil {
 		t.Fatal("tampered ticket accepted")

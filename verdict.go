@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/echt-dev/echt/internal/api"
@@ -52,7 +53,8 @@ type TicketVerifier struct {
 	v *signing.Verifier
 }
 
-// NewTicketVerifier trusts the given root public keys.
+// NewTicketVerifier trusts the given root public keys. A key that is not an
+// Ed25519 public key (32 bytes) is left out; with none left, Verify says so.
 func NewTicketVerifier(roots ...[]byte) *TicketVerifier {
 	keys := make([]ed25519.PublicKey, 0, len(roots))
 	for _, r := range roots {
@@ -63,9 +65,12 @@ func NewTicketVerifier(roots ...[]byte) *TicketVerifier {
 
 // Verify checks a ticket for product at now and returns its verdict.
 func (t *TicketVerifier) Verify(ticket []byte, product string, now time.Time) (*Verdict, error) {
+	if len(t.v.Roots()) == 0 {
+		return nil, fmt.Errorf("%w: the verifier holds no root key (NewTicketVerifier takes the publisher's 32-byte Ed25519 root public key)", ErrTicketInvalid)
+	}
 	vd, err := verifyVerdict(t.v, ticket)
 	if err != nil {
-		return nil, errors.Join(ErrTicketInvalid, err)
+		return nil, fmt.Errorf("%w: %w", ErrTicketInvalid, err)
 	}
 	switch {
 	case vd.Status != StatusGenuine:
