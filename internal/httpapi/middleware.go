@@ -122,7 +122,13 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			}
 			s.metrics.observe(route, sw.status, d)
 			level := slog.LevelInfo
-			if sw.status >= 500 {
+			switch {
+			case sw.status == http.StatusServiceUnavailable:
+				// The database away, a timeout: expected while it lasts
+				// (load balancers probe /readyz), and said once more at
+				// warn by fail; not an error of the server's own.
+				level = slog.LevelWarn
+			case sw.status >= 500:
 				level = slog.LevelError
 			}
 			if s.log.Enabled(ctx, level) && (s.cfg.LogRequests || sw.status >= 500) {
