@@ -465,6 +465,7 @@ func TestBadSettingsAndNamesRefused(t *testing.T) {
 		want string
 	}{
 		{nil, []string{"--max-body", "0"}, "--max-body"},
+		{nil, []string{"--expiry-sweep", "1ms"}, "--expiry-sweep"},
 		{[]string{"ECHT_MAX_BODY=-1"}, nil, "--max-body"},
 		{[]string{"ECHT_MAX_BODY=abc"}, nil, "ECHT_MAX_BODY"},
 		{[]string{"ECHT_REQUEST_TIMEOUT=soon"}, nil, "ECHT_REQUEST_TIMEOUT"},
