@@ -1945,3 +1945,26 @@ func TestSignedAnswersBoundToTheRequest(t *testing.T) {
 		t.Fatalf("after the refused deactivation: %+v, %v; want this device still genuine", st, err)
 	}
 }
+
+// On Windows the user's store is under the local application data (a
+// roaming profile must not carry a hardware-bound license to other PCs),
+// and a store an earlier version made under the roaming one stays in use.
+func TestWindowsUserStore(t *testing.T) {
+	roaming, local := `C:\Users\a\AppData\Roaming`, `C:\Users\a\AppData\Local`
+	for _, tc := range []struct {
+		name   string
+		exists []string
+		local  string
+		want   string
+	}{
+		{"new device", nil, local, filepath.Join(local, "echt")},
+		{"an earlier version's roaming store", []string{filepath.Join(roaming, "echt")}, local, filepath.Join(roaming, "echt")},
+		{"both", []string{filepath.Join(roaming, "echt"), filepath.Join(local, "echt")}, local, filepath.Join(local, "echt")},
+		{"no LocalAppData", nil, "", filepath.Join(roaming, "echt")},
+	} {
+		exists := func(p string) bool { return slices.Contains(tc.exists, p) }
+		if got := echt.WindowsUserStore(roaming, tc.local, exists); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

@@ -12,3 +12,6 @@ func SetRereadHardware(d time.Duration) (restore func()) {
 
 // ParseSignatureHeader is parseSignatureHeader, for the fuzz test.
 var ParseSignatureHeader = parseSignatureHeader
+
+// WindowsUserStore is windowsUserStore, for a test on any system.
+var WindowsUserStore = windowsUserStore
