@@ -296,13 +296,22 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, skus map[str
 	var orig *store.Activation
 	for i, c := range cands {
 		var p hardware.Profile
-		if json.Unmarshal(c.Profile, &p) != nil || !hardware.Match(p, hw, sku.Policy.Tolerance).Same {
+		if json.Unmarshal(c.Profile, &p) != nil {
+			continue
+		}
+		m := hardware.Match(p, hw, sku.Policy.Tolerance)
+		if !m.Same {
 			continue
 		}
 		if bytes.Equal(c.KeyHash, key.Hash) {
 			return store.Decision{Existing: c.ID}, nil
 		}
-		if c.PriorID == "" && (orig == nil || newer(c, *orig)) {
+		// Another key's activation is this device's original only on
+		// evidence that others cannot copy (as for a digital license
+		// without the key): a MAC or system UUID alone is seen from
+		// outside, and an activation made of such values must not turn a
+		// stranger's purchase into a "repair".
+		if c.PriorID == "" && m.EnoughWithoutKey() && (orig == nil || newer(c, *orig)) {
 			orig = &cands[i]
 		}
 	}
@@ -439,7 +448,7 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 		trial bool
 	}
 	var matched []candidate
-	var expired, thin bool
+	var expired bool
 	for _, c := range cands {
 		m := s.match(ctx, c, r.Hardware)
 		if !m.Same {
@@ -450,7 +459,6 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 		// it gets is enough to deactivate the activation and to get genuine
 		// tickets.
 		if !m.EnoughWithoutKey() {
-			thin = true
 			continue
 		}
 		if !c.NotAfter.IsZero() && !now.Before(c.NotAfter) {
@@ -506,10 +514,10 @@ func (s *Service) digital(ctx context.Context, r Request) (Result, error) {
 		if expired {
 			return Result{}, problem.New(problem.LicenseExpired, "this device's license of the product has expired: renew it or enter a new product key")
 		}
-		if thin {
-			return Result{}, problem.Newf(problem.NoDigitalLicense, "this device shows too little of its hardware to claim its digital license for %s without the key (network cards and the system UUID are not enough: others may know them; it also takes a disk, the board serial or the OS install id): enter the product key, or run with administrator rights so that more can be read", r.Product)
-		}
-		return Result{}, problem.Newf(problem.NoDigitalLicense, "this device holds no digital license for %s: enter a product key", r.Product)
+		// One answer whether or not a device with these values holds a
+		// license: values others can see (a MAC, a system UUID) must not
+		// tell them which devices own the product.
+		return Result{}, problem.Newf(problem.NoDigitalLicense, "no digital license for %s that this device can claim without the key: enter a product key (a device claims its digital license by more than its network cards and system UUID, which others may know: it also takes a disk, the board serial or the OS install id, so run with administrator rights if they could not be read)", r.Product)
 	}
 	lic, err := s.sign(ctx, product, found.sku, found.act, nil, r, now)
 	if err != nil {

@@ -14,7 +14,9 @@ import (
 func TestDecide(t *testing.T) {
 	now := time.Now()
 	salt := []byte("s")
-	pcA := hardware.Raw{SystemUUID: "a", MACs: []string{"02:00:00:00:00:01"}}.Hash(salt)
+	pcA := hardware.Raw{SystemUUID: "a", BoardSerial: "board-a", Disks: []string{"disk-a"}, MACs: []string{"02:00:00:00:00:01"}}.Hash(salt)
+	// The same device as others on the network see it: its MAC and UUID.
+	seenFromOutside, _ := json.Marshal(hardware.Raw{SystemUUID: "a", MACs: []string{"02:00:00:00:00:01"}}.Hash(salt))
 	pcB := hardware.Raw{SystemUUID: "b", MACs: []string{"02:00:00:00:00:02"}}.Hash(salt)
 	profA, _ := json.Marshal(pcA)
 	keyA := []byte("key-a")
@@ -33,6 +35,7 @@ func TestDecide(t *testing.T) {
 	onOEM := store.Activation{ID: "act_o", KeyHash: []byte("key-o"), SKUID: "home-oem", Profile: profA, Status: store.StatusActive}
 	onSub := store.Activation{ID: "act_s", KeyHash: []byte("key-s"), SKUID: "home-sub", Profile: profA, Status: store.StatusActive, NotAfter: now.Add(time.Hour)}
 	onTrial := store.Activation{ID: "act_t", KeyHash: []byte("key-t"), SKUID: "home-trial", Profile: profA, Status: store.StatusActive, NotAfter: now.Add(time.Hour)}
+	onThin := store.Activation{ID: "act_thin", KeyHash: []byte("key-thin"), SKUID: "home", Profile: seenFromOutside, Status: store.StatusActive}
 	onUnknown := store.Activation{ID: "act_x", KeyHash: []byte("key-x"), SKUID: "gone", Profile: profA, Status: store.StatusActive}
 	fresh := func(prior string) *store.Activation { return &store.Activation{ID: "new", PriorID: prior} }
 	tests := []struct {
@@ -67,6 +70,7 @@ func TestDecide(t *testing.T) {
 		{"a subscription key with an end after another subscription: the repair case", store.Key{Hash: []byte("key-b"), NotAfter: now.Add(time.Hour)}, []store.Activation{onSub}, sub, pcA, "", "", "act_s", ""},
 		{"a purchase after a trial: no repair", store.Key{Hash: []byte("key-b")}, []store.Activation{onTrial}, retail, pcA, "", "", "", ""},
 		{"an original of an unknown SKU: the repair case", store.Key{Hash: []byte("key-b")}, []store.Activation{onUnknown}, retail, pcA, "", "", "act_x", ""},
+		{"another key's activation made of a MAC and UUID alone: no original, no repair", store.Key{Hash: []byte("key-b")}, []store.Activation{onThin}, retail, pcA, "", "", "", ""},
 		{"subscription moves within its validity", store.Key{Hash: keyA, Activations: 1, NotAfter: now.Add(time.Hour)}, nil, sub, pcB, "", "", "", ""},
 	}
 	for _, tt := range tests {

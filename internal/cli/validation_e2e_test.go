@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/echt-dev/echt/internal/cli/clitest"
+	"github.com/echt-dev/echt/internal/hardware"
 	"github.com/echt-dev/echt/problem"
 )
 
@@ -507,5 +509,46 @@ func TestUpgradeStory(t *testing.T) {
 			t.Fatalf("reinstall after two upgrades = %+v, want the digital license of …%s", o, family[2][24:])
 		}
 		again.check(nil, "GENUINE", problem.Genuine, "validate")
+	}
+}
+
+// Values others can see (a MAC on the network, a system UUID in network
+// boot requests) are no evidence of a device's original activation: a
+// stranger who activates his own key with a victim's MAC and UUID first
+// does not turn the victim's purchase into a repair, and the refusal of a
+// keyless claim made of such values does not tell whether the device holds
+// a license.
+func TestNoRepairFromValuesSeenOutside(t *testing.T) {
+	s := clitest.StartServer(t, "", nil)
+	setupProduct(t, s, "photoedit-pro", "retail")
+	keys := genKeys(t, s, "photoedit-pro", "2")
+	victim := pcA()
+	attacker := newDevice(t, s, "attacker", hardware.Raw{SystemUUID: victim.SystemUUID, MACs: victim.MACs})
+	if o := attacker.activate(keys[0]); o.Reason != "ACTIVATED" {
+		t.Fatalf("the stranger's key = %+v", o)
+	}
+	pc := newDevice(t, s, "victim", victim)
+	if o := pc.activate(keys[1]); o.Reason != "ACTIVATED" {
+		t.Fatalf("the victim's key = %+v", o)
+	}
+	pc.check(nil, "GENUINE", problem.Genuine, "validate")
+
+	// Probing for a digital license with the victim's MAC says no more
+	// than probing with a MAC no device has.
+	probe := func(mac string) string {
+		d := newDevice(t, s, "probe-"+mac[len(mac)-2:], hardware.Raw{MACs: []string{mac}})
+		r := d.run(nil, "activate", "--product", "photoedit", "--json")
+		var o struct {
+			Reason string `json:"reason"`
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal([]byte(r.Stdout), &o)
+		if o.Reason != string(problem.NoDigitalLicense) {
+			t.Errorf("keyless claim with a MAC alone = %s %q; want NO_DIGITAL_LICENSE", o.Reason, o.Detail)
+		}
+		return o.Detail
+	}
+	if held, none := probe(victim.MACs[0]), probe("02:42:00:00:00:99"); held != none {
+		t.Errorf("a keyless claim tells an activated device's MAC from an unknown one:\n%q\n%q", held, none)
 	}
 }
