@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -1969,5 +1971,41 @@ func TestWindowsUserStore(t *testing.T) {
 		if got := echt.WindowsUserStore(roaming, tc.local, exists); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A verdict's results link is shown only on the server the client talks
+// to: a network attacker who changes the request's Host header (which the
+// request signature does not cover) gets a well-signed verdict whose link
+// points elsewhere, and the SDK drops that link.
+func TestResultsLinkOnlyOnOwnServer(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, "retail", 1, 1, nil)
+	dir := t.TempDir()
+	c := f.client(t, device(0), dir)
+	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Validate(ctx)
+	if err != nil || !st.Online || !strings.HasPrefix(st.ResultsURL, f.srv.URL+"/") {
+		t.Fatalf("validate: %+v, %v; want a results link on %s", st, err, f.srv.URL)
+	}
+	target, _ := url.Parse(f.srv.URL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	director := proxy.Director
+	proxy.Director = func(r *http.Request) {
+		director(r)
+		r.Host = "evil.example"
+	}
+	mitm := httptest.NewServer(proxy)
+	defer mitm.Close()
+	via, err := echt.NewClient(echt.Config{Server: mitm.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir,
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(0), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err = via.Validate(ctx)
+	if err != nil || !st.Online || !st.Genuine() || st.ResultsURL != "" {
+		t.Fatalf("validate through a Host-changing proxy: status %s online %v link %q, %v; want the genuine verdict without the foreign link", st.Status, st.Online, st.ResultsURL, err)
 	}
 }

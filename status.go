@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/echt-dev/echt/internal/api"
@@ -386,7 +388,7 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 	if vd := ll.verdict; vd != nil && vd.ActivationID == l.ActivationID && vd.Status != StatusGenuine && vd.CheckedAt.After(l.IssuedAt) && !aboutOtherHardware(vd, ll.profile) {
 		// The server's stored verdict decides, but this check asked no one:
 		// Online stays false, VerdictID names the verdict.
-		s.VerdictID, s.ResultsURL = vd.VerdictID, vd.ResultsURL
+		s.VerdictID, s.ResultsURL = vd.VerdictID, c.ownURL(vd.ResultsURL)
 		r := vd.Remedy
 		s.Remedy = &r
 		st := bad(problem.Code(vd.Reason), vd.Remedy.Text)
@@ -406,6 +408,27 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 		}
 	}
 	return s
+}
+
+// ownURL returns u if it is on the server this client talks to (the same
+// scheme and host as Config.Server), else "". The server builds a verdict's
+// results link from the address it was asked at (without --public-url,
+// the request's Host header, which the request's signature does not
+// cover): a link elsewhere is not shown, however well the verdict is
+// signed.
+func (c *Client) ownURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	got, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	want, err := url.Parse(c.cfg.Server)
+	if err != nil || !strings.EqualFold(got.Scheme, want.Scheme) || !strings.EqualFold(got.Host, want.Host) {
+		return ""
+	}
+	return u
 }
 
 // aboutOtherHardware reports whether a stored verdict judged hardware that

@@ -94,7 +94,7 @@ func (c *Client) ValidateProduct(ctx context.Context, product string) (*Status, 
 		Status: vd.Status, Reason: problem.Code(vd.Reason), Detail: vd.Remedy.Text, Product: product,
 		ProductName: ll.lic.ProductName, Edition: vd.Edition, SKU: vd.SKU, Channel: ll.lic.Channel, PartialKey: vd.PartialKey,
 		ActivationID: vd.ActivationID, Entitlements: vd.Entitlements, NotAfter: ll.lic.NotAfter, RevalidateAfter: vd.NextCheck,
-		CheckedAt: vd.CheckedAt, Online: true, VerdictID: vd.VerdictID, ResultsURL: vd.ResultsURL, NextCheck: vd.NextCheck,
+		CheckedAt: vd.CheckedAt, Online: true, VerdictID: vd.VerdictID, ResultsURL: c.ownURL(vd.ResultsURL), NextCheck: vd.NextCheck,
 	}
 	remedy := vd.Remedy
 	s.Remedy = &remedy
