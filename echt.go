@@ -22,12 +22,12 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/echt-dev/echt/internal/hardware"
+	"github.com/echt-dev/echt/internal/ident"
 	"github.com/echt-dev/echt/internal/license"
 	"github.com/echt-dev/echt/internal/signing"
 	"github.com/echt-dev/echt/problem"
@@ -99,9 +99,6 @@ type Config struct {
 	GraceDays int
 }
 
-// productID is the form of product ids (see the catalog).
-var productID = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-
 const defaultGraceDays = 30
 
 // checkProduct refuses a missing or malformed product id before it names
@@ -118,7 +115,7 @@ func checkProduct(product, method, other string) error {
 		}
 		return problem.New(problem.InvalidRequest, msg+" (--product in the echt agent)")
 	}
-	if !productID.MatchString(product) {
+	if !ident.ValidName(product) {
 		return problem.Newf(problem.InvalidRequest, "echt: %q is not a product id (lower-case letters, digits, '.', '_' and '-', starting with a letter or digit; --product in the echt agent)", product)
 	}
 	return nil
@@ -149,7 +146,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.RootKey != nil && len(cfg.RootKey) != ed25519.PublicKeySize {
 		return nil, errors.New("echt: Config.RootKey is not an Ed25519 public key")
 	}
-	if cfg.Product != "" && !productID.MatchString(cfg.Product) {
+	if cfg.Product != "" && !ident.ValidName(cfg.Product) {
 		return nil, fmt.Errorf("echt: product id %q is not valid", cfg.Product)
 	}
 	if cfg.Server != "" {

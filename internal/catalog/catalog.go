@@ -8,10 +8,10 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/echt-dev/echt/internal/ident"
 	"github.com/echt-dev/echt/internal/store"
 	"github.com/echt-dev/echt/internal/text"
 	"github.com/echt-dev/echt/problem"
@@ -168,16 +168,12 @@ func Defaults(c Channel, p store.Policy, zero ZeroOnPurpose) (store.Policy, erro
 	return p, nil
 }
 
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
-
-// ValidID reports whether s is a valid product or SKU id: 1 to 63 of
-// lower-case letters, digits, '.', '_' and '-', starting with a letter or
-// digit.
-func ValidID(s string) bool { return idPattern.MatchString(s) }
+// ValidID reports whether s is a valid product or SKU id (ident.ValidName).
+func ValidID(s string) bool { return ident.ValidName(s) }
 
 func checkID(kind, id string) error {
 	if !ValidID(id) {
-		return problem.Newf(problem.InvalidRequest, "%s id %q: use 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", kind, id)
+		return problem.Newf(problem.InvalidRequest, "%s id %q: use 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit and not ending with '.'; not a device name Windows keeps (con, prn, aux, nul, com1, lpt1, …), since a product id names a directory on the device", kind, id)
 	}
 	return nil
 }

@@ -490,6 +490,13 @@ func TestBadSettingsAndNamesRefused(t *testing.T) {
 	if r := clitest.Run(t, s, nil, "admin", "product", "create", "blank", "--name", "   "); r.Code == 0 || !strings.Contains(r.Stderr, "only spaces") {
 		t.Fatalf("product with a blank name = %d %q", r.Code, r.Stderr)
 	}
+	// A product id names a directory on every device: none that Windows
+	// keeps for a device, none that it would strip of a trailing dot.
+	for _, id := range []string{"nul", "com1", "con.txt", "photo."} {
+		if r := clitest.Run(t, s, nil, "admin", "product", "create", id, "--name", "X"); r.Code == 0 || !strings.Contains(r.Stderr, "INVALID_REQUEST") || !strings.Contains(r.Stderr, "Windows") {
+			t.Errorf("product create %q = %d %s; want INVALID_REQUEST saying why", id, r.Code, r.Stderr)
+		}
+	}
 	mustRun(t, s, "admin", "product", "create", "p1", "--name", "P")
 	if r := clitest.Run(t, s, nil, "admin", "sku", "create", "s1", "--product", "p1", "--edition", "  ", "--channel", "retail"); r.Code == 0 || !strings.Contains(r.Stderr, "only spaces") {
 		t.Fatalf("SKU with a blank edition = %d %q", r.Code, r.Stderr)

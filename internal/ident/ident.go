@@ -1,11 +1,13 @@
 // Package ident makes identifiers: sortable random ids for records and
-// high-entropy secrets for tokens.
+// high-entropy secrets for tokens; and it checks the names publishers give
+// products and SKUs.
 package ident
 
 import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/binary"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -36,4 +38,27 @@ func Valid(prefix, s string) bool {
 	}
 	_, err := enc.DecodeString(rest)
 	return err == nil
+}
+
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// ValidName reports whether s is a valid product or SKU id: 1 to 63 of
+// lower-case letters, digits, '.', '_' and '-', starting with a letter or
+// digit and not ending with '.', and not a name Windows keeps for a device
+// (con, prn, aux, nul, com0-com9, lpt0-lpt9, with or without an
+// extension). A product id names a directory of the device's license
+// store, on every system.
+func ValidName(s string) bool {
+	if !namePattern.MatchString(s) || strings.HasSuffix(s, ".") {
+		return false
+	}
+	base, _, _ := strings.Cut(s, ".")
+	switch base {
+	case "con", "prn", "aux", "nul":
+		return false
+	}
+	if len(base) == 4 && (strings.HasPrefix(base, "com") || strings.HasPrefix(base, "lpt")) && base[3] >= '0' && base[3] <= '9' {
+		return false
+	}
+	return true
 }
