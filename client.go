@@ -443,7 +443,7 @@ func (c *Client) productOfKey(ctx context.Context, key string) (product string, 
 	if err := c.callSigned(ctx, "POST", "/v1/keys/product", newNonce(), api.KeyCheckRequest{Key: key}, &info); err != nil {
 		return "", nil, err
 	}
-	if !ident.ValidName(info.ID) || len(info.HardwareSalt) == 0 {
+	if !ident.WellFormed(info.ID) || len(info.HardwareSalt) == 0 {
 		return "", nil, problem.New(problem.ServerUntrusted, "the server's product information is malformed")
 	}
 	return info.ID, info.HardwareSalt, nil

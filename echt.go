@@ -115,7 +115,7 @@ func checkProduct(product, method, other string) error {
 		}
 		return problem.New(problem.InvalidRequest, msg+" (--product in the echt agent)")
 	}
-	if !ident.ValidName(product) {
+	if !ident.WellFormed(product) {
 		return problem.Newf(problem.InvalidRequest, "echt: %q is not a product id (lower-case letters, digits, '.', '_' and '-', starting with a letter or digit; --product in the echt agent)", product)
 	}
 	return nil
@@ -146,7 +146,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.RootKey != nil && len(cfg.RootKey) != ed25519.PublicKeySize {
 		return nil, errors.New("echt: Config.RootKey is not an Ed25519 public key")
 	}
-	if cfg.Product != "" && !ident.ValidName(cfg.Product) {
+	if cfg.Product != "" && !ident.WellFormed(cfg.Product) {
 		return nil, fmt.Errorf("echt: product id %q is not valid", cfg.Product)
 	}
 	if cfg.Server != "" {

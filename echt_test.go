@@ -1951,29 +1951,6 @@ func TestSignedAnswersBoundToTheRequest(t *testing.T) {
 	}
 }
 
-// On Windows the user's store is under the local application data (a
-// roaming profile must not carry a hardware-bound license to other PCs),
-// and a store an earlier version made under the roaming one stays in use.
-func TestWindowsUserStore(t *testing.T) {
-	roaming, local := `C:\Users\a\AppData\Roaming`, `C:\Users\a\AppData\Local`
-	for _, tc := range []struct {
-		name   string
-		exists []string
-		local  string
-		want   string
-	}{
-		{"new device", nil, local, filepath.Join(local, "echt")},
-		{"an earlier version's roaming store", []string{filepath.Join(roaming, "echt")}, local, filepath.Join(roaming, "echt")},
-		{"both", []string{filepath.Join(roaming, "echt"), filepath.Join(local, "echt")}, local, filepath.Join(local, "echt")},
-		{"no LocalAppData", nil, "", filepath.Join(roaming, "echt")},
-	} {
-		exists := func(p string) bool { return slices.Contains(tc.exists, p) }
-		if got := echt.WindowsUserStore(roaming, tc.local, exists); got != tc.want {
-			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
-		}
-	}
-}
-
 // A verdict's results link is shown only on the server the client talks
 // to: a network attacker who changes the request's Host header (which the
 // request signature does not cover) gets a well-signed verdict whose link
@@ -1991,12 +1968,10 @@ func TestResultsLinkOnlyOnOwnServer(t *testing.T) {
 		t.Fatalf("validate: %+v, %v; want a results link on %s", st, err, f.srv.URL)
 	}
 	target, _ := url.Parse(f.srv.URL)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	director := proxy.Director
-	proxy.Director = func(r *http.Request) {
-		director(r)
-		r.Host = "evil.example"
-	}
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target)
+		r.Out.Host = "evil.example"
+	}}
 	mitm := httptest.NewServer(proxy)
 	defer mitm.Close()
 	via, err := echt.NewClient(echt.Config{Server: mitm.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: dir,
@@ -2007,5 +1982,24 @@ func TestResultsLinkOnlyOnOwnServer(t *testing.T) {
 	st, err = via.Validate(ctx)
 	if err != nil || !st.Online || !st.Genuine() || st.ResultsURL != "" {
 		t.Fatalf("validate through a Host-changing proxy: status %s online %v link %q, %v; want the genuine verdict without the foreign link", st.Status, st.Online, st.ResultsURL, err)
+	}
+}
+
+// A results link is shown on the configured server's origin when it names
+// the same host, and not at all when it names another.
+func TestOwnURL(t *testing.T) {
+	for _, tc := range []struct{ server, link, want string }{
+		{"https://act.example.com", "https://act.example.com/genuine/v1", "https://act.example.com/genuine/v1"},
+		{"https://act.example.com:443", "https://act.example.com/genuine/v1", "https://act.example.com:443/genuine/v1"},
+		{"https://act.example.com", "http://act.example.com/genuine/v1?lang=nl", "https://act.example.com/genuine/v1?lang=nl"}, // TLS ended at a proxy
+		{"https://ACT.example.com", "https://act.example.com/genuine/v1", "https://ACT.example.com/genuine/v1"},
+		{"http://[::1]:8080", "http://[::1]:8080/genuine/v1", "http://[::1]:8080/genuine/v1"},
+		{"https://act.example.com", "https://evil.example/genuine/v1", ""},
+		{"https://act.example.com", "javascript:alert(1)", ""},
+		{"", "https://act.example.com/genuine/v1", ""},
+	} {
+		if got := echt.OwnURL(tc.server, tc.link); got != tc.want {
+			t.Errorf("ownURL(%q, %q) = %q, want %q", tc.server, tc.link, got, tc.want)
+		}
 	}
 }

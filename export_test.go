@@ -13,5 +13,5 @@ func SetRereadHardware(d time.Duration) (restore func()) {
 // ParseSignatureHeader is parseSignatureHeader, for the fuzz test.
 var ParseSignatureHeader = parseSignatureHeader
 
-// WindowsUserStore is windowsUserStore, for a test on any system.
-var WindowsUserStore = windowsUserStore
+// OwnURL is Client.ownURL for a client of server, for a test.
+func OwnURL(server, u string) string { return (&Client{cfg: Config{Server: server}}).ownURL(u) }

@@ -22,10 +22,9 @@ type Scope int
 
 const (
 	// UserScope keeps licenses in the user's configuration directory:
-	// $XDG_CONFIG_HOME/echt (~/.config/echt), %LocalAppData%\echt (not the
-	// roaming profile: a license is bound to this PC; a store an earlier
-	// version made in %AppData%\echt is still used), or
-	// ~/Library/Application Support/echt.
+	// $XDG_CONFIG_HOME/echt (~/.config/echt), %AppData%\echt, or
+	// ~/Library/Application Support/echt. (%AppData% roams with a roaming
+	// profile: see Config.StoreDir.)
 	UserScope Scope = iota
 	// MachineScope keeps licenses for every user of the machine:
 	// /var/lib/echt, %ProgramData%\echt, or /Library/Application Support/echt.
@@ -53,30 +52,7 @@ func DefaultStoreDir(s Scope) (string, error) {
 	if err != nil {
 		return "", problem.Newf(problem.StoreCorrupt, "this user has no configuration directory to keep licenses in (%v): set HOME, give a store directory (the agent's --store DIR, the SDK's Config.StoreDir), or use the machine-wide store (--machine)", err)
 	}
-	if runtime.GOOS == "windows" {
-		return windowsUserStore(dir, os.Getenv("LocalAppData"), dirExists), nil
-	}
 	return filepath.Join(dir, "echt"), nil
-}
-
-// windowsUserStore is the user's store on Windows: under the local
-// application data, which a roaming profile does not carry to other PCs
-// (a license is bound to this one's hardware), unless only the roaming
-// store (roaming\echt, an earlier version's) exists.
-func windowsUserStore(roaming, local string, exists func(string) bool) string {
-	if local == "" {
-		return filepath.Join(roaming, "echt")
-	}
-	dir, old := filepath.Join(local, "echt"), filepath.Join(roaming, "echt")
-	if !exists(dir) && exists(old) {
-		return old
-	}
-	return dir
-}
-
-func dirExists(path string) bool {
-	fi, err := os.Stat(path)
-	return err == nil && fi.IsDir()
 }
 
 const (

@@ -410,25 +410,27 @@ func (c *Client) check(ll *loadedLicense, product string, now time.Time) *Status
 	return s
 }
 
-// ownURL returns u if it is on the server this client talks to (the same
-// scheme and host as Config.Server), else "". The server builds a verdict's
-// results link from the address it was asked at (without --public-url,
-// the request's Host header, which the request's signature does not
-// cover): a link elsewhere is not shown, however well the verdict is
-// signed.
+// ownURL returns a link of a verdict (its results page) on the server this
+// client talks to, or "". The server builds the link from the address it
+// was asked at (without --public-url, the request's Host header, which the
+// request's signature does not cover), so a link to another host is not
+// shown, however well the verdict is signed. A link to the same host is
+// given the scheme and port of Config.Server: behind a proxy that ends TLS
+// the server sees plain HTTP.
 func (c *Client) ownURL(u string) string {
-	if u == "" {
+	if u == "" || c.cfg.Server == "" {
 		return ""
 	}
 	got, err := url.Parse(u)
-	if err != nil {
+	if err != nil || (got.Scheme != "http" && got.Scheme != "https") {
 		return ""
 	}
 	want, err := url.Parse(c.cfg.Server)
-	if err != nil || !strings.EqualFold(got.Scheme, want.Scheme) || !strings.EqualFold(got.Host, want.Host) {
+	if err != nil || !strings.EqualFold(got.Hostname(), want.Hostname()) {
 		return ""
 	}
-	return u
+	got.Scheme, got.Host = want.Scheme, want.Host
+	return got.String()
 }
 
 // aboutOtherHardware reports whether a stored verdict judged hardware that

@@ -275,8 +275,8 @@ func (s *Service) CreateSKU(ctx context.Context, by Actor, spec SKUSpec) (store.
 		return store.SKU{}, problem.New(problem.InvalidRequest, "at most 64 entitlements")
 	}
 	for _, e := range spec.Entitlements {
-		if !ValidID(e) {
-			return store.SKU{}, problem.Newf(problem.InvalidRequest, "entitlement %q: use lower-case letters, digits, '.', '_' or '-'", e)
+		if !ident.WellFormed(e) {
+			return store.SKU{}, problem.Newf(problem.InvalidRequest, "entitlement %q: use 1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", e)
 		}
 	}
 	policy, err := Defaults(spec.Channel, spec.Policy, spec.Zero)

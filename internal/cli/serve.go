@@ -115,10 +115,10 @@ func (e *env) serve(ctx context.Context, f serveFlags) error {
 	if err != nil {
 		return err
 	}
-	if f.expirySweep >= 0 && f.expirySweep < time.Second {
-		// 0 would read as the default to the server, and a sweep every
-		// few milliseconds is a loop over the database.
-		return usagef("--expiry-sweep %v: give at least 1s (the default is 1m), or a negative duration to turn the sweep off", f.expirySweep)
+	if f.expirySweep > 0 && f.expirySweep < time.Second {
+		// A sweep every few milliseconds is a loop over the database.
+		// (0 is the default, 1m, as it always was.)
+		return usagef("--expiry-sweep %v: give at least 1s (0 or nothing for the default, 1m), or a negative duration to turn the sweep off", f.expirySweep)
 	}
 	if f.maxBody <= 0 {
 		return usagef("--max-body %d: give the largest request body to accept, in bytes (at least 1; the default is 1048576)", f.maxBody)

@@ -42,14 +42,19 @@ func Valid(prefix, s string) bool {
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 
-// ValidName reports whether s is a valid product or SKU id: 1 to 63 of
-// lower-case letters, digits, '.', '_' and '-', starting with a letter or
-// digit and not ending with '.', and not a name Windows keeps for a device
+// WellFormed reports whether s has the form of a product or SKU id: 1 to
+// 63 of lower-case letters, digits, '.', '_' and '-', starting with a
+// letter or digit. Clients accept every such id (ValidName is for new
+// ones): a product made before ValidName's further rules stays usable.
+func WellFormed(s string) bool { return namePattern.MatchString(s) }
+
+// ValidName reports whether s is a valid id for a new product or SKU: well
+// formed, not ending with '.', and not a name Windows keeps for a device
 // (con, prn, aux, nul, com0-com9, lpt0-lpt9, with or without an
 // extension). A product id names a directory of the device's license
 // store, on every system.
 func ValidName(s string) bool {
-	if !namePattern.MatchString(s) || strings.HasSuffix(s, ".") {
+	if !WellFormed(s) || strings.HasSuffix(s, ".") {
 		return false
 	}
 	base, _, _ := strings.Cut(s, ".")
