@@ -1575,6 +1575,23 @@ func TestDigitalLicenseNeedsMoreThanOthersCanSee(t *testing.T) {
 	}
 }
 
+// checkUntil runs check over and over on a goroutine of its own until stop
+// is closed.
+func checkUntil(wg *sync.WaitGroup, stop <-chan struct{}, check func()) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				check()
+			}
+		}
+	}()
+}
+
 // Checks running on one store while it is deactivated and activated again
 // never see the two files between their writes: a check reads NOT_GENUINE
 // LICENSE_TAMPERED only of a store that stays so.
@@ -1589,20 +1606,11 @@ func TestChecksNeverSeeAHalfWrittenStore(t *testing.T) {
 	var wg sync.WaitGroup
 	var torn atomic.Int64
 	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if st, err := c.Status(ctx); err == nil && st.Reason == problem.LicenseTampered {
-					torn.Add(1)
-				}
+		checkUntil(&wg, stop, func() {
+			if st, err := c.Status(ctx); err == nil && st.Reason == problem.LicenseTampered {
+				torn.Add(1)
 			}
-		}()
+		})
 	}
 	for range 10 {
 		if err := c.Deactivate(ctx); err != nil {
@@ -1643,18 +1651,7 @@ func TestConcurrentChecksDuringActivation(t *testing.T) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		for _, c := range []*echt.Client{app, watcher} {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-						_, _ = c.Status(ctx)
-					}
-				}
-			}()
+			checkUntil(&wg, stop, func() { _, _ = c.Status(ctx) })
 		}
 		_, err := app.Activate(ctx, f.keys[round])
 		close(stop)
@@ -1670,22 +1667,30 @@ func TestConcurrentChecksDuringActivation(t *testing.T) {
 	}
 }
 
+// activatedOnSwitchableHardware is a client activated on device(0) whose
+// hardware is device(board) at every reading: set board to play another.
+func activatedOnSwitchableHardware(t *testing.T) (*echt.Client, *atomic.Int64) {
+	t.Helper()
+	f := newFixture(t, "retail", 1, 1, nil)
+	board := new(atomic.Int64)
+	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
+		Hardware: func(context.Context) (echt.Hardware, error) { return device(int(board.Load())), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Activate(context.Background(), f.keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	return c, board
+}
+
 // A long-running Client reads the hardware again (at least every 10 s,
 // here at every check): a new system board is noticed without a restart,
 // by Status and by Validate, whose verdict then carries no genuine ticket.
 func TestHardwareReadAgain(t *testing.T) {
 	defer echt.SetRereadHardware(0)()
 	ctx := context.Background()
-	f := newFixture(t, "retail", 1, 1, nil)
-	var board atomic.Int64
-	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
-		Hardware: func(context.Context) (echt.Hardware, error) { return device(int(board.Load())), nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
-		t.Fatal(err)
-	}
+	c, board := activatedOnSwitchableHardware(t)
 	if st, err := c.Status(ctx); err != nil || !st.Genuine() {
 		t.Fatalf("before: %+v, %v", st, err)
 	}
@@ -1727,16 +1732,7 @@ func TestConcurrentFirstChecks(t *testing.T) {
 func TestVerdictAboutOtherHardwareDoesNotStick(t *testing.T) {
 	defer echt.SetRereadHardware(0)()
 	ctx := context.Background()
-	f := newFixture(t, "retail", 1, 1, nil)
-	var board atomic.Int64
-	c, err := echt.NewClient(echt.Config{Server: f.srv.URL, Product: "photoedit", RootKey: f.srv.Keyring.RootPublic(), StoreDir: t.TempDir(),
-		Hardware: func(context.Context) (echt.Hardware, error) { return device(int(board.Load())), nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Activate(ctx, f.keys[0]); err != nil {
-		t.Fatal(err)
-	}
+	c, board := activatedOnSwitchableHardware(t)
 	board.Store(9)
 	if st, err := c.Validate(ctx); err != nil || st.Reason != problem.HardwareChanged || !st.Online {
 		t.Fatalf("validate on other hardware: %+v, %v; want an online HARDWARE_CHANGED", st, err)
