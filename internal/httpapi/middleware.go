@@ -256,40 +256,55 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		w.WriteHeader(statusClientClosed)
 		return
 	}
-	var pe *problem.Error
-	switch {
-	case errors.As(err, &pe):
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
+	why, answer := answerOf(err)
+	switch why {
+	case whyStore:
 		s.log.Warn("store unavailable", "request_id", ri.id, "error", err)
-		err = &problem.Error{Code: problem.StoreUnavailable, Detail: "the database is unavailable; retry shortly", RetryAfter: 2 * time.Second}
-	case errors.Is(err, context.DeadlineExceeded):
+	case whyTimeout:
 		s.log.Warn("request timed out", "request_id", ri.id, "error", err)
-		err = &problem.Error{Code: problem.Unavailable, Detail: "the server did not finish in time; retry shortly", RetryAfter: time.Second}
-	case errors.Is(err, context.Canceled):
-		err = &problem.Error{Code: problem.Unavailable, Detail: "request canceled"}
-	default:
+	case whyInternal:
 		s.log.Error("internal error", "request_id", ri.id, "route", ri.route, "error", err)
 	}
-	status, retry, body := problem.Encode(err, ri.id)
+	status, retry, body := problem.Encode(answer, ri.id)
 	if ri.signErrors {
 		s.signResponse(w, r, status, body)
 	}
 	problem.WriteEncoded(w, status, retry, body)
 }
 
-// failureCode is the code fail answers err with (a request whose client
-// hung up aside).
-func failureCode(err error) problem.Code {
+// Why an error is answered as it is (answerOf).
+const (
+	whyProblem  = iota // it is a problem with its code
+	whyStore           // the store is unavailable or closed
+	whyTimeout         // the request ran out of time
+	whyCanceled        // the request was canceled
+	whyInternal        // anything else: a generic 500
+)
+
+// answerOf is what fail answers err with: a problem as it is; the store's
+// unavailability and the request's deadline or cancellation as a 503 of
+// their own; anything else as err, which problem.Encode makes a generic
+// 500 (INTERNAL).
+func answerOf(err error) (why int, answer error) {
 	var pe *problem.Error
 	switch {
 	case errors.As(err, &pe):
-		return pe.Code
+		return whyProblem, err
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrClosed):
-		return problem.StoreUnavailable
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return problem.Unavailable
+		return whyStore, &problem.Error{Code: problem.StoreUnavailable, Detail: "the database is unavailable; retry shortly", RetryAfter: 2 * time.Second}
+	case errors.Is(err, context.DeadlineExceeded):
+		return whyTimeout, &problem.Error{Code: problem.Unavailable, Detail: "the server did not finish in time; retry shortly", RetryAfter: time.Second}
+	case errors.Is(err, context.Canceled):
+		return whyCanceled, &problem.Error{Code: problem.Unavailable, Detail: "request canceled"}
 	}
-	return problem.Internal
+	return whyInternal, err
+}
+
+// failureCode is the code fail answers err with (a request whose client
+// hung up aside), for the metrics.
+func failureCode(err error) problem.Code {
+	_, answer := answerOf(err)
+	return problem.CodeOf(answer)
 }
 
 // statusClientClosed is the status recorded for a request whose client
