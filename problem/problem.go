@@ -216,6 +216,20 @@ func Write(w http.ResponseWriter, err error, requestID string) {
 // maxDocument bounds how much of a problem response Decode reads.
 const maxDocument = 64 << 10
 
+// Foreign reports whether an error answer of contentType is not
+// problem+json, so not an echt server's own (another web server, a proxy's
+// error page), and describes it for a person. detail is "" for an echt
+// server's answer.
+func Foreign(status int, contentType string) (foreign bool, detail string) {
+	if mt, _, _ := mime.ParseMediaType(contentType); mt == ContentType {
+		return false, ""
+	}
+	if contentType == "" {
+		contentType = "no content type"
+	}
+	return true, fmt.Sprintf("answered with HTTP %d (%s), not as an echt server does", status, contentType)
+}
+
 // Decode turns an error response into an *Error carrying the server's code.
 // A response that is not problem+json becomes an error with a code chosen
 // from its status. Decode never panics on hostile input.

@@ -84,3 +84,23 @@ func FuzzDecodeBytes(f *testing.F) {
 		}
 	})
 }
+
+// An error answer that is not problem+json is named as not an echt
+// server's; echt's own, with or without parameters, is not.
+func TestForeign(t *testing.T) {
+	for _, tc := range []struct {
+		ct      string
+		foreign bool
+		detail  string
+	}{
+		{"application/problem+json", false, ""},
+		{"application/problem+json; charset=utf-8", false, ""},
+		{"text/html;charset=utf-8", true, "answered with HTTP 501 (text/html;charset=utf-8), not as an echt server does"},
+		{"application/json", true, "answered with HTTP 501 (application/json), not as an echt server does"},
+		{"", true, "answered with HTTP 501 (no content type), not as an echt server does"},
+	} {
+		if foreign, detail := Foreign(501, tc.ct); foreign != tc.foreign || detail != tc.detail {
+			t.Errorf("Foreign(501, %q) = %v, %q; want %v, %q", tc.ct, foreign, detail, tc.foreign, tc.detail)
+		}
+	}
+}

@@ -80,13 +80,10 @@ func refusedToken(server string) string {
 func (c *apiClient) failure(resp *http.Response) error {
 	err := problem.Decode(resp)
 	var pe *problem.Error
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") && errors.As(err, &pe) {
+	if foreign, detail := problem.Foreign(resp.StatusCode, resp.Header.Get("Content-Type")); foreign && errors.As(err, &pe) {
 		// Not an echt server's answer (a web server, a proxy's error
 		// page): say so, instead of a bare status and "try again".
-		if ct == "" {
-			ct = "no content type"
-		}
-		pe.Detail = fmt.Sprintf("%s answered with HTTP %d (%s), not as an echt server does", c.server, resp.StatusCode, ct)
+		pe.Detail = c.server + " " + detail
 		if pe.Extra == nil {
 			pe.Extra = map[string]any{}
 		}

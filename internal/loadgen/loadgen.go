@@ -9,7 +9,6 @@ package loadgen
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -712,9 +711,8 @@ func (r *Runner) sendDetailed(ctx context.Context, method, path string, body []b
 	case resp.StatusCode >= 400:
 		ct := resp.Header.Get("Content-Type")
 		pe := problem.DecodeBytes(resp.StatusCode, ct, "", data)
-		if !strings.HasPrefix(ct, "application/problem+json") {
-			// Another web server, or a proxy's error page.
-			return string(pe.Code), fmt.Sprintf("answered with HTTP %d (%s), not as an echt server does", resp.StatusCode, cmp.Or(ct, "no content type")),
+		if foreign, detail := problem.Foreign(resp.StatusCode, ct); foreign {
+			return string(pe.Code), detail,
 				"check --server: it must be the address of an echt server (echt serve), not of another web server or a proxy in front of it that answered in its place"
 		}
 		h, _ := pe.Extra["hint"].(string)
