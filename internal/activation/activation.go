@@ -136,18 +136,11 @@ func (s *Service) Activate(ctx context.Context, r Request) (Result, error) {
 	}
 	act, created, err := s.st.Activate(ctx, hash, anchors, func(key store.Key, cands []store.Activation) (store.Decision, error) {
 		return decide(key, cands, sku, skus, r.Hardware, replaced, changed.id, now, func(prior string) *store.Activation {
-			a := &store.Activation{
+			return &store.Activation{
 				ID: id, SKUID: sku.ID, ProductID: sku.ProductID, LastGroup: k.LastGroup(),
 				Profile: profileJSON, Anchors: indexAnchors, CreatedAt: now, PriorID: prior,
+				NotAfter: validUntil(key, sku, now),
 			}
-			switch {
-			case !key.NotAfter.IsZero():
-				// Moving or re-entering a key never extends its validity.
-				a.NotAfter = key.NotAfter
-			case sku.Policy.ValidDays > 0:
-				a.NotAfter = now.Add(time.Duration(sku.Policy.ValidDays) * 24 * time.Hour)
-			}
-			return a
 		})
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -318,7 +311,7 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, skus map[str
 	prior := ""
 	if orig != nil && orig.ID != replaced {
 		prior = orig.ID
-		ends := !key.NotAfter.IsZero() || sku.Policy.ValidDays > 0
+		ends := !validUntil(key, sku, now).IsZero()
 		if e, ok := skus[orig.SKUID]; ok && catalog.Supersedes(sku, ends, e, !orig.NotAfter.IsZero()) {
 			prior = ""
 		}
@@ -355,6 +348,19 @@ func decide(key store.Key, cands []store.Activation, sku store.SKU, skus map[str
 		return store.Decision{}, problem.Newf(problem.ActivationLimitReached, "this key has reached its limit of %d devices: deactivate it on one of them first, or buy more licences", sku.Policy.MaxDevices)
 	}
 	return store.Decision{New: fresh(prior), Release: release}, nil
+}
+
+// validUntil is when a new activation with key ends: the key's own end
+// (moving or re-entering a key never extends its validity), else the
+// SKU's validity from now, else never (zero).
+func validUntil(key store.Key, sku store.SKU, now time.Time) time.Time {
+	switch {
+	case !key.NotAfter.IsZero():
+		return key.NotAfter
+	case sku.Policy.ValidDays > 0:
+		return now.Add(time.Duration(sku.Policy.ValidDays) * 24 * time.Hour)
+	}
+	return time.Time{}
 }
 
 // cmpBool orders false before true.
